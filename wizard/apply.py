@@ -1,0 +1,247 @@
+"""The executor: apply a plan in ordered phases, hosts in parallel inside a phase.
+
+A host's failure stops that host's remaining steps and is reported with the step and the
+remote error; the other hosts go on. If the server fails, no client is touched further
+(their later steps depend on the server).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from wizard import remote_ops
+from wizard.desired import PHASE_NAMES, Passphrase
+from wizard.plan import Change, Plan, sha256_text
+from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
+
+DEFAULT_PARALLEL = 8
+
+EventSink = Callable[[str, str, str], None]  # (host, level, message)
+
+
+class ApplyStepError(Exception):
+    def __init__(self, host: str, step: str, message: str, stale: bool = False):
+        self.host, self.step, self.stale = host, step, stale
+        super().__init__(f"{host}: {step}: {message}")
+
+
+@dataclass
+class HostOutcome:
+    host: str
+    done: list[str] = field(default_factory=list)
+    error: ApplyStepError | None = None
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.skipped
+
+
+@dataclass
+class ApplyResult:
+    outcomes: dict[str, HostOutcome]
+    exported_keys: dict[str, str] = field(default_factory=dict)
+    secrets_location: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes.values())
+
+
+def _describe(change: Change) -> str:
+    return f"{change.action} {change.path or change.op}"
+
+
+class Executor:
+    def __init__(
+        self,
+        plan: Plan,
+        connections: dict,
+        server: str,
+        store: SecretStore,
+        passphrases: dict[str, Passphrase],
+        on_event: EventSink | None = None,
+        max_parallel: int = DEFAULT_PARALLEL,
+        cancel: threading.Event | None = None,
+    ):
+        self.plan = plan
+        self.connections = connections
+        self.server = server
+        self.store = store
+        self.passphrases = passphrases
+        self.on_event = on_event or (lambda host, level, message: None)
+        self.max_parallel = max_parallel
+        self.cancel = cancel or threading.Event()
+        self.outcomes = {host: HostOutcome(host) for host in plan.hosts}
+        self.generated_keys: dict[str, str] = {}
+        self.exported_keys: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def run(self) -> ApplyResult:
+        self._store_new_passphrases()
+        for phase in sorted(PHASE_NAMES):
+            by_host: dict[str, list[Change]] = {}
+            for change in self.plan.changes:
+                if change.phase == phase:
+                    by_host.setdefault(change.host, []).append(change)
+            if not by_host:
+                continue
+            with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
+                list(pool.map(lambda item: self._run_host(*item), by_host.items()))
+        return ApplyResult(self.outcomes, dict(self.exported_keys), self.store.location)
+
+    def _store_new_passphrases(self) -> None:
+        """Keep every new passphrase on the operator's side before any host gets it."""
+        for client, passphrase in self.passphrases.items():
+            name = passphrase_name(self.server, client)
+            if self.store.get(name) != passphrase.value:
+                self.store.set(name, passphrase.value)
+
+    def _blocked(self, host: str) -> str | None:
+        if self.cancel.is_set():
+            return "cancelled"
+        if self.outcomes[host].error:
+            return "an earlier step on this host failed"
+        server = self.outcomes.get(self.server)
+        if host != self.server and server is not None and server.error:
+            return f"the server {self.server} failed"
+        return None
+
+    def _run_host(self, host: str, changes: list[Change]) -> None:
+        outcome = self.outcomes[host]
+        for change in changes:
+            reason = self._blocked(host)
+            if reason:
+                outcome.skipped.append(_describe(change))
+                self.on_event(host, "skip", f"skipped {_describe(change)} ({reason})")
+                continue
+            self.on_event(host, "step", f"{_describe(change)}")
+            try:
+                self._apply_change(self.connections[host], change)
+            except ApplyStepError as exc:
+                outcome.error = exc
+                self.on_event(host, "error", str(exc))
+            except Exception as exc:  # transport failures and the like, reported per host
+                outcome.error = ApplyStepError(host, _describe(change), str(exc) or repr(exc))
+                self.on_event(host, "error", str(outcome.error))
+            else:
+                outcome.done.append(_describe(change))
+                self.on_event(host, "done", _describe(change))
+
+    def _run(self, conn, change: Change, script: str, stdin: bytes | None = None):
+        result = conn.run(script, stdin=stdin)
+        if result.rc != 0:
+            message = result.stderr.decode("utf-8", "replace").strip() or f"exit code {result.rc}"
+            raise ApplyStepError(
+                change.host, _describe(change), message, stale=result.rc == remote_ops.STALE_EXIT
+            )
+        return result
+
+    def _apply_change(self, conn, change: Change) -> None:
+        as_root = bool(getattr(conn, "is_root", False))
+        if change.kind == "file":
+            content = self._final_content(change)
+            script = remote_ops.write_file_script(
+                change.path,
+                change.old_sha256,
+                change.mode,
+                change.owner,
+                change.group,
+                change.dir_mode or 0o700,
+                as_root,
+            )
+            if change.action == "chmod":
+                script = remote_ops.chmod_script(
+                    change.path, change.mode, change.owner, change.group, as_root
+                )
+                self._run(conn, change, script)
+                return
+            self._run(conn, change, script, content.encode("utf-8", "surrogateescape"))
+        elif change.kind == "dir":
+            script = remote_ops.ensure_dir_script(
+                change.path, change.mode, change.owner, change.group, as_root
+            )
+            self._run(conn, change, script)
+        elif change.kind == "crontab":
+            other = change.owner != getattr(conn, "login_user", change.owner)
+            script = remote_ops.install_crontab_script(change.owner, change.old_sha256, other)
+            self._run(conn, change, script, (change.new or "").encode())
+        elif change.kind == "command":
+            self._run_command(conn, change)
+        else:
+            raise ApplyStepError(
+                change.host, _describe(change), f"unknown change kind {change.kind}"
+            )
+
+    def _final_content(self, change: Change) -> str:
+        """The planned content with placeholders for generated keys filled in, and lines of
+        clients whose key generation failed left out. Nothing else may differ."""
+        content = change.new or ""
+        for blob, client in self.plan.placeholders.items():
+            if blob not in content:
+                continue
+            real = self.generated_keys.get(client)
+            if real:
+                content = content.replace(blob, real.split()[1])
+            else:
+                content = "".join(
+                    line for line in content.splitlines(keepends=True) if blob not in line
+                )
+        return content
+
+    def _run_command(self, conn, change: Change) -> None:
+        args = change.args
+        if change.op == "generate-key":
+            result = self._run(
+                conn, change, remote_ops.generate_key_script(args["path"], args["comment"])
+            )
+            public = result.stdout.decode().strip()
+            parts = public.split()
+            if len(parts) < 2 or parts[0] != "ssh-ed25519":
+                raise ApplyStepError(change.host, "generate-key", f"unexpected key {public!r}")
+            with self._lock:
+                self.generated_keys[change.host] = " ".join(parts[:2])
+        elif change.op == "create-user":
+            self._run(conn, change, remote_ops.create_user_script(args["user"], args["home"]))
+        elif change.op == "init-repo":
+            self._run(
+                conn,
+                change,
+                remote_ops.init_repo_script(
+                    args["url"], args["key"], args["known_hosts"], args["passphrase_file"]
+                ),
+            )
+            result = self._run(
+                conn,
+                change,
+                remote_ops.export_key_script(
+                    args["url"], args["key"], args["known_hosts"], args["passphrase_file"]
+                ),
+            )
+            exported = result.stdout.decode("utf-8", "replace")
+            self.store.set(repokey_name(self.server, change.host), exported)
+            with self._lock:
+                self.exported_keys[change.host] = repokey_name(self.server, change.host)
+        else:
+            raise ApplyStepError(change.host, change.op or "?", "unknown command")
+
+
+def apply_plan(
+    plan: Plan,
+    connections: dict,
+    server: str,
+    store: SecretStore,
+    passphrases: dict[str, Passphrase],
+    on_event: EventSink | None = None,
+    max_parallel: int = DEFAULT_PARALLEL,
+    cancel: threading.Event | None = None,
+) -> ApplyResult:
+    return Executor(
+        plan, connections, server, store, passphrases, on_event, max_parallel, cancel
+    ).run()
+
+
+__all__ = ["ApplyResult", "ApplyStepError", "HostOutcome", "apply_plan", "sha256_text"]

@@ -1,0 +1,201 @@
+"""One run against the fleet: connect once per host, gather facts, plan, apply, verify.
+
+The CLI and the TUI both drive this class, so a plan shown in one is the plan of the other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wizard.apply import DEFAULT_PARALLEL, ApplyResult, EventSink, apply_plan
+from wizard.artefacts.passphrase_file import generate_passphrase
+from wizard.desired import DesiredState, Passphrase, compute_desired_state
+from wizard.facts import HostFacts
+from wizard.gather import gather_client_facts, gather_server_facts, server_layout
+from wizard.inventory import Inventory
+from wizard.layout import client_paths
+from wizard.plan import Plan, compute_plan
+from wizard.secrets_store import SecretStore, passphrase_name
+from wizard.settings import ServerSettings, resolve_server
+from wizard.ssh_config import (
+    SSHTarget,
+    operator_known_hosts_path,
+    operator_ssh_config_path,
+    resolve_target,
+)
+from wizard.transport import Connection
+
+UnknownKeyCallback = Callable[[str, int, str, str], bool]
+
+
+class ServerUnavailable(Exception):
+    """Without the server there is nothing to plan."""
+
+
+@dataclass
+class FleetSession:
+    inventory: Inventory
+    store: SecretStore = field(default_factory=SecretStore)
+    on_unknown_host_key: UnknownKeyCallback | None = None
+    accept_new_host_keys: bool = False
+    max_parallel: int = DEFAULT_PARALLEL
+    ssh_config_path: Path | None = None
+    known_hosts_path: Path | None = None
+    connect_timeout: float = 15
+    on_event: EventSink | None = None
+
+    connections: dict[str, Connection] = field(default_factory=dict, init=False)
+    targets: dict[str, SSHTarget] = field(default_factory=dict, init=False)
+    facts: dict[str, HostFacts] = field(default_factory=dict, init=False)
+    errors: dict[str, str] = field(default_factory=dict, init=False)
+    settings: ServerSettings | None = field(default=None, init=False)
+    passphrases: dict[str, Passphrase] = field(default_factory=dict, init=False)
+    desired: DesiredState | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.ssh_config_path = self.ssh_config_path or operator_ssh_config_path()
+        self.known_hosts_path = self.known_hosts_path or operator_known_hosts_path()
+
+    @property
+    def server_name(self) -> str:
+        return self.inventory.server.name
+
+    def _event(self, host: str, level: str, message: str) -> None:
+        if self.on_event:
+            self.on_event(host, level, message)
+
+    # --- connect + facts ------------------------------------------------------------------
+
+    def resolve_targets(self) -> dict[str, SSHTarget]:
+        """Resolve every destination locally (ssh config), before any connection."""
+        config = self.ssh_config_path if self.ssh_config_path.exists() else None
+        targets = {self.server_name: resolve_target(self.inventory.server.ssh, config)}
+        for client in self.inventory.clients:
+            targets[client.name] = resolve_target(client.ssh, config)
+        self.targets = targets
+        server = targets[self.server_name]
+        self.settings = resolve_server(self.inventory, server.user, server.hostname, server.port)
+        return targets
+
+    def _connect(self, name: str) -> Connection:
+        existing = self.connections.get(name)
+        if existing is not None and existing.is_active:
+            return existing
+        conn = Connection.connect(
+            self.targets[name],
+            self.known_hosts_path,
+            on_unknown=self.on_unknown_host_key,
+            accept_new=self.accept_new_host_keys,
+            timeout=self.connect_timeout,
+        )
+        with self._lock:
+            self.connections[name] = conn
+        return conn
+
+    def gather(self) -> dict[str, HostFacts]:
+        """Connect and gather facts on every host in parallel. A failing client is recorded
+        in `errors`; a failing server raises `ServerUnavailable`."""
+        if not self.targets:
+            self.resolve_targets()
+        assert self.settings is not None
+        client_names = [c.name for c in self.inventory.clients]
+        self.facts, self.errors = {}, {}
+
+        def one(name: str) -> None:
+            self._event(name, "step", "connecting")
+            try:
+                conn = self._connect(name)
+                self._event(name, "step", "gathering facts")
+                if name == self.server_name:
+                    facts = gather_server_facts(conn, name, self.settings, client_names)
+                else:
+                    facts = gather_client_facts(conn, name)
+            except Exception as exc:  # reported per host; the server's is fatal below
+                with self._lock:
+                    self.errors[name] = str(exc) or type(exc).__name__
+                self._event(name, "error", str(exc))
+                return
+            with self._lock:
+                self.facts[name] = facts
+            self._event(name, "done", "facts gathered")
+
+        names = [self.server_name, *client_names]
+        with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
+            list(pool.map(one, names))
+        if self.server_name in self.errors:
+            raise ServerUnavailable(f"{self.server_name}: {self.errors[self.server_name]}")
+        return self.facts
+
+    # --- plan -----------------------------------------------------------------------------
+
+    def resolve_passphrases(self) -> dict[str, Passphrase]:
+        """Keyring first; else adopt the one a host already holds; else a new one."""
+        server_facts = self.facts[self.server_name]
+        spaths = server_layout(server_facts, self.settings)
+        result: dict[str, Passphrase] = {}
+        for client in self.inventory.clients:
+            stored = self.store.get(passphrase_name(self.server_name, client.name))
+            if stored:
+                result[client.name] = Passphrase(stored)
+                continue
+            found = None
+            client_facts = self.facts.get(client.name)
+            if client_facts is not None:
+                cpath = client_paths(client.name, client_facts.home, client_facts.is_root)
+                found = client_facts.file(cpath.passphrase).text
+            if not found:
+                found = server_facts.file(spaths.passphrase(client.name)).text
+            if found and found.strip():
+                result[client.name] = Passphrase(found.strip())
+            elif client_facts is not None:
+                result[client.name] = Passphrase(generate_passphrase(), is_new=True)
+        self.passphrases = result
+        return result
+
+    def plan(self) -> Plan:
+        if not self.facts:
+            self.gather()
+        if not self.passphrases:
+            self.resolve_passphrases()
+        self.desired = compute_desired_state(
+            self.inventory, self.settings, self.facts, self.passphrases
+        )
+        return compute_plan(self.desired, self.facts, self.errors)
+
+    # --- apply ----------------------------------------------------------------------------
+
+    def apply(self, plan: Plan, cancel: threading.Event | None = None) -> ApplyResult:
+        return apply_plan(
+            plan,
+            self.connections,
+            self.server_name,
+            self.store,
+            {k: v for k, v in self.passphrases.items() if k in self.facts},
+            on_event=self.on_event,
+            max_parallel=self.max_parallel,
+            cancel=cancel,
+        )
+
+    def refresh(self) -> Plan:
+        """Gather again (on the same connections) and plan: the second plan after apply."""
+        self.facts = {}
+        return self.plan()
+
+    def close(self) -> None:
+        for conn in self.connections.values():
+            try:
+                conn.close()
+            except Exception:
+                pass
+        self.connections = {}
+
+    def __enter__(self) -> FleetSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,83 @@
+"""What a host looks like right now: the read-only input of the planner.
+
+Gathering these over SSH lives in `wizard.gather`; tests build them by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FileState:
+    """One managed path on a host: absent, or its exact bytes with mode and owner."""
+
+    path: str
+    content: bytes | None = None
+    mode: int | None = None
+    owner: str | None = None
+    group: str | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.content is not None
+
+    @property
+    def sha256(self) -> str | None:
+        return None if self.content is None else hashlib.sha256(self.content).hexdigest()
+
+    @property
+    def text(self) -> str | None:
+        return None if self.content is None else self.content.decode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class DirState:
+    path: str
+    exists: bool = False
+    mode: int | None = None
+    owner: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """Everything the planner needs to know about one host, gathered read-only."""
+
+    host: str
+    login_user: str
+    uid: int
+    home: str
+    os: str = ""
+    borg_version: str | None = None
+    borg_path: str | None = None
+    borgmatic_version: str | None = None
+    borgmatic_path: str | None = None
+    sudo: bool = False
+    users: dict[str, UserInfo] = field(default_factory=dict)
+    files: dict[str, FileState] = field(default_factory=dict)
+    dirs: dict[str, DirState] = field(default_factory=dict)
+    crontabs: dict[str, str | None] = field(default_factory=dict)
+    host_key: str | None = None
+    client_public_key: str | None = None
+    initialised_repos: frozenset[str] = frozenset()
+    free_space: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_root(self) -> bool:
+        return self.uid == 0
+
+    def file(self, path: str) -> FileState:
+        return self.files.get(path) or FileState(path)
+
+    def directory(self, path: str) -> DirState:
+        return self.dirs.get(path) or DirState(path)

@@ -1,0 +1,80 @@
+"""Where every managed artefact lives on a host, in one place.
+
+Root logins use the system locations (`/etc/borgmatic.d`, `/root/.ssh`); non-root logins
+the same files under that user's home, as DESIGN.md says.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+MANAGED_HEADER = "# Managed by borgkeep"
+CLIENT_KEY_NAME = "borgkeep_ed25519"
+PIN_FILE_NAME = "borgkeep_known_hosts"
+
+
+@dataclass(frozen=True)
+class ClientPaths:
+    ssh_dir: str
+    key: str
+    public_key: str
+    known_hosts: str
+    config_dir: str
+    config: str
+    secrets_dir: str
+    passphrase: str
+
+
+def client_paths(client_name: str, home: str, is_root: bool) -> ClientPaths:
+    ssh_dir = posixpath.join(home, ".ssh")
+    if is_root:
+        config_dir, secrets_dir = "/etc/borgmatic.d", "/etc/borgkeep"
+    else:
+        config_dir = posixpath.join(home, ".config", "borgmatic.d")
+        secrets_dir = posixpath.join(home, ".config", "borgkeep")
+    return ClientPaths(
+        ssh_dir=ssh_dir,
+        key=posixpath.join(ssh_dir, CLIENT_KEY_NAME),
+        public_key=posixpath.join(ssh_dir, CLIENT_KEY_NAME + ".pub"),
+        known_hosts=posixpath.join(ssh_dir, PIN_FILE_NAME),
+        config_dir=config_dir,
+        config=posixpath.join(config_dir, f"borgkeep-{client_name}.yaml"),
+        secrets_dir=secrets_dir,
+        passphrase=posixpath.join(secrets_dir, f"{client_name}.passphrase"),
+    )
+
+
+@dataclass(frozen=True)
+class ServerPaths:
+    """The borg user's files. Prune configs live outside `borgmatic.d` on purpose: a bare
+    `borgmatic` run by that user must not pick them up."""
+
+    home: str
+    ssh_dir: str
+    authorized_keys: str
+    state_dir: str
+    repo_root: str
+
+    def repository(self, client_name: str) -> str:
+        return posixpath.join(self.repo_root, client_name)
+
+    def prune_config(self, client_name: str) -> str:
+        return posixpath.join(self.state_dir, f"prune-{client_name}.yaml")
+
+    def passphrase(self, client_name: str) -> str:
+        return posixpath.join(self.state_dir, f"{client_name}.passphrase")
+
+    def guard_state(self, client_name: str) -> str:
+        return posixpath.join(self.state_dir, f"{client_name}.archives")
+
+
+def server_paths(borg_home: str, repo_root: str) -> ServerPaths:
+    ssh_dir = posixpath.join(borg_home, ".ssh")
+    return ServerPaths(
+        home=borg_home,
+        ssh_dir=ssh_dir,
+        authorized_keys=posixpath.join(ssh_dir, "authorized_keys"),
+        state_dir=posixpath.join(borg_home, ".config", "borgkeep"),
+        repo_root=repo_root,
+    )

@@ -1,0 +1,328 @@
+"""The plan: desired state against facts, as an ordered list of changes with redacted diffs.
+
+A change records what it saw (the old content's hash) so that apply can refuse a file that
+changed since the plan was shown. Secrets never enter a diff, the JSON form or a plan file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+from wizard.desired import (
+    PHASE_NAMES,
+    DesiredCommand,
+    DesiredCrontab,
+    DesiredDir,
+    DesiredFile,
+    DesiredState,
+)
+from wizard.facts import HostFacts
+from wizard.layout import MANAGED_HEADER
+
+SECRET_UNCHANGED = "<secret: unchanged>"
+SECRET_NEW = "<secret: new>"
+SECRET_OLD = "<secret: replaced>"
+
+
+def sha256_text(text: str | None) -> str | None:
+    return (
+        None
+        if text is None
+        else hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    )
+
+
+@dataclass
+class Change:
+    """One step of the plan. `kind` is file, dir, crontab or command; `action` is the word
+    shown to the operator (create, update, chmod, run)."""
+
+    host: str
+    phase: int
+    kind: str
+    action: str
+    path: str | None
+    description: str
+    old: str | None = None
+    new: str | None = None
+    old_sha256: str | None = None
+    new_sha256: str | None = None
+    mode: int | None = None
+    owner: str | None = None
+    group: str | None = None
+    dir_mode: int | None = None
+    secret: bool = False
+    op: str | None = None
+    args: dict = field(default_factory=dict)
+    diff: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Identity of a change across two plans of the same fleet."""
+        return (self.host, self.kind, self.path or self.op or "")
+
+    def public_dict(self) -> dict:
+        """Everything but secret content: safe for JSON output and plan files."""
+        data = asdict(self)
+        if self.secret:
+            data["old"] = None
+            data["new"] = None
+            data["old_sha256"] = None if self.old is None else "<secret>"
+            data["new_sha256"] = None
+        return data
+
+
+@dataclass
+class Plan:
+    changes: list[Change]
+    warnings: list[str]
+    placeholders: dict[str, str]
+    hosts: list[str]
+
+    def for_host(self, host: str) -> list[Change]:
+        return [c for c in self.changes if c.host == host]
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {host: {} for host in self.hosts}
+        for change in self.changes:
+            per = counts.setdefault(change.host, {})
+            per[change.action] = per.get(change.action, 0) + 1
+        return counts
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "changes": [
+                    {
+                        "host": c.host,
+                        "path": c.path,
+                        "action": c.action,
+                        "diff": c.diff,
+                        "kind": c.kind,
+                        "phase": c.phase,
+                        "description": c.description,
+                    }
+                    for c in self.changes
+                ],
+                "summary": self.summary(),
+                "warnings": self.warnings,
+            },
+            indent=2,
+        )
+
+
+def unified_diff(old: str | None, new: str | None, label: str) -> str:
+    """A unified diff that also shows a missing final newline, like `diff -u`."""
+    old_lines = _diff_lines(old)
+    new_lines = _diff_lines(new)
+    lines = difflib.unified_diff(
+        old_lines,
+        new_lines,
+        fromfile="/dev/null" if old is None else f"a/{label}",
+        tofile="/dev/null" if new is None else f"b/{label}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _diff_lines(text: str | None) -> list[str]:
+    if not text:
+        return []
+    lines = text.splitlines(keepends=True)
+    if not lines[-1].endswith("\n"):
+        lines[-1] += "\n\\ No newline at end of file\n"
+    return lines
+
+
+def _show_placeholders(text: str, placeholders: dict[str, str]) -> str:
+    for blob, client in placeholders.items():
+        text = text.replace(blob, f"<public key of {client}: generated on {client} during apply>")
+    return text
+
+
+def _secret_diff(old: str | None, label: str) -> str:
+    if old is None:
+        return f"--- /dev/null\n+++ b/{label}\n@@ -0,0 +1 @@\n+{SECRET_NEW}\n"
+    return f"--- a/{label}\n+++ b/{label}\n@@ -1 +1 @@\n-{SECRET_OLD}\n+{SECRET_NEW}\n"
+
+
+def _metadata_note(mode, owner, group, want_mode, want_owner, want_group) -> str:
+    notes = []
+    if mode != want_mode:
+        notes.append(f"mode {mode:04o} -> {want_mode:04o}" if mode is not None else "")
+    if owner != want_owner:
+        notes.append(f"owner {owner} -> {want_owner}")
+    if want_group and group != want_group:
+        notes.append(f"group {group} -> {want_group}")
+    return ", ".join(n for n in notes if n)
+
+
+def compute_plan(
+    desired: DesiredState,
+    facts: dict[str, HostFacts],
+    unreachable: dict[str, str] | None = None,
+) -> Plan:
+    """Compare desired state with facts; no change when they already match."""
+    changes: list[Change] = []
+    warnings: list[str] = []
+    for host, reason in (unreachable or {}).items():
+        warnings.append(f"{host}: unreachable, left out of this plan ({reason})")
+    for client in desired.orphans:
+        warnings.append(
+            f"{desired.server}: authorized_keys has a borgkeep line for {client!r}, which is not in the inventory; it is kept"
+        )
+    for entry in desired.items:
+        host_facts = facts[entry.host]
+        item = entry.item
+        if isinstance(item, DesiredCommand):
+            changes.append(
+                Change(
+                    entry.host,
+                    entry.phase,
+                    "command",
+                    "run",
+                    None,
+                    item.description,
+                    op=item.op,
+                    args=dict(item.args),
+                    diff=item.description,
+                )
+            )
+        elif isinstance(item, DesiredDir):
+            state = host_facts.directory(item.path)
+            if not state.exists:
+                action, note = (
+                    "create",
+                    f"create directory {item.path} ({item.mode:04o}, {item.owner})",
+                )
+            else:
+                note = _metadata_note(
+                    state.mode, state.owner, state.group, item.mode, item.owner, item.group
+                )
+                if not note:
+                    continue
+                action = "chmod"
+                note = f"directory {item.path}: {note}"
+            changes.append(
+                Change(
+                    entry.host,
+                    entry.phase,
+                    "dir",
+                    action,
+                    item.path,
+                    note,
+                    mode=item.mode,
+                    owner=item.owner,
+                    group=item.group,
+                    diff=note,
+                )
+            )
+        elif isinstance(item, DesiredCrontab):
+            old = host_facts.crontabs.get(item.user)
+            if old == item.content:
+                continue
+            path = f"crontab:{item.user}"
+            changes.append(
+                Change(
+                    entry.host,
+                    entry.phase,
+                    "crontab",
+                    "create" if old is None else "update",
+                    path,
+                    f"install {item.user}'s crontab (managed block)",
+                    old=old,
+                    new=item.content,
+                    old_sha256=sha256_text(old),
+                    new_sha256=sha256_text(item.content),
+                    owner=item.user,
+                    diff=unified_diff(old, item.content, path),
+                )
+            )
+        elif isinstance(item, DesiredFile):
+            change = _file_change(entry.host, entry.phase, item, host_facts, desired.placeholders)
+            if change is not None:
+                changes.append(change)
+    changes.sort(key=lambda c: c.phase)
+    hosts = list(dict.fromkeys([*facts.keys()]))
+    return Plan(changes, warnings, dict(desired.placeholders), hosts)
+
+
+def _file_change(
+    host, phase, item: DesiredFile, host_facts: HostFacts, placeholders
+) -> Change | None:
+    state = host_facts.file(item.path)
+    old = state.text
+    label = f"{host}:{item.path}"
+    warnings = []
+    if old == item.content:
+        note = _metadata_note(
+            state.mode, state.owner, state.group, item.mode, item.owner, item.group
+        )
+        if not note:
+            return None
+        action, diff = "chmod", f"{item.path}: {note}"
+    else:
+        action = "create" if old is None else "update"
+        if item.secret:
+            diff = _secret_diff(old, label)
+        else:
+            diff = _show_placeholders(unified_diff(old, item.content, label), placeholders)
+        if (
+            old is not None
+            and not item.secret
+            and not item.managed_block
+            and not old.startswith(MANAGED_HEADER)
+        ):
+            warnings.append(f"{label} exists and is not managed by borgkeep: it will be replaced")
+    return Change(
+        host,
+        phase,
+        "file",
+        action,
+        item.path,
+        item.description or f"write {item.path}",
+        old=old,
+        new=item.content,
+        old_sha256=state.sha256,
+        new_sha256=sha256_text(item.content),
+        mode=item.mode,
+        owner=item.owner,
+        group=item.group,
+        dir_mode=item.dir_mode,
+        secret=item.secret,
+        diff=diff,
+        warnings=warnings,
+    )
+
+
+def plan_warnings(plan: Plan) -> list[str]:
+    return [*plan.warnings, *(w for c in plan.changes for w in c.warnings)]
+
+
+def render_plan_text(plan: Plan) -> str:
+    """The human form of a plan, as `borgkeep plan` prints it."""
+    out: list[str] = []
+    if plan.empty:
+        out.append("Nothing to change: every host is already in the desired state.")
+    for host in plan.hosts:
+        host_changes = plan.for_host(host)
+        if not host_changes:
+            continue
+        out.append(f"=== {host}: {len(host_changes)} change(s)")
+        for change in host_changes:
+            target = change.path or change.op
+            out.append(f"--- [{PHASE_NAMES[change.phase]}] {change.action} {target}")
+            out.append(change.diff.rstrip("\n"))
+    for warning in plan_warnings(plan):
+        out.append(f"warning: {warning}")
+    counts = plan.summary()
+    total = sum(sum(v.values()) for v in counts.values())
+    out.append(f"{total} change(s) on {sum(1 for v in counts.values() if v)} host(s)")
+    return "\n".join(out) + "\n"

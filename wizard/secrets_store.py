@@ -1,0 +1,101 @@
+"""Repository passphrases and exported repository keys on the operator's side.
+
+They go to the OS keyring (service ``borgkeep``). Where no keyring backend exists (a
+headless server, a container), they go to a 0600 JSON file under
+``$XDG_DATA_HOME/borgkeep/`` and `SecretStore.warning` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import platformdirs
+
+SERVICE = "borgkeep"
+
+
+def _usable_keyring():
+    """The system keyring backend, or None when only a fail/null backend is available."""
+    if os.environ.get("BORGKEEP_SECRETS") == "file":
+        return None
+    try:
+        import keyring
+        from keyring.backends import chainer, fail
+
+        backend = keyring.get_keyring()
+    except Exception:
+        return None
+    if isinstance(backend, fail.Keyring):
+        return None
+    if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
+        return None
+    if type(backend).__module__.startswith("keyring.backends.null"):
+        return None
+    return backend
+
+
+def secrets_file_path() -> Path:
+    return Path(platformdirs.user_data_dir("borgkeep")) / "secrets.json"
+
+
+class SecretStore:
+    """get/set by name, e.g. ``passphrase:nas/client1`` or ``repokey:nas/client1``."""
+
+    def __init__(self) -> None:
+        self._backend = _usable_keyring()
+        self.path = secrets_file_path()
+
+    @property
+    def location(self) -> str:
+        if self._backend is not None:
+            return f"the OS keyring ({type(self._backend).__name__}, service {SERVICE!r})"
+        return f"{self.path} (mode 0600)"
+
+    @property
+    def warning(self) -> str | None:
+        if self._backend is not None:
+            return None
+        return (
+            f"no OS keyring is available: secrets are stored in {self.path} (mode 0600); "
+            "keep this file safe and backed up"
+        )
+
+    def get(self, name: str) -> str | None:
+        if self._backend is not None:
+            return self._backend.get_password(SERVICE, name)
+        return self._read_file().get(name)
+
+    def set(self, name: str, value: str) -> None:
+        if self._backend is not None:
+            self._backend.set_password(SERVICE, name, value)
+            return
+        data = self._read_file()
+        data[name] = value
+        self._write_file(data)
+
+    def _read_file(self) -> dict[str, str]:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+
+    def _write_file(self, data: dict[str, str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.path.parent, 0o700)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+
+def passphrase_name(server: str, client: str) -> str:
+    return f"passphrase:{server}/{client}"
+
+
+def repokey_name(server: str, client: str) -> str:
+    return f"repokey:{server}/{client}"

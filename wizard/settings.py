@@ -1,0 +1,94 @@
+"""Defaults, resolved in one place: borg user, repo root, server address, schedules, retention.
+
+Everything here is pure: the login user and address come from the ssh target (resolved
+locally from `~/.ssh/config`), the borg user's home from the server's facts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from dataclasses import dataclass
+
+from wizard.inventory import ClientSpec, Inventory
+from wizard.validation import split_host_port
+
+DEFAULT_BORG_USER = "borg"
+DEFAULT_ROOT_REPO_ROOT = "/backups"
+DEFAULT_PRUNE_SCHEDULE = "30 7 * * *"
+STAGGER_START_HOUR = 1
+STAGGER_HOURS = 5
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    name: str
+    login_user: str
+    borg_user: str
+    address_host: str
+    address_port: int
+    prune_schedule: str
+    repo_root_setting: str | None
+
+    @property
+    def root_login(self) -> bool:
+        return self.login_user == "root"
+
+    def repo_root(self, borg_home: str) -> str:
+        """`repo_root` from the inventory, else /backups for a root login, else ~/backups."""
+        if self.repo_root_setting:
+            return self.repo_root_setting
+        if self.root_login:
+            return DEFAULT_ROOT_REPO_ROOT
+        return posixpath.join(borg_home, "backups")
+
+
+def resolve_server(inventory: Inventory, login_user: str, host: str, port: int) -> ServerSettings:
+    """`login_user`, `host`, `port`: how borgkeep itself reaches the server (ssh config applied)."""
+    spec = inventory.server
+    if spec.address:
+        address_host, address_port = split_host_port("server.address", spec.address)
+        address_port = address_port or 22
+    else:
+        address_host, address_port = host, port
+    if spec.borg_user:
+        borg_user = spec.borg_user
+    else:
+        borg_user = DEFAULT_BORG_USER if login_user == "root" else login_user
+    return ServerSettings(
+        name=spec.name,
+        login_user=login_user,
+        borg_user=borg_user,
+        address_host=address_host,
+        address_port=address_port,
+        prune_schedule=spec.prune_schedule or DEFAULT_PRUNE_SCHEDULE,
+        repo_root_setting=spec.repo_root,
+    )
+
+
+def default_borg_home(borg_user: str) -> str:
+    """Home of a borg user that `useradd --create-home` will make."""
+    return f"/home/{borg_user}"
+
+
+def staggered_schedule(client_name: str) -> str:
+    """A daily time between 01:00 and 05:59 from a stable hash of the name alone, so adding a
+    client never moves another client's schedule."""
+    digest = int.from_bytes(hashlib.sha256(client_name.encode()).digest()[:8], "big")
+    minute = digest % 60
+    hour = STAGGER_START_HOUR + (digest // 60) % STAGGER_HOURS
+    return f"{minute} {hour} * * *"
+
+
+def client_schedule(client: ClientSpec) -> str:
+    return client.schedule or staggered_schedule(client.name)
+
+
+def client_retention(inventory: Inventory, client: ClientSpec) -> dict:
+    """The default retention with the client's override merged over it."""
+    return {**inventory.retention, **client.retention}
+
+
+def repository_url(settings: ServerSettings, repo_path: str) -> str:
+    host = settings.address_host
+    return f"ssh://{settings.borg_user}@{host}:{settings.address_port}{repo_path}"

@@ -1,0 +1,185 @@
+"""Checks for every value that reaches a remote shell, a config file or `command="..."`.
+
+Each check returns the cleaned value or raises `FieldError` naming the field, so that bad
+input is refused before any connection is made.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from croniter import croniter
+
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
+UNIX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
+SAFE_PATH_RE = re.compile(r"/[A-Za-z0-9._/+@-]*\Z")
+HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\Z")
+KEEP_COUNT_KEYS = (
+    "keep_secondly",
+    "keep_minutely",
+    "keep_hourly",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
+)
+KEEP_WITHIN_RE = re.compile(r"[1-9][0-9]*[HdwmyS]\Z")
+RETENTION_KEYS = (*KEEP_COUNT_KEYS, "keep_within")
+MAX_KEEP = 1_000_000
+
+
+@dataclass
+class FieldError(ValueError):
+    """A bad value, with the dotted field path (``clients[1].name``) and the YAML line if known."""
+
+    field: str
+    message: str
+    line: int | None = None
+    source: str | None = None
+
+    def __str__(self) -> str:
+        where = self.source or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        prefix = f"{where}: " if where else ""
+        return f"{prefix}{self.field}: {self.message}"
+
+
+def check_name(field: str, value: object) -> str:
+    if not isinstance(value, str) or not NAME_RE.match(value) or len(value) > 64:
+        raise FieldError(
+            field,
+            f"{value!r} is not a valid name: use lower-case letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit (at most 64 characters)",
+        )
+    return value
+
+
+def check_unix_user(field: str, value: object) -> str:
+    if not isinstance(value, str) or not UNIX_USER_RE.match(value):
+        raise FieldError(
+            field,
+            f"{value!r} is not a valid user name: lower-case letters, digits, '_' and '-', "
+            "starting with a letter or '_'",
+        )
+    return value
+
+
+def check_absolute_path(field: str, value: object) -> str:
+    """An absolute path safe to place in a shell word, YAML and `command="..."` unquoted."""
+    if not isinstance(value, str):
+        raise FieldError(field, f"expected an absolute path, got {type(value).__name__}")
+    if not SAFE_PATH_RE.match(value):
+        raise FieldError(
+            field,
+            f"{value!r} is not an allowed path: it must start with '/' and contain only letters, "
+            "digits and . _ / + @ - (no spaces, quotes, control characters or shell syntax)",
+        )
+    if any(part == ".." for part in value.split("/")):
+        raise FieldError(field, f"{value!r} must not contain '..'")
+    if len(value) > 4096:
+        raise FieldError(field, "path is too long")
+    return value.rstrip("/") or "/"
+
+
+def check_exclude_pattern(field: str, value: object) -> str:
+    """Exclude patterns only ever go into YAML (never a shell), but stay printable and one line."""
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError(field, "expected a non-empty pattern string")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise FieldError(field, f"{value!r} contains a control character or newline")
+    if value.startswith("-"):
+        raise FieldError(field, f"{value!r} must not start with '-'")
+    return value
+
+
+def check_cron(field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise FieldError(field, "expected a cron expression string such as '30 5 * * *'")
+    fields = value.split()
+    if len(fields) != 5 or " ".join(fields) != value.strip():
+        raise FieldError(
+            field, f"{value!r} is not a 5-field cron expression (minute hour day month weekday)"
+        )
+    if any(not re.fullmatch(r"[0-9A-Za-z*/,-]+", part) for part in fields):
+        raise FieldError(field, f"{value!r} contains characters a cron field cannot have")
+    if not croniter.is_valid(value):
+        raise FieldError(field, f"{value!r} is not a valid cron expression")
+    return " ".join(fields)
+
+
+def check_host(field: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise FieldError(field, "expected a host name")
+    if value.startswith("[") and value.endswith("]"):
+        inner = value[1:-1]
+        if re.fullmatch(r"[0-9A-Fa-f:.]+", inner) and ":" in inner:
+            return value
+    if not HOST_RE.match(value) or len(value) > 253:
+        raise FieldError(field, f"{value!r} is not a valid host name or address")
+    return value
+
+
+def check_port(field: str, value: object) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise FieldError(field, f"{value!r} is not a port number (1-65535)")
+    return value
+
+
+def split_host_port(field: str, value: object) -> tuple[str, int | None]:
+    """`host[:port]` or `[v6addr]:port` → (host, port)."""
+    if not isinstance(value, str) or not value:
+        raise FieldError(field, "expected host[:port]")
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            raise FieldError(field, f"{value!r}: missing ']'")
+        host, rest = value[: end + 1], value[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise FieldError(field, f"{value!r} is not host[:port]")
+        port = check_port(field, rest[1:]) if rest else None
+        return check_host(field, host), port
+    host, sep, port_text = value.partition(":")
+    port = check_port(field, port_text) if sep else None
+    return check_host(field, host), port
+
+
+def check_ssh_destination(field: str, value: object) -> str:
+    """`[user@]host[:port]` or an ~/.ssh/config alias (a bare host word)."""
+    from wizard.ssh_config import parse_destination
+
+    try:
+        parse_destination(value)
+    except ValueError as exc:
+        raise FieldError(field, str(exc)) from None
+    return value
+
+
+def check_retention(field: str, value: object, require_positive: bool = True) -> dict:
+    if not isinstance(value, dict):
+        raise FieldError(field, "expected a mapping of keep_* options")
+    result: dict[str, int | str] = {}
+    for key, amount in value.items():
+        sub = f"{field}.{key}"
+        if key not in RETENTION_KEYS:
+            raise FieldError(
+                sub, f"unknown retention option (allowed: {', '.join(RETENTION_KEYS)})"
+            )
+        if key == "keep_within":
+            if not isinstance(amount, str) or not KEEP_WITHIN_RE.match(amount):
+                raise FieldError(sub, f"{amount!r} is not an interval such as '2d' or '12H'")
+            result[key] = amount
+            continue
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise FieldError(sub, f"{amount!r} is not a whole number")
+        if amount < 0 or amount > MAX_KEEP:
+            raise FieldError(sub, f"{amount} must be between 0 and {MAX_KEEP}")
+        result[key] = amount
+    if require_positive and not any(
+        (isinstance(v, int) and v > 0) or k == "keep_within" for k, v in result.items()
+    ):
+        raise FieldError(field, "at least one keep_* option must be greater than 0")
+    return result

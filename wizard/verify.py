@@ -1,0 +1,193 @@
+"""Post-apply proofs, read-only: safe to run any time on a production fleet.
+
+Per client: its config validates with its own borgmatic; `borg info` through its own key
+and pinned host key works; the key gets no shell and no other repository; the server
+forces `--append-only` for it. Per client on the server: the prune config runs with
+`--dry-run` and considers only that client's archives.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from wizard import remote_ops
+from wizard.artefacts.authorized_keys import parse_authorized_keys_block
+from wizard.artefacts.borgmatic_client import archive_prefix
+from wizard.artefacts.borgmatic_versions import validate_config_command
+from wizard.gather import server_layout
+from wizard.layout import client_paths
+from wizard.settings import repository_url
+
+SHELL_PROBE = "borgkeep-shell-probe"
+
+
+@dataclass
+class Proof:
+    host: str
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class VerifyReport:
+    proofs: list[Proof] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(p.ok for p in self.proofs) and not self.skipped
+
+
+def _tail(data: bytes, limit: int = 300) -> str:
+    text = data.decode("utf-8", "replace").strip()
+    return text[-limit:]
+
+
+def run_as_user(command: str, user: str, home: str, login_user: str) -> str:
+    """A command run as `user` (from a root login), with that user's HOME as cron would."""
+    if user == login_user:
+        return command
+    return (
+        f"env HOME={shlex.quote(home)} runuser -u {shlex.quote(user)} -- "
+        f"sh -c {shlex.quote(command)}"
+    )
+
+
+def verify_client(session, client_name: str) -> list[Proof]:
+    facts = session.facts[client_name]
+    settings = session.settings
+    conn = session.connections[client_name]
+    server_facts = session.facts[session.server_name]
+    spaths = server_layout(server_facts, settings)
+    paths = client_paths(client_name, facts.home, facts.is_root)
+    proofs: list[Proof] = []
+
+    argv = validate_config_command(
+        borgmatic_version=facts.borgmatic_version,
+        borgmatic_path=facts.borgmatic_path,
+        config_path=paths.config,
+    )
+    result = conn.run(shlex.join(argv))
+    proofs.append(
+        Proof(
+            client_name,
+            "config validates with its own borgmatic",
+            result.rc == 0,
+            _tail(result.stderr or result.stdout),
+        )
+    )
+
+    url = repository_url(settings, spaths.repository(client_name))
+    env = remote_ops.borg_env(paths.key, paths.known_hosts, paths.passphrase)
+    result = conn.run(f"{env} borg info {shlex.quote(url)}")
+    proofs.append(
+        Proof(
+            client_name,
+            "borg info through its own key and pinned host key",
+            result.rc == 0,
+            _tail(result.stderr) if result.rc else "repository reachable, passphrase right",
+        )
+    )
+
+    ssh = (
+        f"ssh -i {shlex.quote(paths.key)} -o IdentitiesOnly=yes "
+        f"-o UserKnownHostsFile={shlex.quote(paths.known_hosts)} -o StrictHostKeyChecking=yes "
+        f"-o BatchMode=yes -p {settings.address_port} "
+        f"{shlex.quote(settings.borg_user + '@' + settings.address_host)} echo {SHELL_PROBE}"
+    )
+    result = conn.run(f"{ssh} </dev/null")
+    no_shell = SHELL_PROBE.encode() not in result.stdout
+    proofs.append(
+        Proof(
+            client_name,
+            "its key gets no shell",
+            no_shell,
+            "a shell command ran through the key" if not no_shell else "only borg serve runs",
+        )
+    )
+
+    other = spaths.repository(f"{client_name}-borgkeep-probe")
+    result = conn.run(f"{env} borg info {shlex.quote(repository_url(settings, other))}")
+    refused = result.rc != 0
+    proofs.append(
+        Proof(
+            client_name,
+            "its key cannot reach another repository",
+            refused,
+            _tail(result.stderr, 160) if refused else "another repository path was accepted",
+        )
+    )
+
+    line = parse_authorized_keys_block(server_facts.file(spaths.authorized_keys).text).get(
+        client_name
+    )
+    public = facts.client_public_key
+    expected = f'command="borg serve --append-only --restrict-to-repository {spaths.repository(client_name)}",restrict'
+    forced = bool(line and line.startswith(expected + " ") and public and public.split()[1] in line)
+    proofs.append(
+        Proof(
+            session.server_name,
+            f"authorized_keys forces --append-only for {client_name}",
+            forced,
+            line or "no line for this client in the managed block",
+        )
+    )
+    return proofs
+
+
+def verify_server_prune(session, client_name: str) -> Proof:
+    server_facts = session.facts[session.server_name]
+    settings = session.settings
+    conn = session.connections[session.server_name]
+    spaths = server_layout(server_facts, settings)
+    command = (
+        f"{shlex.quote(server_facts.borgmatic_path)} -c "
+        f"{shlex.quote(spaths.prune_config(client_name))} prune --dry-run --list"
+    )
+    command = run_as_user(command, settings.borg_user, spaths.home, server_facts.login_user)
+    result = conn.run(command)
+    output = (result.stdout + result.stderr).decode("utf-8", "replace")
+    archives = re.findall(r"(?:Keeping|Would prune|Pruning)[^:]*:\s+(\S+)", output)
+    foreign = [a for a in archives if not a.startswith(archive_prefix(client_name))]
+    ok = result.rc == 0 and not foreign
+    detail = (
+        f"{len(archives)} archive(s) considered, all {client_name}'s"
+        if ok
+        else (f"other clients' archives considered: {foreign}" if foreign else _tail(result.stderr))
+    )
+    return Proof(session.server_name, f"prune --dry-run for {client_name}", ok, detail)
+
+
+def verify_fleet(session) -> VerifyReport:
+    """Run every proof; hosts in parallel. `session` is a gathered `FleetSession`."""
+    session.gather()
+    report = VerifyReport()
+    clients = [c.name for c in session.inventory.clients if c.name in session.facts]
+    for name, reason in session.errors.items():
+        report.skipped[name] = reason
+
+    def one(name: str) -> list[Proof]:
+        try:
+            return [*verify_client(session, name), verify_server_prune(session, name)]
+        except Exception as exc:  # a proof that cannot run is a failed proof
+            return [Proof(name, "verification could run", False, str(exc))]
+
+    with ThreadPoolExecutor(max_workers=session.max_parallel) as pool:
+        for proofs in pool.map(one, clients):
+            report.proofs.extend(proofs)
+    return report
+
+
+def render_report(report: VerifyReport) -> str:
+    lines = ["Verification:"]
+    for proof in report.proofs:
+        mark = "✓" if proof.ok else "✗"
+        lines.append(f"  {mark} {proof.host}: {proof.name} — {proof.detail}")
+    for host, reason in report.skipped.items():
+        lines.append(f"  ✗ {host}: not verified ({reason})")
+    lines.append("all proofs passed" if report.ok else "SOME PROOFS FAILED")
+    return "\n".join(lines) + "\n"
