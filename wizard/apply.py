@@ -152,6 +152,7 @@ class Executor:
                 change.group,
                 change.dir_mode or 0o700,
                 as_root,
+                sha256_text(content),
             )
             if change.action == "chmod":
                 script = remote_ops.chmod_script(
@@ -167,7 +168,9 @@ class Executor:
             self._run(conn, change, script)
         elif change.kind == "crontab":
             other = change.owner != getattr(conn, "login_user", change.owner)
-            script = remote_ops.install_crontab_script(change.owner, change.old_sha256, other)
+            script = remote_ops.install_crontab_script(
+                change.owner, change.old_sha256, other, sha256_text(change.new or "")
+            )
             self._run(conn, change, script, (change.new or "").encode())
         elif change.kind == "command":
             self._run_command(conn, change)
@@ -242,6 +245,3 @@ def apply_plan(
     return Executor(
         plan, connections, server, store, passphrases, on_event, max_parallel, cancel
     ).run()
-
-
-__all__ = ["ApplyResult", "ApplyStepError", "HostOutcome", "apply_plan", "sha256_text"]

@@ -136,7 +136,8 @@ def read_paths_script(
     lines += [f"e {q(p)}" for p in exists]
     lines += [f"r {q(p)}" for p in repos]
     for user, other in crontab_users:
-        lines.append(f"c {q(user)} {q('-u ' + user) if other else "''"}")
+        flag = q("-u " + user) if other else "''"
+        lines.append(f"c {q(user)} {flag}")
     lines += [f"s {q(p)}" for p in space]
     lines.append("true")
     return "\n".join(lines) + "\n"

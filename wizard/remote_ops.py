@@ -13,6 +13,10 @@ import time
 STALE_EXIT = 75
 ABSENT = "absent"
 
+_VERIFY_UPLOAD = (
+    'if [ "$(sha256sum < "$t" | cut -d" " -f1)" != {expected} ]; then\n'
+    '  echo "the upload was incomplete; nothing was changed" >&2\n  exit 1\nfi\n'
+)
 _CURRENT_HASH = (
     'if [ -e "$p" ]; then cur=$(sha256sum < "$p" | cut -d" " -f1); else cur={absent}; fi\n'
 )
@@ -23,9 +27,20 @@ def _q(value: str) -> str:
 
 
 def _owner_spec(owner: str | None, group: str | None) -> str:
+    """`user:group`, or `user:` for the user's login group."""
     if not owner:
         return ""
-    return f"{owner}:{group}" if group else owner
+    return f"{owner}:{group or ''}"
+
+
+def _make_dirs(mode: int, owner_spec: str | None) -> str:
+    """A shell function `mk DIR` creating DIR and each missing parent with `mode` and owner,
+    so that a new `~borg/.config` is not left owned by root."""
+    chown = f' && chown {_q(owner_spec)} "$1"' if owner_spec else ""
+    return (
+        'mk() { if [ ! -d "$1" ]; then mk "$(dirname "$1")"; '
+        f'mkdir "$1" && chmod {mode:04o} "$1"{chown}; fi; }}\n'
+    )
 
 
 def ensure_dir_script(
@@ -43,19 +58,19 @@ def write_file_script(
     group: str | None,
     dir_mode: int,
     as_root: bool,
+    new_sha256: str,
     backup_suffix: str | None = None,
 ) -> str:
-    """Content comes on stdin (never on the command line: it may be a secret)."""
+    """Content comes on stdin (never on the command line: it may be a secret). Its hash is
+    checked before the rename, so a connection cut mid-upload never installs half a file."""
     owner_spec = _owner_spec(owner, group)
-    chown_dir = f'  chown {_q(owner_spec)} "$d"\n' if as_root and owner else ""
     chown_tmp = f'chown {_q(owner_spec)} "$t"\n' if as_root and owner else ""
     suffix = backup_suffix or time.strftime("%Y%m%dT%H%M%S")
     return (
         "set -eu\numask 077\n"
         f'p={_q(path)}\nd=$(dirname "$p")\n'
-        'if [ ! -d "$d" ]; then\n'
-        f'  mkdir -p "$d"\n  chmod {dir_mode:04o} "$d"\n{chown_dir}'
-        "fi\n"
+        + _make_dirs(dir_mode, owner_spec if as_root and owner else None)
+        + 'mk "$d"\n'
         + _CURRENT_HASH.format(absent=ABSENT)
         + f'if [ "$cur" != {_q(expected_sha256 or ABSENT)} ]; then\n'
         '  echo "$p changed since the plan was made (refusing to overwrite it)" >&2\n'
@@ -63,7 +78,8 @@ def write_file_script(
         't=$(mktemp "$d/.borgkeep.XXXXXXXX")\n'
         "trap 'rm -f \"$t\"' EXIT\n"
         'cat > "$t"\n'
-        f'chmod {mode:04o} "$t"\n{chown_tmp}'
+        + _VERIFY_UPLOAD.format(expected=_q(new_sha256))
+        + f'chmod {mode:04o} "$t"\n{chown_tmp}'
         'sync "$t" 2>/dev/null || true\n'
         f'if [ -e "$p" ]; then cp -p "$p" "$p.borgkeep-{suffix}.bak"; fi\n'
         'mv -f "$t" "$p"\ntrap - EXIT\n'
@@ -75,18 +91,20 @@ def chmod_script(path: str, mode: int, owner: str | None, group: str | None, as_
     return f"set -eu\nchmod {mode:04o} {_q(path)}\n{chown}"
 
 
-def install_crontab_script(user: str, expected_sha256: str | None, other_user: bool) -> str:
+def install_crontab_script(
+    user: str, expected_sha256: str | None, other_user: bool, new_sha256: str
+) -> str:
     """New crontab on stdin; refuses when the current crontab differs from the planned one."""
     flag = f"-u {_q(user)} " if other_user else ""
     return (
         "set -eu\n"
-        "t=$(mktemp)\ntrap 'rm -f \"$t\"' EXIT\n"
-        f'if crontab {flag}-l > "$t" 2>/dev/null; then cur=$(sha256sum < "$t" | cut -d" " -f1); '
+        'c=$(mktemp)\nt=$(mktemp)\ntrap \'rm -f "$t" "$c"\' EXIT\n'
+        f'if crontab {flag}-l > "$c" 2>/dev/null; then cur=$(sha256sum < "$c" | cut -d" " -f1); '
         f"else cur={ABSENT}; fi\n"
         f'if [ "$cur" != {_q(expected_sha256 or ABSENT)} ]; then\n'
         f'  echo "the crontab of {user} changed since the plan was made" >&2\n'
         f"  exit {STALE_EXIT}\nfi\n"
-        f"crontab {flag}-\n"
+        'cat > "$t"\n' + _VERIFY_UPLOAD.format(expected=_q(new_sha256)) + f'crontab {flag}"$t"\n'
     )
 
 

@@ -1,0 +1,1 @@
+"""Renderers for what lands on the hosts: one pure module per artefact."""

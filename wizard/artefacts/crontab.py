@@ -1,0 +1,101 @@
+"""Cron lines for client backups and server-side pruning, in a managed crontab block.
+
+The client line names its actions (`create check`) because bare `borgmatic` also runs
+prune and compact, which an append-only client must never attempt. Schedules are plain
+5-field expressions only (no `@daily`, `@reboot`): they are what Debian's cron, croniter
+and the review screen all read the same way.
+
+`render_crontab` takes the text of `crontab -l` (Debian hides the "DO NOT EDIT" header
+unless CRONTAB_NOHEADER=N, so the text round-trips through `crontab -`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+
+from wizard.artefacts.managed_block import merge_managed_block
+from wizard.validation import FieldError, check_absolute_path, check_cron
+
+CLIENT_ACTIONS = ("create", "check")
+# Flags that borgmatic 1.7.7 (Debian 12) and 2.x both accept. Errors only on the console,
+# so cron mails only when something failed, and no colour codes in that mail.
+QUIET_CONSOLE_FLAGS = ("--verbosity", "-1", "--no-color")
+SYSLOG_FLAGS = ("--syslog-verbosity", "1")
+LOG_FILE_VERBOSITY_FLAGS = ("--log-file-verbosity", "1")
+
+
+def client_cron_line(
+    schedule: str, borgmatic_path: str, config_path: str, log_path: str | None = None
+) -> str:
+    """`SCHEDULE /abs/borgmatic -c CONFIG ... create check` for the client's crontab.
+
+    Logs go to syslog, or to `log_path` when given (1.7.7 ignores syslog then anyway).
+    """
+    cron_schedule = check_cron("schedule", schedule)
+    words = [
+        check_absolute_path("borgmatic path", borgmatic_path),
+        "-c",
+        check_absolute_path("borgmatic config path", config_path),
+        *QUIET_CONSOLE_FLAGS,
+    ]
+    if log_path is None:
+        words += SYSLOG_FLAGS
+    else:
+        words += ["--log-file", check_absolute_path("log file path", log_path)]
+        words += LOG_FILE_VERBOSITY_FLAGS
+    words += CLIENT_ACTIONS
+    return f"{cron_schedule} {shlex.join(words)}"
+
+
+def _check_cron_command(command: str) -> str:
+    if not isinstance(command, str) or not command.strip():
+        raise FieldError("cron command", "expected a non-empty command")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in command):
+        raise FieldError("cron command", f"{command!r} contains a newline or control character")
+    if "%" in command:
+        raise FieldError(
+            "cron command", f"{command!r} contains '%', which cron turns into a newline"
+        )
+    if not command.startswith("/"):
+        raise FieldError("cron command", f"{command!r} must start with an absolute path")
+    return command
+
+
+def server_prune_cron_line(schedule: str, command: str) -> str:
+    """`SCHEDULE COMMAND` for the borg user's crontab; the caller builds the command."""
+    return f"{check_cron('prune schedule', schedule)} {_check_cron_command(command)}"
+
+
+def _check_cron_line(index: int, line: str) -> None:
+    words = line.split(" ", 5)
+    if len(words) < 6:
+        raise FieldError(f"crontab line {index + 1}", f"{line!r} is not 'SCHEDULE COMMAND'")
+    check_cron(f"crontab line {index + 1}", " ".join(words[:5]))
+    _check_cron_command(words[5])
+
+
+def render_crontab(existing: str | None, lines: list[str]) -> str:
+    """The user's crontab with borgkeep's block holding `lines`; foreign lines untouched.
+
+    MAILTO=, environment lines and comments outside the block keep every byte.
+    """
+    for index, line in enumerate(lines):
+        _check_cron_line(index, line)
+    return merge_managed_block(existing, list(lines))
+
+
+def staggered_schedule(client_name: str, window_start_hour: int = 1, window_hours: int = 5) -> str:
+    """A daily schedule inside the window, fixed by the client's name alone.
+
+    A stable hash (not `hash()`, which changes per process) spreads clients over the
+    window, and adding a client never moves another client's time.
+    """
+    if not isinstance(window_start_hour, int) or not 0 <= window_start_hour <= 23:
+        raise ValueError(f"window_start_hour {window_start_hour!r} must be 0-23")
+    if not isinstance(window_hours, int) or not 1 <= window_hours <= 24:
+        raise ValueError(f"window_hours {window_hours!r} must be 1-24")
+    digest = hashlib.sha256(client_name.encode("utf-8")).digest()
+    offset_minutes = int.from_bytes(digest[:8], "big") % (window_hours * 60)
+    hour = (window_start_hour + offset_minutes // 60) % 24
+    return f"{offset_minutes % 60} {hour} * * *"
