@@ -90,9 +90,11 @@ def test_adding_a_client_yields_only_additions():
     for change in plan.changes:
         if change.host == "nas" and change.old is not None and not change.secret:
             body = [
-                l for l in change.diff.splitlines() if l[:1] in "+-" and l[:3] not in ("+++", "---")
+                ln
+                for ln in change.diff.splitlines()
+                if ln[:1] in "+-" and ln[:3] not in ("+++", "---")
             ]
-            assert body and all(l.startswith("+") for l in body), change.diff
+            assert body and all(ln.startswith("+") for ln in body), change.diff
             assert "host3" in change.diff
 
 

@@ -5,6 +5,7 @@ The CLI and the TUI both drive this class, so a plan shown in one is the plan of
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -188,10 +189,8 @@ class FleetSession:
 
     def close(self) -> None:
         for conn in self.connections.values():
-            try:
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:
-                pass
         self.connections = {}
 
     def __enter__(self) -> FleetSession:

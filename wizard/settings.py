@@ -6,18 +6,16 @@ locally from `~/.ssh/config`), the borg user's home from the server's facts.
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from dataclasses import dataclass
 
+from wizard.artefacts.crontab import staggered_schedule
 from wizard.inventory import ClientSpec, Inventory
 from wizard.validation import split_host_port
 
 DEFAULT_BORG_USER = "borg"
 DEFAULT_ROOT_REPO_ROOT = "/backups"
 DEFAULT_PRUNE_SCHEDULE = "30 7 * * *"
-STAGGER_START_HOUR = 1
-STAGGER_HOURS = 5
 
 
 @dataclass(frozen=True)
@@ -51,10 +49,7 @@ def resolve_server(inventory: Inventory, login_user: str, host: str, port: int) 
         address_port = address_port or 22
     else:
         address_host, address_port = host, port
-    if spec.borg_user:
-        borg_user = spec.borg_user
-    else:
-        borg_user = DEFAULT_BORG_USER if login_user == "root" else login_user
+    borg_user = spec.borg_user or (DEFAULT_BORG_USER if login_user == "root" else login_user)
     return ServerSettings(
         name=spec.name,
         login_user=login_user,
@@ -71,16 +66,8 @@ def default_borg_home(borg_user: str) -> str:
     return f"/home/{borg_user}"
 
 
-def staggered_schedule(client_name: str) -> str:
-    """A daily time between 01:00 and 05:59 from a stable hash of the name alone, so adding a
-    client never moves another client's schedule."""
-    digest = int.from_bytes(hashlib.sha256(client_name.encode()).digest()[:8], "big")
-    minute = digest % 60
-    hour = STAGGER_START_HOUR + (digest // 60) % STAGGER_HOURS
-    return f"{minute} {hour} * * *"
-
-
 def client_schedule(client: ClientSpec) -> str:
+    """The client's own schedule, else a stable staggered time from its name alone."""
     return client.schedule or staggered_schedule(client.name)
 
 

@@ -24,7 +24,7 @@ KEEP_COUNT_KEYS = (
     "keep_monthly",
     "keep_yearly",
 )
-KEEP_WITHIN_RE = re.compile(r"[1-9][0-9]*[HdwmyS]\Z")
+KEEP_WITHIN_RE = re.compile(r"[1-9][0-9]*[Hdwmy]\Z")
 RETENTION_KEYS = (*KEEP_COUNT_KEYS, "keep_within")
 MAX_KEEP = 1_000_000
 

@@ -126,7 +126,8 @@ def verify_client(session, client_name: str) -> list[Proof]:
         client_name
     )
     public = facts.client_public_key
-    expected = f'command="borg serve --append-only --restrict-to-repository {spaths.repository(client_name)}",restrict'
+    repo = spaths.repository(client_name)
+    expected = f'command="borg serve --append-only --restrict-to-repository {repo}",restrict'
     forced = bool(line and line.startswith(expected + " ") and public and public.split()[1] in line)
     proofs.append(
         Proof(

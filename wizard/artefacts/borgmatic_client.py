@@ -1,0 +1,179 @@
+"""The client's borgmatic config: create + check only, never prune.
+
+Retention lives on the server (a client key is append-only, so it could not prune anyway,
+and a compromised client must not be able to). Archive names carry the client's literal
+name, never `{hostname}`: the server prunes them, and there `{hostname}` would expand to
+the server's own name.
+
+The naming helpers (`archive_name_format`, `archive_match_glob`, `archive_prefix`) live
+here because the client is what creates the archives; the server config imports them so
+both sides always agree on the names.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import yaml
+
+from wizard.artefacts import borgmatic_versions as versions
+from wizard.validation import check_absolute_path, check_exclude_pattern, check_name
+
+MANAGED_HEADER = "# Managed by borgkeep — changes here are overwritten on the next apply.\n"
+
+COMPRESSION = "auto,zstd"
+
+_SSH_URL_RE = re.compile(
+    r"ssh://(?:[a-z_][a-z0-9_-]{0,31}@)?"
+    r"(?:[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])"
+    r"(?::[0-9]{1,5})?"
+    r"(?P<path>/.*)\Z"
+)
+
+_FREQUENCY_RE = re.compile(r"always|[1-9][0-9]{0,4} (?:second|minute|hour|day|week|month|year)s?\Z")
+
+
+_CLIENT_GUARD = "{action} runs on the backup server, not here; run explicit actions: create check"
+
+
+def archive_name_format(client_name: str) -> str:
+    """Archive names start with the literal client name so the server can tell them apart."""
+    return f"{check_name('client_name', client_name)}-{{now:%Y-%m-%dT%H:%M:%S}}"
+
+
+def archive_match_glob(client_name: str) -> str:
+    """The `match_archives` value (borgmatic >= 1.7.11) selecting only this client's archives."""
+    return f"sh:{archive_prefix(client_name)}*"
+
+
+def archive_prefix(client_name: str) -> str:
+    """The `prefix` value (borgmatic < 1.7.11) selecting only this client's archives."""
+    return f"{check_name('client_name', client_name)}-"
+
+
+def check_repository_url(field: str, value: object) -> str:
+    """A local absolute path, or `ssh://[user@]host[:port]/absolute/path` with a safe path."""
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected a repository URL or path")
+    if value.startswith("/"):
+        return check_absolute_path(field, value)
+    match = _SSH_URL_RE.match(value)
+    if match is None:
+        raise ValueError(
+            f"{field}: {value!r} is not an absolute path or ssh://[user@]host[:port]/path URL"
+        )
+    check_absolute_path(field, match["path"])
+    return value
+
+
+def encryption_passcommand(passphrase_file: str) -> str:
+    """Borg reads the passphrase from the command's stdout, so it never sits in the config."""
+    return f"cat {shlex.quote(check_absolute_path('passphrase_file', passphrase_file))}"
+
+
+def guard_hook(message: str) -> str:
+    """A hook command that fails loudly, standing in for `skip_actions` before borgmatic 1.8.5."""
+    return f"echo {shlex.quote('borgkeep: ' + message)} >&2; exit 1"
+
+
+def render_managed_yaml(config: dict) -> str:
+    """Dump a config with a stable key order under the one managed-file header."""
+    return MANAGED_HEADER + yaml.safe_dump(
+        config, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096
+    )
+
+
+def _ssh_command(ssh_key_file: str, known_hosts_file: str) -> str:
+    key = shlex.quote(check_absolute_path("ssh_key_file", ssh_key_file))
+    known_hosts = shlex.quote(check_absolute_path("known_hosts_file", known_hosts_file))
+    return (
+        f"ssh -i {key} -o IdentitiesOnly=yes -o UserKnownHostsFile={known_hosts}"
+        " -o StrictHostKeyChecking=yes -o BatchMode=yes"
+    )
+
+
+def _checks(check_frequency: str) -> list[dict[str, str]]:
+    if not isinstance(check_frequency, str) or not _FREQUENCY_RE.match(check_frequency):
+        raise ValueError(
+            f"check_frequency: {check_frequency!r} is not like '2 weeks', '1 month' or 'always'"
+        )
+    return [
+        {"name": "repository", "frequency": check_frequency},
+        {"name": "archives", "frequency": check_frequency},
+    ]
+
+
+def render_client_config(
+    *,
+    borgmatic_version: str,
+    client_name: str,
+    source_directories: list[str],
+    exclude_patterns: list[str],
+    repository_url: str,
+    passphrase_file: str,
+    ssh_key_file: str,
+    known_hosts_file: str,
+    check_frequency: str = "2 weeks",
+) -> str:
+    """The client's borgmatic config for the borgmatic version installed on that client."""
+    name = check_name("client_name", client_name)
+    if not source_directories:
+        raise ValueError("source_directories: at least one directory is needed")
+    sources = [
+        check_absolute_path(f"source_directories[{i}]", path)
+        for i, path in enumerate(source_directories)
+    ]
+    excludes = [
+        check_exclude_pattern(f"exclude_patterns[{i}]", pattern)
+        for i, pattern in enumerate(exclude_patterns)
+    ]
+    repository = check_repository_url("repository_url", repository_url)
+    passcommand = encryption_passcommand(passphrase_file)
+    ssh_command = _ssh_command(ssh_key_file, known_hosts_file)
+    checks = _checks(check_frequency)
+
+    if versions.is_sectioned(borgmatic_version):
+        location: dict = {"source_directories": sources, "repositories": [repository]}
+        if excludes:
+            location["exclude_patterns"] = excludes
+        storage: dict = {
+            "encryption_passcommand": passcommand,
+            "compression": COMPRESSION,
+            "archive_name_format": archive_name_format(name),
+            "ssh_command": ssh_command,
+        }
+        consistency: dict = {"checks": checks}
+        if versions.supports_match_archives(borgmatic_version):
+            storage["match_archives"] = archive_match_glob(name)
+        else:
+            consistency["prefix"] = archive_prefix(name)
+        config = {
+            "location": location,
+            "storage": storage,
+            "consistency": consistency,
+            "hooks": {
+                "before_prune": [guard_hook(_CLIENT_GUARD.format(action="prune"))],
+                "before_compact": [guard_hook(_CLIENT_GUARD.format(action="compact"))],
+            },
+        }
+        return render_managed_yaml(config)
+
+    config = {"source_directories": sources}
+    if excludes:
+        config["exclude_patterns"] = excludes
+    config |= {
+        "repositories": [{"path": repository, "label": name}],
+        "encryption_passcommand": passcommand,
+        "compression": COMPRESSION,
+        "archive_name_format": archive_name_format(name),
+        "match_archives": archive_match_glob(name),
+        "ssh_command": ssh_command,
+        "checks": checks,
+    }
+    if versions.supports_skip_actions(borgmatic_version):
+        config["skip_actions"] = ["prune", "compact"]
+    else:
+        config["before_prune"] = [guard_hook(_CLIENT_GUARD.format(action="prune"))]
+        config["before_compact"] = [guard_hook(_CLIENT_GUARD.format(action="compact"))]
+    return render_managed_yaml(config)
