@@ -6,7 +6,6 @@ Exit codes: 0 success / nothing to change, 2 changes pending (`plan`), 1 error.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -16,6 +15,7 @@ from wizard import __version__
 from wizard.inventory import InventoryError, default_inventory_path, load_inventory
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+ACCEPT_FLAG = "--accept-new-host-keys"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,14 +70,12 @@ def _print_event(quiet: bool):
         if quiet:
             return
         mark = {"error": "✗", "done": "✓", "skip": "-"}.get(level, "·")
+        if level == "error" and "unknown host key" in message:
+            message += f" (after checking it, rerun with {ACCEPT_FLAG} to record it)"
         with lock:
             print(f"  {mark} {host}: {message}", file=sys.stderr, flush=True)
 
     return sink
-
-
-def _unknown_key_refusal(hostname: str, port: int, key_type: str, fingerprint: str) -> bool:
-    return False
 
 
 def _session(args: argparse.Namespace, inventory, quiet: bool = False):
@@ -86,7 +84,6 @@ def _session(args: argparse.Namespace, inventory, quiet: bool = False):
     return FleetSession(
         inventory,
         accept_new_host_keys=args.accept_new_host_keys,
-        on_unknown_host_key=_unknown_key_refusal,
         on_event=_print_event(quiet),
     )
 
@@ -135,42 +132,47 @@ def _print_apply_result(result, store_location: str) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    inventory = _load(args)
+    with _session(args, inventory) as session, session.locked():
+        return _apply_locked(args, session)
+
+
+def _apply_locked(args: argparse.Namespace, session) -> int:
+    """Plan and apply while holding the server's lock, so no other apply interleaves."""
     from wizard.plan import render_plan_text
 
-    inventory = _load(args)
-    with _session(args, inventory) as session:
-        plan = session.plan()
-        if args.planfile:
-            from wizard.plan_file import PlanMismatch, check_plan_file
+    plan = session.plan()
+    if args.planfile:
+        from wizard.plan_file import PlanMismatch, check_plan_file
 
-            try:
-                check_plan_file(args.planfile, plan, _inventory_path(args))
-            except PlanMismatch as exc:
-                _err(str(exc))
-                return EXIT_ERROR
-        else:
-            print(render_plan_text(plan), end="")
-        if plan.empty:
-            return EXIT_ERROR if session.errors else EXIT_OK
-        if not args.yes and not args.planfile:
-            if not sys.stdin.isatty():
-                _err("refusing to apply without confirmation: pass --yes (no terminal to ask on)")
-                return EXIT_ERROR
-            answer = input("Apply these changes? [y/N] ").strip().lower()
-            if answer not in ("y", "yes"):
-                print("Nothing applied.")
-                return EXIT_ERROR
-        result = session.apply(plan)
-        _print_apply_result(result, session.store.location)
-        if session.store.warning:
-            print(f"warning: {session.store.warning}")
-        if not result.ok or session.errors:
+        try:
+            check_plan_file(args.planfile, plan, _inventory_path(args))
+        except PlanMismatch as exc:
+            _err(str(exc))
             return EXIT_ERROR
-        from wizard.verify import render_report, verify_fleet
+    else:
+        print(render_plan_text(plan), end="")
+    if plan.empty:
+        return EXIT_ERROR if session.errors else EXIT_OK
+    if not args.yes and not args.planfile:
+        if not sys.stdin.isatty():
+            _err("refusing to apply without confirmation: pass --yes (no terminal to ask on)")
+            return EXIT_ERROR
+        answer = input("Apply these changes? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("Nothing applied.")
+            return EXIT_ERROR
+    result = session.apply(plan)
+    _print_apply_result(result, session.store.location)
+    if session.store.warning:
+        print(f"warning: {session.store.warning}")
+    if not result.ok or session.errors:
+        return EXIT_ERROR
+    from wizard.verify import render_report, verify_fleet
 
-        report = verify_fleet(session)
-        print(render_report(report), end="")
-        return EXIT_OK if report.ok else EXIT_ERROR
+    report = verify_fleet(session)
+    print(render_report(report), end="")
+    return EXIT_OK if report.ok else EXIT_ERROR
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -222,12 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("BORGKEEP_DEBUG"):
             raise
-        _err(str(exc) or type(exc).__name__)
+        message = str(exc) or type(exc).__name__
+        if "unknown host key" in message:
+            message += f" (after checking it, rerun with {ACCEPT_FLAG} to record it)"
+        _err(message)
         return EXIT_ERROR
-
-
-def json_dump(data: object) -> str:
-    return json.dumps(data, indent=2)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ The CLI and the TUI both drive this class, so a plan shown in one is the plan of
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from wizard.gather import gather_client_facts, gather_server_facts, server_layou
 from wizard.inventory import Inventory
 from wizard.layout import client_paths
 from wizard.plan import Plan, compute_plan
+from wizard.remote_lock import DEFAULT_TIMEOUT as DEFAULT_LOCK_TIMEOUT
+from wizard.remote_lock import hold_server_lock
 from wizard.secrets_store import SecretStore, passphrase_name
 from wizard.settings import ServerSettings, resolve_server
 from wizard.ssh_config import (
@@ -186,6 +189,20 @@ class FleetSession:
         """Gather again (on the same connections) and plan: the second plan after apply."""
         self.facts = {}
         return self.plan()
+
+    @contextlib.contextmanager
+    def locked(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the server's apply lock (see `wizard.remote_lock`) for the duration."""
+        if not self.targets:
+            self.resolve_targets()
+        if timeout is None:
+            timeout = float(os.environ.get("BORGKEEP_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
+        try:
+            conn = self._connect(self.server_name)
+        except Exception as exc:
+            raise ServerUnavailable(f"{self.server_name}: {exc}") from exc
+        with hold_server_lock(conn, self.server_name, timeout):
+            yield
 
     def close(self) -> None:
         for conn in self.connections.values():
