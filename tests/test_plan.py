@@ -170,3 +170,24 @@ def test_json_shape_matches_contract():
         assert set(item) >= {"host", "path", "action", "diff"}
         assert isinstance(item["diff"], str) and item["diff"]
     assert applied_facts  # imported helper is part of the public test kit
+
+
+def test_unreachable_client_keeps_its_key_line_and_prune_job():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    facts = converge(inventory, settings, facts, passphrases)
+    del facts["host2"]
+    passphrases = {k: v for k, v in passphrases.items() if k != "host2"}
+    desired, plan = plan_for(inventory, settings, facts, passphrases)
+    assert desired.orphans == []
+    assert not [c for c in plan.changes if c.host == "nas" and c.kind in ("file", "crontab")]
+
+
+def test_orphan_client_keeps_its_prune_job():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    facts = converge(inventory, settings, facts, passphrases)
+    before = facts["nas"].crontabs["borg"]
+    smaller, settings2, _, _ = fresh_fleet(INVENTORY.split("  - name: host2")[0])
+    desired, plan = plan_for(smaller, settings2, facts, passphrases)
+    assert desired.orphans == ["host2"]
+    assert not [c for c in plan.changes if c.path == "crontab:borg"]
+    assert "prune-host2.yaml" in before

@@ -12,7 +12,13 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-from wizard.artefacts import authorized_keys, crontab, known_hosts_pin, passphrase_file
+from wizard.artefacts import (
+    authorized_keys,
+    crontab,
+    known_hosts_pin,
+    managed_block,
+    passphrase_file,
+)
 from wizard.artefacts.borgmatic_client import render_client_config
 from wizard.artefacts.borgmatic_server import render_server_prune_config
 from wizard.facts import HostFacts
@@ -151,7 +157,8 @@ def compute_desired_state(
         items.append(DesiredItem(host, phase, item))
 
     reachable = [c for c in inventory.clients if c.name in facts]
-    keys: dict[str, tuple[str, str]] = {}
+    existing_ak = server_facts.file(spaths.authorized_keys).text
+    keys = _keys_of_unreachable_clients(inventory, facts, existing_ak, spaths)
     for client in reachable:
         cf = facts[client.name]
         paths = client_paths(client.name, cf.home, cf.is_root)
@@ -184,7 +191,6 @@ def compute_desired_state(
             ),
         )
     add(server, PHASE_SERVER_ACCESS, DesiredDir(spaths.repo_root, 0o700, borg_user, borg_group))
-    existing_ak = server_facts.file(spaths.authorized_keys).text
     ak = authorized_keys.render_authorized_keys(existing_ak, keys)
     add(
         server,
@@ -281,7 +287,9 @@ def compute_desired_state(
     # Phase 4: server-side passphrases, prune configs and the prune crontab.
     server_version = _require(server_facts, "the borgmatic version", server_facts.borgmatic_version)
     server_borgmatic = _require(server_facts, "the borgmatic path", server_facts.borgmatic_path)
-    prune_lines = []
+    existing_cron = server_facts.crontabs.get(borg_user)
+    untouched = ak.orphans + [c.name for c in inventory.clients if c.name not in passphrases]
+    prune_lines = kept_cron_lines(existing_cron, untouched)
     for client in inventory.clients:
         if client.name not in passphrases:
             continue
@@ -324,10 +332,42 @@ def compute_desired_state(
                 f"{server_borgmatic} -c {spaths.prune_config(client.name)} prune compact",
             )
         )
-    existing_cron = server_facts.crontabs.get(borg_user)
     add(
         server,
         PHASE_SERVER_PRUNE,
         DesiredCrontab(borg_user, crontab.render_crontab(existing_cron, prune_lines)),
     )
     return DesiredState(server, items, ak.orphans, spaths, cpaths, placeholders)
+
+
+def _keys_of_unreachable_clients(
+    inventory: Inventory, facts: dict[str, HostFacts], existing_ak: str | None, spaths: ServerPaths
+) -> dict[str, tuple[str, str]]:
+    """An unreachable client keeps the key its authorized_keys line already has."""
+    current = authorized_keys.parse_authorized_keys_block(existing_ak)
+    keys = {}
+    for client in inventory.clients:
+        if client.name in facts or client.name not in current:
+            continue
+        words = current[client.name].split()
+        key_at = next(
+            (i for i, w in enumerate(words) if w.startswith(("ssh-", "ecdsa-", "sk-"))), None
+        )
+        if key_at is not None and key_at + 1 < len(words):
+            public_key = f"{words[key_at]} {words[key_at + 1]}"
+            keys[client.name] = (public_key, spaths.repository(client.name))
+    return keys
+
+
+def kept_cron_lines(crontab_text: str | None, clients: list[str]) -> list[str]:
+    """Lines of the managed block that belong to `clients` (orphans, unreachable clients):
+    they keep their server-side prune while their keys stay in authorized_keys."""
+    if not crontab_text or not clients:
+        return []
+    lines = managed_block.parse_managed_block(crontab_text).block_lines
+    kept = []
+    for line in lines:
+        words = line.split()
+        if any(words[-1:] == [name] or f"prune-{name}.yaml" in line for name in clients):
+            kept.append(line)
+    return kept
