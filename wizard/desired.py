@@ -326,16 +326,17 @@ def compute_desired_state(
                 description=f"prune + compact config for {client.name}",
             ),
         )
-        prune_lines.append(
-            crontab.server_prune_cron_line(
-                settings.prune_schedule,
-                f"{server_borgmatic} -c {spaths.prune_config(client.name)} prune compact",
-            )
+        prune_lines[client.name] = crontab.server_prune_cron_line(
+            settings.prune_schedule,
+            f"{server_borgmatic} -c {spaths.prune_config(client.name)} prune compact",
         )
     add(
         server,
         PHASE_SERVER_PRUNE,
-        DesiredCrontab(borg_user, crontab.render_crontab(existing_cron, prune_lines)),
+        DesiredCrontab(
+            borg_user,
+            crontab.render_crontab(existing_cron, [prune_lines[n] for n in sorted(prune_lines)]),
+        ),
     )
     return DesiredState(server, items, ak.orphans, spaths, cpaths, placeholders)
 
@@ -359,15 +360,16 @@ def _keys_of_unreachable_clients(
     return keys
 
 
-def kept_cron_lines(crontab_text: str | None, clients: list[str]) -> list[str]:
-    """Lines of the managed block that belong to `clients` (orphans, unreachable clients):
-    they keep their server-side prune while their keys stay in authorized_keys."""
+def kept_cron_lines(crontab_text: str | None, clients: list[str]) -> dict[str, str]:
+    """Lines of the managed block that belong to `clients` (orphans, unreachable clients),
+    by client: they keep their server-side prune while their keys stay in authorized_keys."""
     if not crontab_text or not clients:
-        return []
+        return {}
     lines = managed_block.parse_managed_block(crontab_text).block_lines
-    kept = []
+    kept = {}
     for line in lines:
         words = line.split()
-        if any(words[-1:] == [name] or f"prune-{name}.yaml" in line for name in clients):
-            kept.append(line)
+        for name in clients:
+            if words[-1:] == [name] or f"prune-{name}.yaml" in line:
+                kept[name] = line
     return kept
