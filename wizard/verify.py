@@ -43,8 +43,9 @@ class VerifyReport:
 
 
 def _tail(data: bytes, limit: int = 300) -> str:
-    text = data.decode("utf-8", "replace").strip()
-    return text[-limit:]
+    """The last meaningful line of a command's output, for a one-line proof detail."""
+    lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1][-limit:] if lines else ""
 
 
 def run_as_user(command: str, user: str, home: str, login_user: str) -> str:
@@ -134,7 +135,9 @@ def verify_client(session, client_name: str) -> list[Proof]:
             session.server_name,
             f"authorized_keys forces --append-only for {client_name}",
             forced,
-            line or "no line for this client in the managed block",
+            f"forced command pins it to {repo} in append-only mode"
+            if forced
+            else (line or "no line for this client in the managed block"),
         )
     )
     return proofs
