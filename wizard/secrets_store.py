@@ -7,8 +7,11 @@ headless server, a container), they go to a 0600 JSON file under
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import platformdirs
@@ -71,9 +74,21 @@ class SecretStore:
         if self._backend is not None:
             self._backend.set_password(SERVICE, name, value)
             return
-        data = self._read_file()
-        data[name] = value
-        self._write_file(data)
+        with self._file_lock():
+            data = self._read_file()
+            data[name] = value
+            self._write_file(data)
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """Two borgkeep processes storing secrets at once must not lose each other's."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path.with_name(".secrets.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _read_file(self) -> dict[str, str]:
         try:
