@@ -190,4 +190,4 @@ def test_orphan_client_keeps_its_prune_job():
     desired, plan = plan_for(smaller, settings2, facts, passphrases)
     assert desired.orphans == ["host2"]
     assert not [c for c in plan.changes if c.path == "crontab:borg"]
-    assert "prune-host2.yaml" in before
+    assert "prune-guard host2" in before

@@ -18,6 +18,7 @@ from wizard.artefacts import (
     known_hosts_pin,
     managed_block,
     passphrase_file,
+    prune_guard,
 )
 from wizard.artefacts.borgmatic_client import render_client_config
 from wizard.artefacts.borgmatic_server import render_server_prune_config
@@ -287,6 +288,24 @@ def compute_desired_state(
     # Phase 4: server-side passphrases, prune configs and the prune crontab.
     server_version = _require(server_facts, "the borgmatic version", server_facts.borgmatic_version)
     server_borgmatic = _require(server_facts, "the borgmatic path", server_facts.borgmatic_path)
+    guard_path = prune_guard.prune_guard_path(spaths.state_dir)
+    add(
+        server,
+        PHASE_SERVER_PRUNE,
+        DesiredFile(
+            guard_path,
+            prune_guard.render_prune_guard(
+                borg_path=_require(server_facts, "the borg path", server_facts.borg_path),
+                borgmatic_path=server_borgmatic,
+                state_dir=spaths.state_dir,
+                repo_root=spaths.repo_root,
+            ),
+            prune_guard.PRUNE_GUARD_MODE,
+            borg_user,
+            borg_group,
+            description="prune guard: refuses to prune after archives vanished",
+        ),
+    )
     existing_cron = server_facts.crontabs.get(borg_user)
     untouched = ak.orphans + [c.name for c in inventory.clients if c.name not in passphrases]
     prune_lines = kept_cron_lines(existing_cron, untouched)
@@ -327,8 +346,7 @@ def compute_desired_state(
             ),
         )
         prune_lines[client.name] = crontab.server_prune_cron_line(
-            settings.prune_schedule,
-            f"{server_borgmatic} -c {spaths.prune_config(client.name)} prune compact",
+            settings.prune_schedule, prune_guard.prune_guard_command(guard_path, client.name)
         )
     add(
         server,

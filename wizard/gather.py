@@ -11,6 +11,7 @@ import re
 import shlex
 from dataclasses import replace
 
+from wizard.artefacts.prune_guard import prune_guard_path
 from wizard.facts import DirState, FileState, HostFacts, UserInfo
 from wizard.layout import ServerPaths, client_paths, server_paths
 from wizard.settings import ServerSettings, default_borg_home
@@ -245,7 +246,8 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
     paths = server_layout(facts, settings)
     files = [paths.authorized_keys]
     for client in clients:
-        files += [paths.prune_config(client), paths.passphrase(client), paths.guard_state(client)]
+        files += [paths.prune_config(client), paths.passphrase(client)]
+    files.append(prune_guard_path(paths.state_dir))
     script = read_paths_script(
         files=files,
         dirs=[paths.ssh_dir, paths.state_dir, paths.repo_root],

@@ -65,9 +65,6 @@ class ServerPaths:
     def passphrase(self, client_name: str) -> str:
         return posixpath.join(self.state_dir, f"{client_name}.passphrase")
 
-    def guard_state(self, client_name: str) -> str:
-        return posixpath.join(self.state_dir, f"{client_name}.archives")
-
 
 def server_paths(borg_home: str, repo_root: str) -> ServerPaths:
     ssh_dir = posixpath.join(borg_home, ".ssh")

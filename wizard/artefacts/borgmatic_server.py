@@ -16,6 +16,8 @@ from wizard.artefacts.borgmatic_client import (
 )
 from wizard.validation import RETENTION_KEYS, check_absolute_path, check_name, check_retention
 
+PRUNE_LOCK_WAIT_SECONDS = 600
+"""A prune that overlaps a client's backup waits for the repository lock instead of failing."""
 _SERVER_GUARD = "this server-side config only runs prune and compact, never {action}"
 
 
@@ -40,7 +42,10 @@ def render_server_prune_config(
     keep = _ordered_retention(retention)
 
     if versions.is_sectioned(borgmatic_version):
-        storage: dict = {"encryption_passcommand": passcommand}
+        storage: dict = {
+            "encryption_passcommand": passcommand,
+            "lock_wait": PRUNE_LOCK_WAIT_SECONDS,
+        }
         retention_section: dict = dict(keep)
         if versions.supports_match_archives(borgmatic_version):
             storage["match_archives"] = archive_match_glob(name)
@@ -60,6 +65,7 @@ def render_server_prune_config(
     config: dict = {
         "repositories": [{"path": repository, "label": name}],
         "encryption_passcommand": passcommand,
+        "lock_wait": PRUNE_LOCK_WAIT_SECONDS,
         **keep,
         "match_archives": archive_match_glob(name),
     }
