@@ -28,6 +28,7 @@ def test_flat_structure() -> None:
     assert config == {
         "repositories": [{"path": "/srv/backups/client1", "label": "client1"}],
         "encryption_passcommand": "cat /home/borg/.config/borgkeep/client1.passphrase",
+        "lock_wait": 600,
         "keep_daily": 7,
         "keep_weekly": 4,
         "keep_monthly": 6,
@@ -52,7 +53,8 @@ def test_sectioned_structure_uses_prefix() -> None:
     assert list(config) == ["location", "storage", "retention", "hooks"]
     assert config["location"] == {"repositories": ["/srv/backups/client1"]}
     assert config["storage"] == {
-        "encryption_passcommand": "cat /home/borg/.config/borgkeep/client1.passphrase"
+        "encryption_passcommand": "cat /home/borg/.config/borgkeep/client1.passphrase",
+        "lock_wait": 600,
     }
     assert config["retention"] == {**RETENTION, "prefix": "client1-"}
     assert set(config["hooks"]) == {"before_backup", "before_check"}
