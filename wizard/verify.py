@@ -143,6 +143,17 @@ def verify_client(session, client_name: str) -> list[Proof]:
     return proofs
 
 
+PRUNE_LISTING = re.compile(
+    r"(?:Keeping archive(?: \(rule: [^)]*\))?|Would prune|Pruning archive(?: \(\d+/\d+\))?):"
+    r"\s+(\S+)"
+)
+
+
+def archives_in_prune_output(output: str) -> list[str]:
+    """Archive names in `borg prune --list` output (kept and pruned alike)."""
+    return PRUNE_LISTING.findall(output)
+
+
 def verify_server_prune(session, client_name: str) -> Proof:
     server_facts = session.facts[session.server_name]
     settings = session.settings
@@ -155,7 +166,7 @@ def verify_server_prune(session, client_name: str) -> Proof:
     command = run_as_user(command, settings.borg_user, spaths.home, server_facts.login_user)
     result = conn.run(command)
     output = (result.stdout + result.stderr).decode("utf-8", "replace")
-    archives = re.findall(r"(?:Keeping|Would prune|Pruning)[^:]*:\s+(\S+)", output)
+    archives = archives_in_prune_output(output)
     foreign = [a for a in archives if not a.startswith(archive_prefix(client_name))]
     ok = result.rc == 0 and not foreign
     detail = (

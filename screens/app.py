@@ -1,0 +1,103 @@
+"""The Borgkeep wizard: one driver coroutine walks the steps, one state object feeds them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from screens.apply import ApplyScreen
+from screens.base import StepScreen
+from screens.clients import ClientsScreen
+from screens.done import DoneScreen
+from screens.retention import RetentionScreen
+from screens.review import ReviewScreen
+from screens.server import ServerScreen
+from screens.state import BACK, QUIT, WizardState
+from screens.welcome import WelcomeScreen
+from wizard.inventory import InventoryError, load_inventory
+
+STEPS: tuple[type[StepScreen], ...] = (
+    WelcomeScreen,
+    ServerScreen,
+    ClientsScreen,
+    RetentionScreen,
+    ReviewScreen,
+    ApplyScreen,
+    DoneScreen,
+)
+APPLY_STEP = STEPS.index(ApplyScreen)
+
+
+class BorgkeepApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Borgkeep"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(
+        self,
+        inventory_path: Path,
+        accept_new_host_keys: bool = False,
+        state: WizardState | None = None,
+        start_step: int = 0,
+    ) -> None:
+        super().__init__()
+        self.inventory_path = inventory_path
+        self.load_error: str | None = None
+        if state is None:
+            saved = None
+            if inventory_path.exists():
+                try:
+                    saved = load_inventory(inventory_path)
+                except InventoryError as exc:
+                    self.load_error = str(exc)
+            state = WizardState.from_inventory(inventory_path, saved, accept_new_host_keys)
+        self.state = state
+        self.start_step = start_step
+
+    def on_mount(self) -> None:
+        if self.load_error:
+            self.notify(
+                f"The saved inventory is not valid; starting a new one.\n{self.load_error}",
+                severity="error",
+                timeout=15,
+            )
+        self.run_wizard()
+
+    @work(exclusive=True, group="wizard")
+    async def run_wizard(self) -> None:
+        """Push each step, wait for its result, go on or back; after apply there is no way
+        back into the editing steps (what was applied is fixed)."""
+        step = self.start_step
+        while step < len(STEPS):
+            result = await self.push_screen_wait(STEPS[step](self.state))
+            if result is QUIT:
+                break
+            if result is BACK:
+                step = max(0, step - 1)
+                continue
+            step += 1
+        self.exit(0 if self.state.apply_result is None or self.state.apply_result.ok else 1)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, StepScreen):
+            yield SystemCommand("Help for this step", screen.HELP[:60] + "…", screen.action_help)
+            if screen.SHOW_BACK:
+                yield SystemCommand("Back", "Go to the previous step", screen.action_back)
+            if screen.can_go_next():
+                yield SystemCommand(screen.NEXT_LABEL, "Go to the next step", screen.action_next)
+
+    def on_unmount(self) -> None:
+        if self.state.session is not None:
+            self.state.session.close()
+
+
+def run_app(inventory_path: Path, accept_new_host_keys: bool = False) -> int:
+    """Entry point for bare `borgkeep`; returns the process exit code."""
+    result = BorgkeepApp(inventory_path, accept_new_host_keys).run()
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,141 @@
+"""Decisions (`ModalScreen[bool]`) and the help dialog."""
+
+from __future__ import annotations
+
+import threading
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Markdown, Static
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """A yes/no decision; escape means no."""
+
+    CSS_PATH = "modals.tcss"
+    BINDINGS = [
+        Binding("escape", "answer(False)", "Cancel"),
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n", "answer(False)", "No"),
+    ]
+
+    def __init__(self, title: str, body: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.title_text, self.body, self.yes, self.no = title, body, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.title_text, id="dialog-title")
+            yield Static(self.body, id="dialog-body", markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button(self.yes, id="yes", variant="primary", compact=True)
+                yield Button(self.no, id="no", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+
+class HostKeyModal(ConfirmModal):
+    """First contact with a host: the operator compares the fingerprint and decides."""
+
+    def __init__(self, hostname: str, port: int, key_type: str, fingerprint: str) -> None:
+        address = hostname if port == 22 else f"[{hostname}]:{port}"
+        body = (
+            f"The host {address} is not in your known_hosts.\n\n"
+            f"  {key_type}  {fingerprint}\n\n"
+            "Compare this fingerprint with the one the host itself shows\n"
+            "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the host).\n"
+            "Accept it and remember it?"
+        )
+        super().__init__("Unknown host key", body, yes="Accept key", no="Reject")
+        self.fingerprint = fingerprint
+
+    def on_mount(self) -> None:
+        self.add_class("host-key")
+        super().on_mount()
+
+
+class ErrorModal(ModalScreen[None]):
+    """A hard stop that the operator must read, e.g. a changed host key."""
+
+    CSS_PATH = "modals.tcss"
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("enter", "close", "Close")]
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__()
+        self.title_text, self.message = title, message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="error"):
+            yield Static(self.title_text, id="dialog-title")
+            yield Static(self.message, id="dialog-body", markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Close", id="close", variant="error", compact=True)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+
+class HelpModal(ModalScreen[None]):
+    CSS_PATH = "modals.tcss"
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("question_mark", "close", "Close", key_display="?"),
+    ]
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
+        self.title_text, self.text = title, text
+
+    def compose(self) -> ComposeResult:
+        keys = (
+            "\n\n**Keys:** `ctrl+n` next · `escape` back · `tab` next field · "
+            "`ctrl+p` command palette · `ctrl+q` quit. The mouse works everywhere."
+        )
+        with Vertical(id="dialog", classes="help"):
+            yield Static(f"Help: {self.title_text}", id="dialog-title")
+            with VerticalScroll():
+                yield Markdown(self.text + keys)
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Close", id="close", compact=True)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+
+def ask_host_key_from_thread(
+    app: App, hostname: str, port: int, key_type: str, fingerprint: str
+) -> bool:
+    """The engine's `on_unknown_host_key`, called from a worker thread: show the modal on the
+    UI thread and block this thread until the operator answers (or the app exits)."""
+    answered = threading.Event()
+    answer: list[bool] = [False]
+
+    def on_result(value: bool | None) -> None:
+        answer[0] = bool(value)
+        answered.set()
+
+    app.call_from_thread(
+        app.push_screen, HostKeyModal(hostname, port, key_type, fingerprint), on_result
+    )
+    while not answered.wait(0.2):
+        if not app.is_running:
+            return False
+    return answer[0]

@@ -1,0 +1,300 @@
+"""Step 2: the backup server — pick or type it, connect, show its facts, choose account and root."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Label, LoadingIndicator, OptionList, Static
+from textual.worker import Worker, WorkerState
+
+from screens.base import Body, FieldValidator, StepScreen
+from screens.modals import ErrorModal, ask_host_key_from_thread
+from screens.state import name_from_destination
+from wizard.engine import FleetSession
+from wizard.facts import HostFacts
+from wizard.gather import gather_server_facts, server_layout
+from wizard.host_keys import HostKeyChanged
+from wizard.inventory import Inventory, ServerSpec
+from wizard.ssh_config import list_config_hosts, operator_ssh_config_path
+from wizard.transport import Connection
+from wizard.validation import (
+    check_absolute_path,
+    check_name,
+    check_ssh_destination,
+    check_unix_user,
+    split_host_port,
+)
+
+
+def human_bytes(amount: int) -> str:
+    value = float(amount)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{amount} B"
+
+
+def describe_facts(facts: HostFacts) -> str:
+    lines = [
+        f"OS         {facts.os or 'unknown'}",
+        f"borg       {facts.borg_version or 'not installed'}",
+        f"borgmatic  {facts.borgmatic_version or 'not installed'}",
+        f"login      {facts.login_user}{' (root)' if facts.is_root else ''}",
+    ]
+    for path, free in sorted(facts.free_space.items()):
+        lines.append(f"free       {human_bytes(free)} at {path}")
+    return "\n".join(lines)
+
+
+def probe_server(session: FleetSession, name: str) -> HostFacts:
+    """Connect to the server alone and gather its facts (blocking: run in a worker)."""
+    targets = session.resolve_targets()
+    conn = Connection.connect(
+        targets[name],
+        session.known_hosts_path,
+        on_unknown=session.on_unknown_host_key,
+        accept_new=session.accept_new_host_keys,
+        timeout=session.connect_timeout,
+    )
+    try:
+        return gather_server_facts(conn, name, session.settings, [])
+    finally:
+        conn.close()
+
+
+class ServerScreen(StepScreen):
+    CSS_PATH = "server.tcss"
+    STEP_TITLE = "2/7 Backup server"
+    HELP = (
+        "Pick the backup server from your `~/.ssh/config`, or type `[user@]host[:port]`, "
+        "then **Connect** (`ctrl+o`). Borgkeep verifies the host key against known_hosts: "
+        "an unknown key is shown by fingerprint for you to accept; a *changed* key is a hard "
+        "stop.\n\n**Borg account** owns the repositories and the pinned `authorized_keys` "
+        "(default `borg` for a root login, created if missing). **Repository root** holds "
+        "one repository per client."
+    )
+    BINDINGS = [("ctrl+o", "connect", "Connect")]
+
+    def compose_body(self) -> ComposeResult:
+        hosts = list_config_hosts(operator_ssh_config_path())
+        with Body(id="body"):
+            with Horizontal(id="server-top"):
+                with Vertical(id="config-hosts-box"):
+                    yield Label("~/.ssh/config hosts", classes="section")
+                    yield OptionList(*hosts, id="config-hosts", compact=True)
+                with Vertical(id="server-fields"):
+                    yield self._row(
+                        "Server",
+                        Input(
+                            self.state.server_ssh,
+                            placeholder="[user@]host[:port] or ssh alias",
+                            id="server-ssh",
+                            validators=[FieldValidator(check_ssh_destination, "server.ssh")],
+                            compact=True,
+                        ),
+                    )
+                    yield self._row(
+                        "Name",
+                        Input(
+                            self.state.server_name,
+                            placeholder="nas",
+                            id="server-name",
+                            validators=[FieldValidator(check_name, "server.name")],
+                            compact=True,
+                        ),
+                    )
+                    yield self._row(
+                        "Borg account",
+                        Input(
+                            self.state.borg_user,
+                            placeholder="borg (default for root)",
+                            id="borg-user",
+                            validators=[
+                                FieldValidator(check_unix_user, "server.borg_user", optional=True)
+                            ],
+                            compact=True,
+                        ),
+                    )
+                    yield self._row(
+                        "Repository root",
+                        Input(
+                            self.state.repo_root,
+                            placeholder="/backups (default for root)",
+                            id="repo-root",
+                            validators=[
+                                FieldValidator(check_absolute_path, "server.repo_root", True)
+                            ],
+                            compact=True,
+                        ),
+                    )
+                    yield self._row(
+                        "Address for clients",
+                        Input(
+                            self.state.server_address,
+                            placeholder="optional host[:port]",
+                            id="server-address",
+                            validators=[FieldValidator(split_host_port, "server.address", True)],
+                            compact=True,
+                        ),
+                    )
+                    yield Static("", id="field-errors", classes="field-error")
+                    with Horizontal(id="connect-row"):
+                        yield Button("Connect", id="connect", variant="success", compact=True)
+                        yield LoadingIndicator(id="connecting")
+            yield Label("Server facts", classes="section")
+            yield Static(self._facts_text(), id="server-facts", markup=False)
+
+    def _row(self, label: str, widget: Input) -> Horizontal:
+        return Horizontal(Label(label, classes="field-label"), widget, classes="field-row")
+
+    def _facts_text(self) -> str:
+        facts = self.state.server_facts
+        if facts is None or self.state.server_facts_for != self.state.server_ssh:
+            return "Not connected yet: press Connect (ctrl+o)."
+        return describe_facts(facts)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#connecting").display = False
+        hosts = self.query_one("#config-hosts", OptionList)
+        if hosts.option_count:
+            hosts.highlighted = 0
+        if self.state.server_ssh and self.state.server_facts is None:
+            self.action_connect()
+        else:
+            self.query_one("#server-ssh", Input).focus()
+
+    # --- fields -----------------------------------------------------------------------
+
+    @on(OptionList.OptionSelected, "#config-hosts")
+    def pick_config_host(self, event: OptionList.OptionSelected) -> None:
+        alias = str(event.option.prompt)
+        self.query_one("#server-ssh", Input).value = alias
+        self.query_one("#server-name", Input).value = name_from_destination(alias)
+        self.query_one("#server-ssh", Input).focus()
+
+    @on(Input.Changed)
+    def field_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "server-ssh":
+            value = event.value.strip()
+            name_input = self.query_one("#server-name", Input)
+            if value and (
+                not name_input.value
+                or name_input.value == name_from_destination(self.state.server_ssh)
+            ):
+                name_input.value = name_from_destination(value)
+            self.state.server_ssh = value
+            self.query_one("#server-facts", Static).update(self._facts_text())
+        messages = [
+            f"{inp.id}: {' '.join(inp.validate(inp.value).failure_descriptions)}"
+            for inp in self.query(Input)
+            if inp.value and not inp.validate(inp.value).is_valid
+        ]
+        self.query_one("#field-errors", Static).update("\n".join(messages))
+        self.refresh_nav()
+
+    def _fields_valid(self) -> bool:
+        for inp in self.query(Input):
+            if inp.id in ("server-ssh", "server-name") and not inp.value.strip():
+                return False
+            result = inp.validate(inp.value)
+            if result is not None and not result.is_valid:
+                return False
+        return True
+
+    def _store_fields(self) -> None:
+        state = self.state
+        state.server_ssh = self.query_one("#server-ssh", Input).value.strip()
+        state.server_name = self.query_one("#server-name", Input).value.strip()
+        state.borg_user = self.query_one("#borg-user", Input).value.strip()
+        state.repo_root = self.query_one("#repo-root", Input).value.strip()
+        state.server_address = self.query_one("#server-address", Input).value.strip()
+
+    # --- connect ----------------------------------------------------------------------
+
+    def action_connect(self) -> None:
+        if not self._fields_valid():
+            self.notify("Fix the fields first.", severity="error")
+            return
+        self._store_fields()
+        self.state.server_facts = None
+        self.query_one("#connecting").display = True
+        self.query_one("#connect", Button).disabled = True
+        self.query_one("#server-facts", Static).update(f"Connecting to {self.state.server_ssh} …")
+        self.refresh_nav()
+        spec = ServerSpec(
+            self.state.server_name,
+            self.state.server_ssh,
+            self.state.server_address or None,
+            self.state.borg_user or None,
+            self.state.repo_root or None,
+        )
+        inventory = Inventory(server=spec, retention=dict(self.state.retention))
+        self.connect_worker(inventory)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="connect")
+    def connect_worker(self, inventory: Inventory) -> tuple[HostFacts, str, str]:
+        app = self.app
+        session = FleetSession(
+            inventory,
+            on_unknown_host_key=lambda *a: ask_host_key_from_thread(app, *a),
+            accept_new_host_keys=self.state.accept_new_host_keys,
+        )
+        facts = probe_server(session, inventory.server.name)
+        settings = session.settings
+        layout = server_layout(facts, settings)
+        return facts, settings.borg_user, layout.repo_root
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "connect" or event.state not in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+        ):
+            return
+        self.query_one("#connecting").display = False
+        hosts = self.query_one("#config-hosts", OptionList)
+        if hosts.option_count:
+            hosts.highlighted = 0
+        self.query_one("#connect", Button).disabled = False
+        facts_view = self.query_one("#server-facts", Static)
+        if event.state == WorkerState.SUCCESS:
+            facts, borg_user, repo_root = event.worker.result
+            self.state.server_facts = facts
+            self.state.server_facts_for = self.state.server_ssh
+            facts_view.update(
+                describe_facts(facts) + f"\nborg user  {borg_user}\nrepos in   {repo_root}"
+            )
+            facts_view.set_classes("ok")
+            self.notify(f"Connected to {self.state.server_ssh}", timeout=3)
+        else:
+            error = event.worker.error
+            facts_view.set_classes("bad")
+            if isinstance(error, HostKeyChanged):
+                facts_view.update(f"STOP: {error}")
+                self.app.push_screen(
+                    ErrorModal("Host key CHANGED — refusing to connect", str(error))
+                )
+            else:
+                facts_view.update(f"Cannot use this server: {error}")
+        self.refresh_nav()
+
+    def can_go_next(self) -> bool:
+        return (
+            self.state.server_facts is not None
+            and self.state.server_facts_for == self.state.server_ssh
+            and self._fields_valid()
+        )
+
+    def collect(self):
+        self._store_fields()
+        self.state.invalidate_plan()
+        return True
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "connect":
+            event.stop()
+            self.action_connect()
+            return
+        super().on_button_pressed(event)
