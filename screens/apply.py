@@ -94,7 +94,7 @@ class ApplyScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="apply")
     def apply_worker(self) -> ApplyResult:
-        return self.state.session.apply(self.plan, cancel=self.cancel)
+        return self.state.session.apply_reviewed(self.plan, cancel=self.cancel)
 
     def _log(self, host: str, level: str, text: str) -> None:
         mark = {"error": "✗", "done": "✓", "skip": "–", "step": "…"}.get(level, "·")

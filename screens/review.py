@@ -237,8 +237,8 @@ class ReviewScreen(StepScreen):
                 )
                 return
             excluded.add(host)
-        host_node.set_label(self._host_label(host))
-        self._update_summary()
+        self.state.plan = self.state.session.plan(leave_out=excluded)
+        self._show_plan()
         self.refresh_nav()
 
     # --- next -------------------------------------------------------------------------

@@ -147,12 +147,7 @@ class WizardState:
         self.excluded_hosts = set()
 
     def plan_to_apply(self) -> Plan:
-        """The reviewed plan without the hosts the operator left out of this apply."""
+        """The reviewed plan; hosts the operator left out were planned out by the engine
+        (`FleetSession.plan(leave_out=...)`), so it is exactly what was shown."""
         assert self.plan is not None
-        keep = [h for h in self.plan.hosts if h not in self.excluded_hosts]
-        return Plan(
-            changes=[c for c in self.plan.changes if c.host not in self.excluded_hosts],
-            warnings=list(self.plan.warnings),
-            placeholders=dict(self.plan.placeholders),
-            hosts=keep,
-        )
+        return self.plan

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,7 @@ from wizard.gather import gather_client_facts, gather_server_facts, server_layou
 from wizard.inventory import Inventory
 from wizard.layout import client_paths
 from wizard.plan import Plan, compute_plan
+from wizard.plan_file import PlanMismatch, compare_plans
 from wizard.remote_lock import DEFAULT_TIMEOUT as DEFAULT_LOCK_TIMEOUT
 from wizard.remote_lock import hold_server_lock
 from wizard.secrets_store import SecretStore, passphrase_name
@@ -59,6 +60,7 @@ class FleetSession:
     settings: ServerSettings | None = field(default=None, init=False)
     passphrases: dict[str, Passphrase] = field(default_factory=dict, init=False)
     desired: DesiredState | None = field(default=None, init=False)
+    left_out: set[str] = field(default_factory=set, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
@@ -161,15 +163,24 @@ class FleetSession:
         self.passphrases = result
         return result
 
-    def plan(self) -> Plan:
+    def plan(self, leave_out: Collection[str] = ()) -> Plan:
+        """The plan for every reachable host but `leave_out`. A client left out is planned
+        like an unreachable one: its existing key line and prune job stay, nothing is added
+        for it, so the diffs shown are exactly what apply writes."""
         if not self.facts:
             self.gather()
         if not self.passphrases:
             self.resolve_passphrases()
-        self.desired = compute_desired_state(
-            self.inventory, self.settings, self.facts, self.passphrases
-        )
-        return compute_plan(self.desired, self.facts, self.errors)
+        self.left_out = set(leave_out)
+        notes = [f"{host}: left out of this apply" for host in sorted(self.left_out)]
+        if self.server_name in self.left_out:
+            return Plan([], notes, {}, list(self.facts))
+        facts = {k: v for k, v in self.facts.items() if k not in self.left_out}
+        passphrases = {k: v for k, v in self.passphrases.items() if k not in self.left_out}
+        self.desired = compute_desired_state(self.inventory, self.settings, facts, passphrases)
+        plan = compute_plan(self.desired, self.facts, self.errors)
+        plan.warnings += notes
+        return plan
 
     # --- apply ----------------------------------------------------------------------------
 
@@ -179,11 +190,30 @@ class FleetSession:
             self.connections,
             self.server_name,
             self.store,
-            {k: v for k, v in self.passphrases.items() if k in self.facts},
+            {
+                k: v
+                for k, v in self.passphrases.items()
+                if k in self.facts and k not in self.left_out
+            },
             on_event=self.on_event,
             max_parallel=self.max_parallel,
             cancel=cancel,
         )
+
+    def apply_reviewed(self, reviewed: Plan, cancel: threading.Event | None = None) -> ApplyResult:
+        """Apply what the operator reviewed, or nothing: under the server's lock, gather
+        again and refuse (`PlanMismatch`, naming host and file) if the fresh plan differs
+        from the reviewed one. The same check as `borgkeep apply PLANFILE`."""
+        with self.locked():
+            self.facts = {}
+            fresh = self.plan(leave_out=self.left_out)
+            problems = compare_plans([c.public_dict() for c in reviewed.changes], fresh.changes)
+            if problems:
+                raise PlanMismatch(
+                    "the hosts changed since the plan was reviewed, nothing was applied:\n  "
+                    + "\n  ".join(problems)
+                )
+            return self.apply(fresh, cancel)
 
     def refresh(self) -> Plan:
         """Gather again (on the same connections) and plan: the second plan after apply."""

@@ -169,6 +169,7 @@ async def test_clients_sources_validate_and_remove(tmp_path: Path):
 
 async def test_review_tree_diff_and_leaving_hosts_out(tmp_path: Path):
     state = fixed_state(tmp_path)
+    state.session = planned_session()
     app = BorgkeepApp(state.inventory_path, state=state, start_step=4)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -195,10 +196,25 @@ async def test_review_tree_diff_and_leaving_hosts_out(tmp_path: Path):
         assert "left out" in str(tree.root.children[2].label)
         applied = state.plan_to_apply()
         assert {c.host for c in applied.changes} == {"nas", "host1"}
+        # the engine planned host2 out: the server's diffs no longer mention it
+        server_diffs = "".join(c.diff for c in applied.changes if c.host == "nas")
+        assert "host2" not in server_diffs
+        assert "host1" in server_diffs
+        tree.move_cursor(tree.root.children[2])
         await pilot.press("x")
         assert state.excluded_hosts == set()
-        # no session (fixed data): Apply stays greyed out
-        assert screen.query_one("#next", Button).disabled
+        assert "host2" in "".join(c.diff for c in state.plan.changes if c.host == "nas")
+        assert not screen.query_one("#next", Button).disabled
+
+
+def planned_session():
+    """A real FleetSession holding hand-made facts (no connection is ever opened)."""
+    from wizard.engine import FleetSession
+
+    inventory, settings, facts, passphrases = fresh_fleet()
+    session = FleetSession(inventory)
+    session.settings, session.facts, session.passphrases = settings, facts, passphrases
+    return session
 
 
 async def test_confirm_modal_answers(tmp_path: Path):
