@@ -13,6 +13,9 @@ import time
 STALE_EXIT = 75
 ABSENT = "absent"
 
+# A cut connection must not kill a script before its EXIT trap removes its temp file:
+# writes to a closed stderr fail instead of raising SIGPIPE, and a hangup exits cleanly.
+SIGNALS = "trap '' PIPE\ntrap 'exit 129' HUP\ntrap 'exit 143' TERM\ntrap 'exit 130' INT\n"
 _VERIFY_UPLOAD = (
     'if [ "$(sha256sum < "$t" | cut -d" " -f1)" != {expected} ]; then\n'
     '  echo "the upload was incomplete; nothing was changed" >&2\n  exit 1\nfi\n'
@@ -68,7 +71,8 @@ def write_file_script(
     suffix = backup_suffix or time.strftime("%Y%m%dT%H%M%S")
     return (
         "set -eu\numask 077\n"
-        f'p={_q(path)}\nd=$(dirname "$p")\n'
+        + SIGNALS
+        + f'p={_q(path)}\nd=$(dirname "$p")\n'
         + _make_dirs(dir_mode, owner_spec if as_root and owner else None)
         + 'mk "$d"\n'
         + _CURRENT_HASH.format(absent=ABSENT)
@@ -97,8 +101,7 @@ def install_crontab_script(
     """New crontab on stdin; refuses when the current crontab differs from the planned one."""
     flag = f"-u {_q(user)} " if other_user else ""
     return (
-        "set -eu\n"
-        'c=$(mktemp)\nt=$(mktemp)\ntrap \'rm -f "$t" "$c"\' EXIT\n'
+        "set -eu\n" + SIGNALS + 'c=$(mktemp)\nt=$(mktemp)\ntrap \'rm -f "$t" "$c"\' EXIT\n'
         f'if crontab {flag}-l > "$c" 2>/dev/null; then cur=$(sha256sum < "$c" | cut -d" " -f1); '
         f"else cur={ABSENT}; fi\n"
         f'if [ "$cur" != {_q(expected_sha256 or ABSENT)} ]; then\n'
@@ -153,4 +156,4 @@ def export_key_script(url: str, key: str, known_hosts: str, passphrase_file: str
     """Prints the repository key (it is useless without the passphrase, and vice versa)."""
     t = "t=$(mktemp)\ntrap 'rm -f \"$t\"' EXIT\n"
     env = borg_env(key, known_hosts, passphrase_file)
-    return f'set -eu\numask 077\n{t}{env} borg key export {_q(url)} "$t"\ncat "$t"\n'
+    return f'set -eu\numask 077\n{SIGNALS}{t}{env} borg key export {_q(url)} "$t"\ncat "$t"\n'
