@@ -19,7 +19,11 @@ def next_steps_text(state) -> str:
     inventory = state.session.inventory if state.session else state.to_inventory()
     now = state.now or datetime.now()
     lines = []
+    left_out = state.session.left_out if state.session else set()
     for client in inventory.clients:
+        if client.name in left_out:
+            lines.append(f"• {client.name} was left out: run borgkeep again to set it up")
+            continue
         first = croniter(client_schedule(client), now).get_next(datetime)
         lines.append(f"• first backup of {client.name}: {first:%a %d %b %H:%M} (cron)")
     lines += [

@@ -133,6 +133,7 @@ class FleetSession:
         names = [self.server_name, *client_names]
         with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
             list(pool.map(one, names))
+        self.facts = {name: self.facts[name] for name in names if name in self.facts}
         if self.server_name in self.errors:
             raise ServerUnavailable(f"{self.server_name}: {self.errors[self.server_name]}")
         return self.facts

@@ -22,6 +22,7 @@ from wizard.layout import client_paths
 from wizard.settings import repository_url
 
 SHELL_PROBE = "borgkeep-shell-probe"
+SSH_FAILED = 255
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Proof:
 class VerifyReport:
     proofs: list[Proof] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -101,25 +103,25 @@ def verify_client(session, client_name: str) -> list[Proof]:
         f"{shlex.quote(settings.borg_user + '@' + settings.address_host)} echo {SHELL_PROBE}"
     )
     result = conn.run(f"{ssh} </dev/null")
-    no_shell = SHELL_PROBE.encode() not in result.stdout
+    authenticated = result.rc != SSH_FAILED and b"Permission denied" not in result.stderr
+    shell_ran = SHELL_PROBE.encode() in result.stdout
+    if not authenticated:
+        detail = f"the server did not accept the key: {_tail(result.stderr, 160)}"
+    else:
+        detail = "a shell command ran through the key" if shell_ran else "only borg serve runs"
     proofs.append(
-        Proof(
-            client_name,
-            "its key gets no shell",
-            no_shell,
-            "a shell command ran through the key" if not no_shell else "only borg serve runs",
-        )
+        Proof(client_name, "its key gets no shell", authenticated and not shell_ran, detail)
     )
 
     other = spaths.repository(f"{client_name}-borgkeep-probe")
     result = conn.run(f"{env} borg info {shlex.quote(repository_url(settings, other))}")
-    refused = result.rc != 0
+    refused = result.rc != 0 and b"not allowed" in result.stderr
     proofs.append(
         Proof(
             client_name,
             "its key cannot reach another repository",
             refused,
-            _tail(result.stderr, 160) if refused else "another repository path was accepted",
+            _tail(result.stderr, 160) if result.rc != 0 else "another repository path was accepted",
         )
     )
 
@@ -181,9 +183,15 @@ def verify_fleet(session) -> VerifyReport:
     """Run every proof; hosts in parallel. `session` is a gathered `FleetSession`."""
     session.gather()
     report = VerifyReport()
-    clients = [c.name for c in session.inventory.clients if c.name in session.facts]
+    left_out = getattr(session, "left_out", set())
+    clients = [
+        c.name
+        for c in session.inventory.clients
+        if c.name in session.facts and c.name not in left_out
+    ]
     for name, reason in session.errors.items():
         report.skipped[name] = reason
+    report.left_out = sorted(left_out)
 
     def one(name: str) -> list[Proof]:
         try:
@@ -204,5 +212,7 @@ def render_report(report: VerifyReport) -> str:
         lines.append(f"  {mark} {proof.host}: {proof.name} — {proof.detail}")
     for host, reason in report.skipped.items():
         lines.append(f"  ✗ {host}: not verified ({reason})")
+    for host in report.left_out:
+        lines.append(f"  - {host}: left out of this apply, not verified")
     lines.append("all proofs passed" if report.ok else "SOME PROOFS FAILED")
     return "\n".join(lines) + "\n"
