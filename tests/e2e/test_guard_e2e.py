@@ -4,6 +4,8 @@ non-zero and leaves every segment; an acknowledged deletion is then accepted."""
 
 from __future__ import annotations
 
+import configparser
+import json
 import os
 import subprocess
 import sys
@@ -59,6 +61,7 @@ def test_deletion_through_client_key_blocks_prune_until_acknowledged(lab, tmp_pa
         timeout=600,
     )
     assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert_repository_key_was_exported(lab, tmp_path, applied.stdout)
 
     url = f"ssh://borg@127.0.0.1:{lab.server.port}/srv/backups/client1"
     borg = remote_ops.borg_env(**CLIENT_PATHS)
@@ -99,3 +102,17 @@ def test_deletion_through_client_key_blocks_prune_until_acknowledged(lab, tmp_pa
     assert resumed.returncode == 0, resumed.stderr
     owners = lab.run("nas", "find /srv/backups ! -user borg", check=True).stdout
     assert owners == b"", owners
+
+
+def assert_repository_key_was_exported(lab, tmp_path, output: str) -> None:
+    """Without key and passphrase a repository is lost: the key is exported at init, stored
+    on the operator's side, and the output says where."""
+    secrets = json.loads((tmp_path / "data" / "borgkeep" / "secrets.json").read_text())
+    exported = secrets["repokey:nas/client1"]
+    header, *body = exported.strip().splitlines()
+    assert header.startswith("BORG_KEY ")
+    config = configparser.ConfigParser()
+    config.read_string(lab.read_file("nas", "/srv/backups/client1/config").decode())
+    assert "".join(body) == "".join(config["repository"]["key"].split())
+    assert header.split()[1] == config["repository"]["id"]
+    assert "repokey:nas/client1" in output and "secrets.json" in output
