@@ -66,8 +66,10 @@ class Executor:
         on_event: EventSink | None = None,
         max_parallel: int = DEFAULT_PARALLEL,
         cancel: threading.Event | None = None,
+        sudo_hosts: frozenset[str] = frozenset(),
     ):
         self.plan = plan
+        self.sudo_hosts = sudo_hosts
         self.connections = connections
         self.server = server
         self.store = store
@@ -132,7 +134,7 @@ class Executor:
                 self.on_event(host, "done", _describe(change))
 
     def _run(self, conn, change: Change, script: str, stdin: bytes | None = None):
-        result = conn.run(script, stdin=stdin)
+        result = conn.run(script, stdin=stdin, sudo=change.host in self.sudo_hosts)
         if result.rc != 0:
             message = result.stderr.decode("utf-8", "replace").strip() or f"exit code {result.rc}"
             raise ApplyStepError(
@@ -141,7 +143,7 @@ class Executor:
         return result
 
     def _apply_change(self, conn, change: Change) -> None:
-        as_root = bool(getattr(conn, "is_root", False))
+        as_root = change.host in self.sudo_hosts or bool(getattr(conn, "is_root", False))
         if change.kind == "file":
             content = self._final_content(change)
             script = remote_ops.write_file_script(
@@ -167,7 +169,9 @@ class Executor:
             )
             self._run(conn, change, script)
         elif change.kind == "crontab":
-            other = change.owner != getattr(conn, "login_user", change.owner)
+            other = change.host in self.sudo_hosts or change.owner != getattr(
+                conn, "login_user", change.owner
+            )
             script = remote_ops.install_crontab_script(
                 change.owner, change.old_sha256, other, sha256_text(change.new or "")
             )
@@ -241,7 +245,8 @@ def apply_plan(
     on_event: EventSink | None = None,
     max_parallel: int = DEFAULT_PARALLEL,
     cancel: threading.Event | None = None,
+    sudo_hosts: frozenset[str] = frozenset(),
 ) -> ApplyResult:
     return Executor(
-        plan, connections, server, store, passphrases, on_event, max_parallel, cancel
+        plan, connections, server, store, passphrases, on_event, max_parallel, cancel, sudo_hosts
     ).run()

@@ -181,7 +181,7 @@ def compute_desired_state(
         keys[client.name] = (public_key, spaths.repository(client.name))
 
     # Phase 2: the server's account, repo root and authorized_keys.
-    if settings.root_login and borg_user not in server_facts.users:
+    if borg_user not in server_facts.users and borg_user != server_facts.login_user:
         add(
             server,
             PHASE_SERVER_ACCESS,

@@ -17,7 +17,12 @@ from wizard.apply import DEFAULT_PARALLEL, ApplyResult, EventSink, apply_plan
 from wizard.artefacts.passphrase_file import generate_passphrase
 from wizard.desired import DesiredState, Passphrase, compute_desired_state
 from wizard.facts import HostFacts
-from wizard.gather import gather_client_facts, gather_server_facts, server_layout
+from wizard.gather import (
+    gather_client_facts,
+    gather_server_facts,
+    needs_sudo,
+    server_layout,
+)
 from wizard.inventory import Inventory
 from wizard.layout import client_paths
 from wizard.plan import Plan, compute_plan
@@ -61,6 +66,15 @@ class FleetSession:
     passphrases: dict[str, Passphrase] = field(default_factory=dict, init=False)
     desired: DesiredState | None = field(default=None, init=False)
     left_out: set[str] = field(default_factory=set, init=False)
+
+    @property
+    def sudo_hosts(self) -> frozenset[str]:
+        """Hosts whose steps run through `sudo -n` (a non-root login managing the borg user)."""
+        server = self.facts.get(self.server_name)
+        if server is None or self.settings is None:
+            return frozenset()
+        return frozenset({self.server_name}) if needs_sudo(server, self.settings) else frozenset()
+
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
@@ -199,6 +213,7 @@ class FleetSession:
             on_event=self.on_event,
             max_parallel=self.max_parallel,
             cancel=cancel,
+            sudo_hosts=self.sudo_hosts,
         )
 
     def apply_reviewed(self, reviewed: Plan, cancel: threading.Event | None = None) -> ApplyResult:

@@ -235,11 +235,13 @@ def server_layout(facts: HostFacts, settings: ServerSettings) -> ServerPaths:
 def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list[str]) -> HostFacts:
     """The server's facts: the borg user, repo root, authorized_keys, prune files, crontab."""
     facts = gather_basic(conn, name, users=[settings.borg_user])
-    if not facts.is_root and settings.borg_user != facts.login_user:
+    sudo = needs_sudo(facts, settings)
+    if sudo and not facts.sudo:
         raise FactsError(
             name,
             f"borg_user {settings.borg_user!r} differs from the login user {facts.login_user!r}: "
-            "that needs a root login on the server",
+            "creating that account and writing its files needs root; log in as root, or give "
+            f"{facts.login_user} passwordless sudo (borgkeep runs `sudo -n`)",
         )
     if facts.host_key is None:
         raise FactsError(name, "the connection did not report the server's host key")
@@ -257,6 +259,11 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
         else [],
         space=[paths.repo_root],
     )
-    result = conn.run(script, check=True)
+    result = conn.run(script, check=True, sudo=sudo)
     facts, _ = parse_paths_output(facts, result.stdout.decode("utf-8", "replace"))
     return facts
+
+
+def needs_sudo(facts: HostFacts, settings: ServerSettings) -> bool:
+    """A non-root login that manages another account's files works through `sudo -n`."""
+    return not facts.is_root and settings.borg_user != facts.login_user

@@ -185,8 +185,12 @@ def start_lab(
     clients: list[tuple[str, str, str]] | None = None,
     keep: bool = False,
     server_borgmatic: str = "2",
+    server_login: str = "root",
 ) -> Lab:
-    """Start a server `nas` (root login) and `clients` = [(name, login, borgmatic)].
+    """Start a server `nas` and `clients` = [(name, login, borgmatic)].
+
+    The server logs in as root, or with `server_login="user"` as `bk-nas`, which has
+    passwordless sudo (to exercise borgkeep's `sudo -n` path).
 
     The default clients are client1 (root, borgmatic 1.7) and client2 (user, borgmatic 2).
     `base` defaults to a new directory under /var/tmp; it is removed on stop unless
@@ -209,7 +213,8 @@ def start_lab(
     lab = Lab(base, keep=keep)
     try:
         lab._prepare_shared_files()
-        specs = [(SERVER_NAME, "server", "root", server_borgmatic)]
+        _validate_host_spec(SERVER_NAME, server_login, server_borgmatic)
+        specs = [(SERVER_NAME, "server", server_login, server_borgmatic)]
         specs += [(name, "client", login, borgmatic) for name, login, borgmatic in wanted_clients]
         lab._start_hosts(specs)
     except BaseException:
@@ -550,6 +555,12 @@ class Lab:
             owner = (uid, uid)
         if host.role == "client":
             _write_sample_data(root_dir / "srv" / "data", *owner)
+        elif host.login == "user":
+            # A non-root server login with passwordless sudo, as on many real servers.
+            sudoers = root_dir / "etc" / "sudoers.d" / "borgkeep-lab"
+            sudoers.parent.mkdir(mode=0o750, exist_ok=True)
+            sudoers.write_text(f"{host.login_user} ALL=(ALL:ALL) NOPASSWD: ALL\n")
+            sudoers.chmod(0o440)
 
     def _sshd_config_text(self, host: LabHost) -> str:
         return "\n".join(

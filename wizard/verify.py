@@ -166,7 +166,7 @@ def verify_server_prune(session, client_name: str) -> Proof:
         f"{shlex.quote(spaths.prune_config(client_name))} prune --dry-run --list"
     )
     command = run_as_user(command, settings.borg_user, spaths.home, server_facts.login_user)
-    result = conn.run(command)
+    result = conn.run(command, sudo=session.server_name in session.sudo_hosts)
     output = (result.stdout + result.stderr).decode("utf-8", "replace")
     archives = archives_in_prune_output(output)
     foreign = [a for a in archives if not a.startswith(archive_prefix(client_name))]
