@@ -3,29 +3,17 @@ a held lock makes a second apply wait, then give up with a clear message."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 
 import pytest
 import yaml
 
+from tests.e2e.helpers import CliResult, make_operator
 from wizard.artefacts.authorized_keys import parse_authorized_keys_block
 from wizard.engine import FleetSession
 from wizard.inventory import parse_inventory
 
 pytestmark = pytest.mark.lab
-
-
-def _env(tmp_path, name: str, lab) -> dict[str, str]:
-    return {
-        **os.environ,
-        **lab.env(),
-        "XDG_CONFIG_HOME": str(tmp_path / name / "config"),
-        "XDG_DATA_HOME": str(tmp_path / name / "data"),
-        "BORGKEEP_SECRETS": "file",
-    }
 
 
 def _inventory(lab, tmp_path, name: str, clients: list[str]):
@@ -34,30 +22,20 @@ def _inventory(lab, tmp_path, name: str, clients: list[str]):
     return path
 
 
-def _cli(env, inventory, *args, timeout=600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wizard.cli", "--inventory", str(inventory), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def test_two_applies_at_once_lose_no_line(lab, tmp_path):
     lab.add_client("client3", login="root", borgmatic="1.7")
-    env = _env(tmp_path, "shared", lab)
+    operator = make_operator(lab, tmp_path / "shared")
     first = _inventory(lab, tmp_path, "base", ["client1"])
-    assert _cli(env, first, "apply", "--yes", "--no-verify").returncode == 0
+    assert operator.run("apply", "--yes", "--no-verify", inventory=first).returncode == 0
 
     inventories = {
         "with-client2": _inventory(lab, tmp_path, "with-client2", ["client1", "client2"]),
         "with-client3": _inventory(lab, tmp_path, "with-client3", ["client1", "client3"]),
     }
-    results: dict[str, subprocess.CompletedProcess[str]] = {}
+    results: dict[str, CliResult] = {}
 
     def run(name: str) -> None:
-        results[name] = _cli(env, inventories[name], "apply", "--yes", "--no-verify")
+        results[name] = operator.run("apply", "--yes", "--no-verify", inventory=inventories[name])
 
     threads = [threading.Thread(target=run, args=(name,)) for name in inventories]
     for thread in threads:
@@ -65,7 +43,7 @@ def test_two_applies_at_once_lose_no_line(lab, tmp_path):
     for thread in threads:
         thread.join()
     for name, result in results.items():
-        assert result.returncode == 0, f"{name}: {result.stdout}\n{result.stderr}"
+        assert result.returncode == 0, f"{name}: {result.describe()}"
 
     authorized = lab.read_file("nas", "/home/borg/.ssh/authorized_keys").decode()
     assert sorted(parse_authorized_keys_block(authorized)) == ["client1", "client2", "client3"]
@@ -75,18 +53,20 @@ def test_two_applies_at_once_lose_no_line(lab, tmp_path):
         assert lab.read_file("nas", f"/home/borg/.config/borgkeep/prune-{client}.yaml")
 
 
-def test_held_lock_makes_apply_wait_then_refuse(lab, tmp_path):
-    env = _env(tmp_path, "op", lab)
+def test_held_lock_makes_apply_wait_then_refuse(lab, tmp_path, monkeypatch):
+    operator = make_operator(lab, tmp_path / "op")
     inventory = _inventory(lab, tmp_path, "inv", ["client1"])
     holder = FleetSession(parse_inventory(inventory.read_text()))
     try:
         with holder.locked(timeout=5):
-            result = _cli({**env, "BORGKEEP_LOCK_TIMEOUT": "2"}, inventory, "apply", "--yes")
+            monkeypatch.setenv("BORGKEEP_LOCK_TIMEOUT", "2")
+            result = operator.run("apply", "--yes", inventory=inventory)
+            monkeypatch.delenv("BORGKEEP_LOCK_TIMEOUT")
     finally:
         holder.close()
     assert result.returncode == 1
     assert "another borgkeep apply is running" in result.stderr
     assert lab.read_file("client1", "/etc/borgmatic.d/borgkeep-client1.yaml") is None
-    after = _cli(env, inventory, "apply", "--yes", "--no-verify")
-    assert after.returncode == 0, after.stdout + after.stderr
+    after = operator.run("apply", "--yes", "--no-verify", inventory=inventory)
+    assert after.returncode == 0, after.describe()
     assert yaml.safe_load(lab.read_file("client1", "/etc/borgmatic.d/borgkeep-client1.yaml"))

@@ -5,13 +5,10 @@ non-zero and leaves every segment; an acknowledged deletion is then accepted."""
 from __future__ import annotations
 
 import configparser
-import json
-import os
-import subprocess
-import sys
 
 import pytest
 
+from tests.e2e.helpers import make_operator
 from wizard import remote_ops
 
 pytestmark = pytest.mark.lab
@@ -35,33 +32,11 @@ def _server_cron_command(lab, client: str) -> str:
 
 
 def test_deletion_through_client_key_blocks_prune_until_acknowledged(lab, tmp_path):
-    inventory = tmp_path / "inventory.yaml"
-    inventory.write_text(lab.inventory_yaml(clients=["client1"]))
-    env = {
-        **os.environ,
-        **lab.env(),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "BORGKEEP_SECRETS": "file",
-    }
-    applied = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wizard.cli",
-            "--inventory",
-            str(inventory),
-            "apply",
-            "--yes",
-            "--no-verify",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert_repository_key_was_exported(lab, tmp_path, applied.stdout)
+    operator = make_operator(lab, tmp_path)
+    operator.write_inventory(lab.inventory_yaml(clients=["client1"]))
+    applied = operator.run("apply", "--yes", "--no-verify")
+    assert applied.returncode == 0, applied.describe()
+    assert_repository_key_was_exported(lab, operator, applied.stdout)
 
     url = f"ssh://borg@127.0.0.1:{lab.server.port}/srv/backups/client1"
     borg = remote_ops.borg_env(**CLIENT_PATHS)
@@ -104,10 +79,10 @@ def test_deletion_through_client_key_blocks_prune_until_acknowledged(lab, tmp_pa
     assert owners == b"", owners
 
 
-def assert_repository_key_was_exported(lab, tmp_path, output: str) -> None:
+def assert_repository_key_was_exported(lab, operator, output: str) -> None:
     """Without key and passphrase a repository is lost: the key is exported at init, stored
     on the operator's side, and the output says where."""
-    secrets = json.loads((tmp_path / "data" / "borgkeep" / "secrets.json").read_text())
+    secrets = operator.secrets()
     exported = secrets["repokey:nas/client1"]
     header, *body = exported.strip().splitlines()
     assert header.startswith("BORG_KEY ")

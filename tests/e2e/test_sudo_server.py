@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.e2e.helpers import make_operator
 from wizard.lab import start_lab
 
 pytestmark = pytest.mark.lab
@@ -29,32 +28,15 @@ def sudo_lab():
         lab.stop()
 
 
-def _cli(env, inventory, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "wizard.cli", "--inventory", str(inventory), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_sudo_login_sets_up_the_borg_account(sudo_lab, tmp_path):
     lab = sudo_lab
     assert lab.server.login_user == "bk-nas"
-    env = {
-        **os.environ,
-        **lab.env(),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "BORGKEEP_SECRETS": "file",
-    }
+    operator = make_operator(lab, tmp_path)
     data = yaml.safe_load(lab.inventory_yaml())
     data["server"]["borg_user"] = "borg"
-    inventory = tmp_path / "inventory.yaml"
-    inventory.write_text(yaml.safe_dump(data, sort_keys=False))
+    operator.write_inventory(yaml.safe_dump(data, sort_keys=False))
 
-    applied = _cli(env, inventory, "apply", "--yes")
+    applied = operator.run("apply", "--yes")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "all proofs passed" in applied.stdout
     owner = lab.run(
@@ -64,11 +46,11 @@ def test_sudo_login_sets_up_the_borg_account(sudo_lab, tmp_path):
     crontab = lab.run("nas", ["crontab", "-l", "-u", "borg"], check=True).stdout.decode()
     assert "prune-guard client1" in crontab
     assert lab.run("nas", ["crontab", "-l"], user="bk-nas").returncode != 0  # not the login's
-    assert _cli(env, inventory, "plan").returncode == 0
+    assert operator.run("plan").returncode == 0
 
     lab.run("nas", "rm /etc/sudoers.d/borgkeep-lab", check=True)
     data["server"]["borg_user"] = "borg2"
-    inventory.write_text(yaml.safe_dump(data, sort_keys=False))
-    refused = _cli(env, inventory, "plan")
+    operator.write_inventory(yaml.safe_dump(data, sort_keys=False))
+    refused = operator.run("plan")
     assert refused.returncode == 1
     assert "passwordless sudo" in refused.stderr and "borg2" in refused.stderr
