@@ -13,53 +13,21 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.real_tools import BORG, PASSPHRASE, Borgmatic, borgmatic_fixture, missing  # noqa: F401 (fixture)
 from wizard.artefacts.borgmatic_client import render_client_config
 from wizard.artefacts.borgmatic_server import render_server_prune_config
 from wizard.artefacts.borgmatic_versions import (
-    parse_version,
     supports_skip_actions,
     validate_config_command,
 )
 
-BORGMATIC_BINARIES = {
-    "1.7": ("BORGKEEP_BORGMATIC17", "/usr/bin/borgmatic"),
-    "2": ("BORGKEEP_BORGMATIC2", "/opt/borgkeep-lab/borgmatic2/bin/borgmatic"),
-}
-BORG = shutil.which("borg") or "/usr/bin/borg"
-PASSPHRASE = "correct horse battery staple"
 ARCHIVE_NAME_RE = r"client1-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
-
-
-@dataclass(frozen=True)
-class Borgmatic:
-    path: str
-    version: str
-
-
-def missing(reason: str) -> None:
-    """Skip locally, but never let CI go green without having run the real tools."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the real tools must be installed)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(params=sorted(BORGMATIC_BINARIES), ids=lambda key: f"borgmatic{key}")
-def borgmatic(request: pytest.FixtureRequest) -> Borgmatic:
-    variable, default = BORGMATIC_BINARIES[request.param]
-    path = os.environ.get(variable, default)
-    if not os.access(path, os.X_OK):
-        missing(f"borgmatic {request.param} not found at {path} (set {variable})")
-    result = subprocess.run([path, "--version"], capture_output=True, text=True, check=True)
-    version = result.stdout.strip()
-    assert parse_version(version)[0] == (1 if request.param == "1.7" else 2), version
-    return Borgmatic(path, version)
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.real_tools import BORG, PASSPHRASE, Borgmatic, borgmatic_fixture, missing  # noqa: F401 (fixture)
 from wizard.artefacts.borgmatic_server import render_server_prune_config
-from wizard.artefacts.borgmatic_versions import parse_version
 from wizard.artefacts.crontab import server_prune_cron_line
 from wizard.artefacts.prune_guard import (
     EXIT_FAILED,
@@ -36,12 +36,6 @@ from wizard.artefacts.prune_guard import (
 )
 from wizard.validation import FieldError
 
-BORGMATIC_BINARIES = {
-    "1.7": ("BORGKEEP_BORGMATIC17", "/usr/bin/borgmatic"),
-    "2": ("BORGKEEP_BORGMATIC2", "/opt/borgkeep-lab/borgmatic2/bin/borgmatic"),
-}
-BORG = shutil.which("borg") or "/usr/bin/borg"
-PASSPHRASE = "correct horse battery staple"
 CLIENT = "client1"
 ARCHIVES = [f"{CLIENT}-2026-01-0{day}T03:00:00" for day in range(1, 9)]
 KEPT_BY_KEEP_DAILY_3 = ARCHIVES[-3:]
@@ -52,13 +46,6 @@ GUARD_PATHS = {
     "state_dir": "/home/borg/.config/borgkeep",
     "repo_root": "/srv/b@ckups+1",
 }
-
-
-def missing(reason: str) -> None:
-    """Skip locally, but never let CI go green without having run the real tools."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the real tools must be installed)")
-    pytest.skip(reason)
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -154,24 +141,6 @@ def test_guard_refuses_bad_arguments_before_touching_anything(
 
 
 # --- behaviour against a real repository ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Borgmatic:
-    path: str
-    version: str
-
-
-@pytest.fixture(params=sorted(BORGMATIC_BINARIES), ids=lambda key: f"borgmatic{key}")
-def borgmatic(request: pytest.FixtureRequest) -> Borgmatic:
-    variable, default = BORGMATIC_BINARIES[request.param]
-    path = os.environ.get(variable, default)
-    if not os.access(path, os.X_OK):
-        missing(f"borgmatic {request.param} not found at {path} (set {variable})")
-    result = subprocess.run([path, "--version"], capture_output=True, text=True, check=True)
-    version = result.stdout.strip()
-    assert parse_version(version)[0] == (1 if request.param == "1.7" else 2), version
-    return Borgmatic(path, version)
 
 
 @dataclass
