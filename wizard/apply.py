@@ -236,17 +236,6 @@ class Executor:
             raise ApplyStepError(change.host, change.op or "?", "unknown command")
 
 
-def apply_plan(
-    plan: Plan,
-    connections: dict,
-    server: str,
-    store: SecretStore,
-    passphrases: dict[str, Passphrase],
-    on_event: EventSink | None = None,
-    max_parallel: int = DEFAULT_PARALLEL,
-    cancel: threading.Event | None = None,
-    sudo_hosts: frozenset[str] = frozenset(),
-) -> ApplyResult:
-    return Executor(
-        plan, connections, server, store, passphrases, on_event, max_parallel, cancel, sudo_hosts
-    ).run()
+def apply_plan(plan: Plan, connections: dict, server: str, **options) -> ApplyResult:
+    """Apply `plan` over `connections`; `options` are `Executor`'s (store, passphrases, ...)."""
+    return Executor(plan, connections, server, **options).run()

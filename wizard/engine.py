@@ -204,8 +204,8 @@ class FleetSession:
             plan,
             self.connections,
             self.server_name,
-            self.store,
-            {
+            store=self.store,
+            passphrases={
                 k: v
                 for k, v in self.passphrases.items()
                 if k in self.facts and k not in self.left_out
