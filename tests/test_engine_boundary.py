@@ -51,3 +51,16 @@ def test_validate_reports_field_and_exits_1(tmp_path):
     )
     assert result.returncode == 1
     assert "server.ssh" in result.stderr and "inv.yaml:2" in result.stderr
+
+
+def test_global_options_work_after_the_command_too(tmp_path):
+    missing = tmp_path / "missing.yaml"
+    for argv in (
+        ["--inventory", str(missing), "validate"],
+        ["validate", "--inventory", str(missing)],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "wizard.cli", *argv], capture_output=True, text=True
+        )
+        assert result.returncode == 1
+        assert str(missing) in result.stderr and "no such file" in result.stderr

@@ -24,33 +24,52 @@ def build_parser() -> argparse.ArgumentParser:
         description="Set up tamper-resistant (append-only) Borg backups for a fleet over SSH.",
     )
     parser.add_argument("--version", action="version", version=f"borgkeep {__version__}")
-    parser.add_argument(
-        "--inventory",
-        type=Path,
-        help="inventory file (default: $BORGKEEP_INVENTORY or the platform config dir)",
-    )
-    parser.add_argument(
-        "--accept-new-host-keys",
-        action="store_true",
-        help="accept and record unknown host keys (like StrictHostKeyChecking=accept-new); "
-        "a changed host key is always refused",
-    )
+    _add_global_options(parser, None)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("validate", help="check the inventory without connecting anywhere")
-    plan = sub.add_parser("plan", help="gather facts and show every change as a diff")
+    # The global options work after the command too (`borgkeep plan --inventory X`).
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common, argparse.SUPPRESS)
+    sub.add_parser(
+        "validate", parents=[common], help="check the inventory without connecting anywhere"
+    )
+    plan = sub.add_parser(
+        "plan", parents=[common], help="gather facts and show every change as a diff"
+    )
     plan.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
     plan.add_argument("--out", type=Path, metavar="PLANFILE", help="save the plan for `apply`")
-    apply = sub.add_parser("apply", help="apply what `plan` shows")
+    apply = sub.add_parser("apply", parents=[common], help="apply what `plan` shows")
     apply.add_argument("planfile", nargs="?", type=Path, help="apply exactly this saved plan")
     apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     apply.add_argument(
         "--no-verify", action="store_true", help="skip the post-apply proofs (run `verify` later)"
     )
-    sub.add_parser("verify", help="run the post-apply proofs on every host (read-only)")
-    demo = sub.add_parser("demo", help="start the local lab (needs root) and open the wizard on it")
+    sub.add_parser(
+        "verify", parents=[common], help="run the post-apply proofs on every host (read-only)"
+    )
+    demo = sub.add_parser(
+        "demo", parents=[common], help="start the local lab (needs root) and open the wizard on it"
+    )
     demo.add_argument("--keep", action="store_true", help="leave the lab running and on disk")
     demo.add_argument("--cli", action="store_true", help="run plan + apply + verify, no TUI")
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    inventory_default = default if default is argparse.SUPPRESS else None
+    accept_default = default if default is argparse.SUPPRESS else False
+    parser.add_argument(
+        "--inventory",
+        type=Path,
+        default=inventory_default,
+        help="inventory file (default: $BORGKEEP_INVENTORY or the platform config dir)",
+    )
+    parser.add_argument(
+        "--accept-new-host-keys",
+        action="store_true",
+        default=accept_default,
+        help="accept and record unknown host keys (like StrictHostKeyChecking=accept-new); "
+        "a changed host key is always refused",
+    )
 
 
 def _inventory_path(args: argparse.Namespace) -> Path:

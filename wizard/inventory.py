@@ -165,7 +165,17 @@ def load_inventory(path: Path) -> Inventory:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InventoryError([FieldError("(file)", "no such file", None, str(path))]) from None
+        raise InventoryError(
+            [
+                FieldError(
+                    "(file)",
+                    "no such file: run `borgkeep` to create one with the wizard, "
+                    "or pass --inventory PATH",
+                    None,
+                    str(path),
+                )
+            ]
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InventoryError(
             [FieldError("(file)", f"cannot read: {exc}", None, str(path))]
