@@ -125,7 +125,17 @@ def test_client_override_merged_must_keep_something():
 
 @pytest.mark.parametrize(
     "schedule",
-    ["0 3 * *", "61 3 * * *", "0 3 * * * *", "@daily", "0 3 * * *; rm -rf /", "$(x) * * * *"],
+    [
+        "0 3 L * *",
+        "0 3 * * 1#2",
+        "0 3 * * monday",
+        "0 3 * *",
+        "61 3 * * *",
+        "0 3 * * * *",
+        "@daily",
+        "0 3 * * *; rm -rf /",
+        "$(x) * * * *",
+    ],
 )
 def test_bad_cron_rejected(schedule):
     errors = errors_of(GOOD.replace('schedule: "0 3 * * *"', f"schedule: {schedule!r}"))

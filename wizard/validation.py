@@ -26,6 +26,10 @@ KEEP_COUNT_KEYS = (
 )
 KEEP_WITHIN_RE = re.compile(r"[1-9][0-9]*[Hdwmy]\Z")
 RETENTION_KEYS = (*KEEP_COUNT_KEYS, "keep_within")
+CRON_NAMES = {
+    3: {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"},
+    4: {"sun", "mon", "tue", "wed", "thu", "fri", "sat"},
+}
 MAX_KEEP = 1_000_000
 
 
@@ -104,6 +108,15 @@ def check_cron(field: str, value: object) -> str:
         )
     if any(not re.fullmatch(r"[0-9A-Za-z*/,-]+", part) for part in fields):
         raise FieldError(field, f"{value!r} contains characters a cron field cannot have")
+    for index, part in enumerate(fields):
+        names = {w.lower() for w in re.findall(r"[A-Za-z]+", part)}
+        allowed = CRON_NAMES.get(index, set())
+        if not names <= allowed:
+            raise FieldError(
+                field,
+                f"{value!r}: {part!r} is not something cron understands (only month and weekday "
+                "names such as 'jan' or 'mon' may be words)",
+            )
     if not croniter.is_valid(value):
         raise FieldError(field, f"{value!r} is not a valid cron expression")
     return " ".join(fields)
