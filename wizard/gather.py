@@ -199,6 +199,8 @@ def gather_basic(conn, host: str, users: list[str] = ()) -> HostFacts:
     result = conn.run(script, check=True)
     facts, os_id = parse_basic(host, result.stdout.decode("utf-8", "replace"))
     check_versions(facts, os_id)
+    if hasattr(conn, "remember_identity"):
+        conn.remember_identity(facts.uid, facts.login_user)
     key = getattr(conn, "host_key", None)
     host_key = f"{key.get_name()} {key.get_base64()}" if key is not None else None
     return replace(facts, host_key=host_key)

@@ -370,6 +370,12 @@ class Connection:
                 self._identity = (int(uid_text), name)
             return self._identity
 
+    def remember_identity(self, uid: int, user: str) -> None:
+        """Record who the login is when a caller already learned it (fact gathering), so
+        `is_root` and `login_user` cost no extra round trip."""
+        with self._identity_lock:
+            self._identity = (uid, user)
+
     @property
     def is_root(self) -> bool:
         """Whether the login is uid 0 (one round trip, the first time it is asked)."""

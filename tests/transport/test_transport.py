@@ -281,3 +281,10 @@ def test_pool_reuses_one_connection_per_host(
         assert pool.get(target).run("echo same").text == "same\n"
     assert not first.is_active
     assert sshd.connections_logged() - before == 1
+
+
+def test_remembered_identity_costs_no_round_trip(connection: Connection) -> None:
+    """Fact gathering tells the connection who the login is; it is not asked again."""
+    connection.remember_identity(4321, "someone-else")
+    assert connection.is_root is False
+    assert connection.login_user == "someone-else"  # the remote would have said root
