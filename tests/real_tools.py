@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,19 @@ PASSPHRASE = "correct horse battery staple"
 class Borgmatic:
     path: str
     version: str
+
+
+def isolated_env(home: Path) -> dict[str, str]:
+    """This process's environment with `home` as HOME and no BORG_/XDG_ settings, so borg's
+    security and cache dirs and borgmatic's state stay in a test's own directory."""
+    home.mkdir(exist_ok=True)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("BORG_", "XDG_")) and key != "HOME"
+    }
+    env["HOME"] = str(home)
+    return env
 
 
 def missing(reason: str) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.real_tools import BORG, PASSPHRASE, Borgmatic, borgmatic_fixture, missing  # noqa: F401 (fixture)
+from tests.real_tools import BORG, PASSPHRASE, Borgmatic, borgmatic_fixture, isolated_env, missing  # noqa: F401 (fixture)
 from wizard.artefacts.borgmatic_client import render_client_config
 from wizard.artefacts.borgmatic_server import render_server_prune_config
 from wizard.artefacts.borgmatic_versions import (
@@ -37,18 +37,9 @@ def borg() -> str:
     return BORG
 
 
-@pytest.fixture
-def isolated_env(tmp_path: Path) -> dict[str, str]:
-    """A HOME of our own, so borg's security/cache dirs and borgmatic's state stay in tmp."""
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("BORG_", "XDG_")) and key != "HOME"
-    }
-    env["HOME"] = str(home)
-    return env
+@pytest.fixture(name="isolated_env")
+def isolated_env_fixture(tmp_path: Path) -> dict[str, str]:
+    return isolated_env(tmp_path / "home")
 
 
 # --- validation with the real validators ---------------------------------------------------------

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.real_tools import BORG, PASSPHRASE, Borgmatic, borgmatic_fixture, missing  # noqa: F401 (fixture)
+from tests.real_tools import BORG, PASSPHRASE, Borgmatic, borgmatic_fixture, isolated_env, missing  # noqa: F401 (fixture)
 from wizard.artefacts.borgmatic_server import render_server_prune_config
 from wizard.artefacts.crontab import server_prune_cron_line
 from wizard.artefacts.prune_guard import (
@@ -200,14 +200,7 @@ def server(tmp_path: Path, borgmatic: Borgmatic) -> Server:
     """A repokey-blake2 repository with 8 daily archives, the prune config and the guard."""
     if not os.access(BORG, os.X_OK):
         missing(f"borg not found at {BORG}")
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("BORG_", "XDG_")) and key != "HOME"
-    }
-    env["HOME"] = str(home)
+    env = isolated_env(tmp_path / "home")
     state_dir = tmp_path / "state"
     state_dir.mkdir(mode=0o700)
     repo_root = tmp_path / "repos"
