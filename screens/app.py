@@ -19,7 +19,7 @@ from screens.review import ReviewScreen
 from screens.server import ServerScreen
 from screens.state import BACK, QUIT, WizardState
 from screens.welcome import WelcomeScreen
-from wizard.inventory import InventoryError, load_inventory
+from wizard.inventory.parse import InventoryError, load_inventory
 
 STEPS: tuple[type[StepScreen], ...] = (
     WelcomeScreen,

@@ -13,8 +13,9 @@ from textual.widgets import Button, Label, ProgressBar, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import StepScreen
-from wizard.apply import ApplyResult
-from wizard.inventory import save_inventory
+from wizard.inventory.model import save_inventory
+from wizard.reports import apply_result_lines, event_line
+from wizard.session import ApplyResult
 
 COUNTED_LEVELS = ("done", "error", "skip")
 
@@ -25,18 +26,6 @@ class ApplyEvent(Message):
     def __init__(self, host: str, level: str, text: str) -> None:
         super().__init__()
         self.host, self.level, self.text = host, level, text
-
-
-def result_lines(result: ApplyResult) -> list[str]:
-    lines = []
-    for host, outcome in result.outcomes.items():
-        if outcome.error is not None:
-            lines.append(f"✗ {host}: failed at {outcome.error.step}: {outcome.error}")
-        elif outcome.skipped:
-            lines.append(f"– {host}: {len(outcome.skipped)} step(s) skipped")
-        else:
-            lines.append(f"✓ {host}: {len(outcome.done)} step(s) done")
-    return lines
 
 
 class ApplyScreen(StepScreen):
@@ -97,8 +86,7 @@ class ApplyScreen(StepScreen):
         return self.state.session.apply_reviewed(self.plan, cancel=self.cancel)
 
     def _log(self, host: str, level: str, text: str) -> None:
-        mark = {"error": "✗", "done": "✓", "skip": "–", "step": "…"}.get(level, "·")
-        self.query_one("#apply-log", RichLog).write(f"{mark} {host + ': ' if host else ''}{text}")
+        self.query_one("#apply-log", RichLog).write(event_line(host, level, text))
 
     def on_apply_event(self, event: ApplyEvent) -> None:
         self._log(event.host, event.level, event.text)
@@ -123,7 +111,7 @@ class ApplyScreen(StepScreen):
         if event.state == WorkerState.SUCCESS:
             result: ApplyResult = event.worker.result
             self.state.apply_result = result
-            lines = result_lines(result)
+            lines = apply_result_lines(result)
             if self.cancel.is_set():
                 lines.append("Cancelled: the remaining steps were skipped.")
             lines.append("All changes applied." if result.ok else "Some steps did not apply.")

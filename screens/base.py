@@ -10,7 +10,7 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Footer, Header, Static
 
 from screens.state import BACK, WizardState
-from wizard.validation import FieldError
+from wizard.inventory.validation import FieldError
 
 
 class FieldValidator(Validator):

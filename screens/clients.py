@@ -14,35 +14,14 @@ from textual.worker import Worker, WorkerState
 from screens.base import Body, FieldValidator, StepScreen, WordsValidator, split_words
 from screens.modals import ErrorModal, ask_host_key_from_thread
 from screens.state import ClientEntry, name_from_destination
-from wizard.facts import HostFacts
-from wizard.gather import gather_client_facts
-from wizard.host_keys import HostKeyChanged
-from wizard.ssh_config import (
-    list_config_hosts,
-    operator_known_hosts_path,
-    operator_ssh_config_path,
-    resolve_target,
+from wizard.inventory.validation import (
+    check_absolute_path,
+    check_exclude_pattern,
+    check_ssh_destination,
 )
-from wizard.transport import Connection
-from wizard.validation import check_absolute_path, check_exclude_pattern, check_ssh_destination
+from wizard.session import HostKeyChanged, config_hosts, probe_client
 
 CHECKING = "checking…"
-
-
-def probe_client(app, name: str, destination: str, accept_new: bool) -> HostFacts:
-    """Connect to one client and read its facts (blocking: run in a worker)."""
-    config = operator_ssh_config_path()
-    target = resolve_target(destination, config if config.exists() else None)
-    conn = Connection.connect(
-        target,
-        operator_known_hosts_path(),
-        on_unknown=lambda *a: ask_host_key_from_thread(app, *a),
-        accept_new=accept_new,
-    )
-    try:
-        return gather_client_facts(conn, name)
-    finally:
-        conn.close()
 
 
 def client_status(client: ClientEntry) -> str:
@@ -78,7 +57,7 @@ class ClientsScreen(StepScreen):
         chosen = {c.ssh for c in self.state.clients}
         hosts = [
             h
-            for h in list_config_hosts(operator_ssh_config_path())
+            for h in config_hosts()
             if h != self.state.server_ssh and name_from_destination(h) != self.state.server_name
         ]
         with Body(id="body"):
@@ -265,7 +244,12 @@ class ClientsScreen(StepScreen):
         self._set_status(client.name, CHECKING)
         app, accept = self.app, self.state.accept_new_host_keys
         self.run_worker(
-            lambda: probe_client(app, client.name, client.ssh, accept),
+            lambda: probe_client(
+                client.name,
+                client.ssh,
+                on_unknown_host_key=lambda *a: ask_host_key_from_thread(app, *a),
+                accept_new_host_keys=accept,
+            ),
             name=client.name,
             group=f"check:{client.name}",
             thread=True,

@@ -11,8 +11,9 @@ from textual.widgets import DataTable, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import Body, StepScreen
-from wizard.settings import client_schedule
-from wizard.verify import VerifyReport, verify_fleet
+from wizard.inventory.settings import client_schedule
+from wizard.reports import proof_rows, verify_summary
+from wizard.session import VerifyReport
 
 
 def next_steps_text(state) -> str:
@@ -90,7 +91,7 @@ class DoneScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
     def verify_worker(self) -> VerifyReport:
-        return verify_fleet(self.state.session)
+        return self.state.session.verify()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "verify":
@@ -108,18 +109,11 @@ class DoneScreen(StepScreen):
         self.query_one("#verifying").display = False
         table = self.query_one("#proofs", DataTable)
         table.clear()
-        for proof in report.proofs:
-            table.add_row("✓" if proof.ok else "✗", proof.host, proof.name, proof.detail[:60])
-        for host, reason in report.skipped.items():
-            table.add_row("✗", host, "not verified", reason[:60])
+        for mark, host, proof, detail in proof_rows(report):
+            table.add_row(mark, host, proof, detail[:60])
         summary = self.query_one("#verify-summary", Static)
-        passed = sum(1 for p in report.proofs if p.ok)
-        if report.ok:
-            summary.update(f"All {passed} proofs passed.")
-            summary.set_classes("ok")
-        else:
-            summary.update(f"{passed} of {len(report.proofs)} proofs passed: see the ✗ rows.")
-            summary.set_classes("bad")
+        summary.update(verify_summary(report))
+        summary.set_classes("ok" if report.ok else "bad")
 
     def collect(self):
         return True

@@ -8,13 +8,12 @@ from croniter import croniter
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Static
 
 from screens.base import Body, FieldValidator, StepScreen
-from screens.retention_preview import describe_preview, kept_daily_archives
-from wizard.settings import staggered_schedule
-from wizard.validation import MAX_KEEP, check_cron
+from wizard.inventory.retention_preview import describe_preview, kept_daily_archives
+from wizard.inventory.settings import staggered_schedule
+from wizard.inventory.validation import check_cron, check_keep_count
 
 KEEP_FIELDS = ("keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
 PREVIEW_ARCHIVES = 400
@@ -24,17 +23,6 @@ TRADE_OFF = (
     "passphrase to prune it, so someone who takes over the server can read the backups "
     "(they could always delete them there). Keep the server better guarded than the clients."
 )
-
-
-class KeepValidator(Validator):
-    def validate(self, value: str) -> ValidationResult:
-        if not value.strip():
-            return self.success()
-        if not value.strip().isdigit():
-            return self.failure("a whole number (0 turns the rule off)")
-        if int(value) > MAX_KEEP:
-            return self.failure(f"at most {MAX_KEEP}")
-        return self.success()
 
 
 def next_runs(expression: str, now: datetime, count: int = 2) -> list[datetime]:
@@ -76,7 +64,7 @@ class RetentionScreen(StepScreen):
                         "" if value is None else str(value),
                         id=key,
                         type="integer",
-                        validators=[KeepValidator()],
+                        validators=[FieldValidator(check_keep_count, key, optional=True)],
                         compact=True,
                         classes="keep-input",
                     )

@@ -14,9 +14,8 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import StepScreen
 from screens.modals import ConfirmModal, ask_host_key_from_thread
-from wizard.desired import PHASE_NAMES
-from wizard.engine import FleetSession
-from wizard.plan import Change, Plan, plan_warnings
+from wizard.reports import NOTHING_TO_CHANGE, phase_name, plan_summary
+from wizard.session import Change, FleetSession, Plan, plan_warnings
 
 
 class DiffTheme(HighlightTheme):
@@ -33,8 +32,8 @@ class DiffTheme(HighlightTheme):
 
 def render_diff(change: Change) -> Content:
     header = Content.from_markup(
-        f"[b]{change.host}[/b]  {change.action} {change.path or change.op}\n"
-        f"[dim]{PHASE_NAMES.get(change.phase, change.phase)} · {change.description}[/dim]\n\n"
+        f"[b]{change.host}[/b]  {change.title}\n"
+        f"[dim]{phase_name(change)} · {change.description}[/dim]\n\n"
     )
     body = change.diff or change.description
     return header + highlight(body, language="diff", theme=DiffTheme)
@@ -42,22 +41,12 @@ def render_diff(change: Change) -> Content:
 
 def change_label(change: Change) -> str:
     """Short enough for the tree at 80 columns: the file name, with its folder when short."""
-    target = change.path or change.op or ""
-    if change.path and len(target) > 24:
+    if change.kind == "command":
+        return change.title
+    target = change.path or ""
+    if len(target) > 24:
         target = "…/" + "/".join(target.rsplit("/", 2)[-2:])
     return f"{change.action} {target}"
-
-
-def summary_text(plan: Plan, excluded: set[str]) -> str:
-    counts = plan.summary()
-    parts = []
-    for host in plan.hosts:
-        per = counts.get(host, {})
-        words = ", ".join(f"{n} {action}" for action, n in sorted(per.items())) or "no changes"
-        mark = " (left out)" if host in excluded else ""
-        parts.append(f"{host}: {words}{mark}")
-    total = sum(len(plan.for_host(h)) for h in plan.hosts if h not in excluded)
-    return f"{total} change(s) to apply — " + "; ".join(parts)
 
 
 def gather_and_plan(session: FleetSession) -> Plan:
@@ -116,7 +105,7 @@ class ReviewScreen(StepScreen):
             accept_new_host_keys=state.accept_new_host_keys,
         )
         state.plan = None
-        state.excluded_hosts = set()
+        state.left_out = set()
         self.query_one("#planning").display = True
         self.query_one("#plan-summary", Static).update(
             f"Connecting to {1 + len(inventory.clients)} host(s) and planning …"
@@ -172,7 +161,7 @@ class ReviewScreen(StepScreen):
         self.query_one("#plan-warnings").set_class(bool(warnings), "warn")
         diff = self.query_one("#diff", Static)
         if plan.empty:
-            diff.update("Nothing to change: every host is already in the desired state.")
+            diff.update(NOTHING_TO_CHANGE)
         elif first is not None:
             diff.update(render_diff(first.data[1]))
         tree.focus()
@@ -181,15 +170,13 @@ class ReviewScreen(StepScreen):
         plan = self.state.plan
         n = len(plan.for_host(host)) if plan else 0
         role = " (server)" if host == self.state.server_name else ""
-        out = "✗ left out: " if host in self.state.excluded_hosts else ""
+        out = "✗ left out: " if host in self.state.left_out else ""
         return f"{out}{host}{role} — {n} change(s)"
 
     def _update_summary(self) -> None:
         plan = self.state.plan
         if plan is not None:
-            self.query_one("#plan-summary", Static).update(
-                summary_text(plan, self.state.excluded_hosts)
-            )
+            self.query_one("#plan-summary", Static).update(plan_summary(plan, self.state.left_out))
 
     @on(Tree.NodeHighlighted, "#plan-tree")
     def node_highlighted(self, event: Tree.NodeHighlighted) -> None:
@@ -222,22 +209,22 @@ class ReviewScreen(StepScreen):
             return
         host_node = node if node.data[0] == "host" else node.parent
         host = host_node.data[1]
-        excluded = self.state.excluded_hosts
+        left_out = self.state.left_out
         server = self.state.server_name
-        clients_in = [h for h in self.state.plan.hosts if h != server and h not in excluded]
-        if host in excluded:
-            if host != server and server in excluded:
+        clients_in = [h for h in self.state.plan.hosts if h != server and h not in left_out]
+        if host in left_out:
+            if host != server and server in left_out:
                 self.notify("Take the server in first: clients need it.", severity="warning")
                 return
-            excluded.discard(host)
+            left_out.discard(host)
         else:
             if host == server and clients_in:
                 self.notify(
                     "The server cannot be left out while clients stay in.", severity="error"
                 )
                 return
-            excluded.add(host)
-        self.state.plan = self.state.session.plan(leave_out=excluded)
+            left_out.add(host)
+        self.state.plan = self.state.session.plan(leave_out=left_out)
         self._show_plan()
         self.refresh_nav()
 

@@ -11,20 +11,15 @@ from textual.worker import Worker, WorkerState
 from screens.base import Body, FieldValidator, StepScreen
 from screens.modals import ErrorModal, ask_host_key_from_thread
 from screens.state import name_from_destination
-from wizard.engine import FleetSession
-from wizard.facts import HostFacts
-from wizard.gather import gather_server_facts, server_layout
-from wizard.host_keys import HostKeyChanged
-from wizard.inventory import Inventory, ServerSpec
-from wizard.ssh_config import list_config_hosts, operator_ssh_config_path
-from wizard.transport import Connection
-from wizard.validation import (
+from wizard.inventory.model import Inventory, ServerSpec
+from wizard.inventory.validation import (
     check_absolute_path,
     check_name,
     check_ssh_destination,
     check_unix_user,
     split_host_port,
 )
+from wizard.session import FleetSession, HostFacts, HostKeyChanged, ServerProbe, config_hosts
 
 
 def human_bytes(amount: int) -> str:
@@ -48,22 +43,6 @@ def describe_facts(facts: HostFacts) -> str:
     return "\n".join(lines)
 
 
-def probe_server(session: FleetSession, name: str) -> HostFacts:
-    """Connect to the server alone and gather its facts (blocking: run in a worker)."""
-    targets = session.resolve_targets()
-    conn = Connection.connect(
-        targets[name],
-        session.known_hosts_path,
-        on_unknown=session.on_unknown_host_key,
-        accept_new=session.accept_new_host_keys,
-        timeout=session.connect_timeout,
-    )
-    try:
-        return gather_server_facts(conn, name, session.settings, [])
-    finally:
-        conn.close()
-
-
 class ServerScreen(StepScreen):
     CSS_PATH = "server.tcss"
     STEP_TITLE = "2/7 Backup server"
@@ -78,7 +57,7 @@ class ServerScreen(StepScreen):
     BINDINGS = [("ctrl+o", "connect", "Connect")]
 
     def compose_body(self) -> ComposeResult:
-        hosts = list_config_hosts(operator_ssh_config_path())
+        hosts = config_hosts()
         with Body(id="body"):
             with Horizontal(id="server-top"):
                 with Vertical(id="config-hosts-box"):
@@ -235,17 +214,14 @@ class ServerScreen(StepScreen):
         self.connect_worker(inventory)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="connect")
-    def connect_worker(self, inventory: Inventory) -> tuple[HostFacts, str, str]:
+    def connect_worker(self, inventory: Inventory) -> ServerProbe:
         app = self.app
-        session = FleetSession(
+        with FleetSession(
             inventory,
             on_unknown_host_key=lambda *a: ask_host_key_from_thread(app, *a),
             accept_new_host_keys=self.state.accept_new_host_keys,
-        )
-        facts = probe_server(session, inventory.server.name)
-        settings = session.settings
-        layout = server_layout(facts, settings)
-        return facts, settings.borg_user, layout.repo_root
+        ) as session:
+            return session.probe_server()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "connect" or event.state not in (
@@ -260,11 +236,12 @@ class ServerScreen(StepScreen):
         self.query_one("#connect", Button).disabled = False
         facts_view = self.query_one("#server-facts", Static)
         if event.state == WorkerState.SUCCESS:
-            facts, borg_user, repo_root = event.worker.result
-            self.state.server_facts = facts
+            probe: ServerProbe = event.worker.result
+            self.state.server_facts = probe.facts
             self.state.server_facts_for = self.state.server_ssh
             facts_view.update(
-                describe_facts(facts) + f"\nborg user  {borg_user}\nrepos in   {repo_root}"
+                describe_facts(probe.facts)
+                + f"\nborg user  {probe.borg_user}\nrepos in   {probe.repo_root}"
             )
             facts_view.set_classes("ok")
             self.notify(f"Connected to {self.state.server_ssh}", timeout=3)

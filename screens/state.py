@@ -8,18 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-
-from wizard.apply import ApplyResult
-from wizard.engine import FleetSession
-from wizard.facts import HostFacts
-from wizard.inventory import Inventory, parse_inventory
-from wizard.plan import Plan
-from wizard.settings import DEFAULT_PRUNE_SCHEDULE
-from wizard.verify import VerifyReport
-
-DEFAULT_RETENTION = {"keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6, "keep_yearly": 1}
-DEFAULT_SOURCES = ["/etc", "/home", "/root"]
+from wizard.inventory.model import DEFAULT_RETENTION, DEFAULT_SOURCES, Inventory, inventory_data
+from wizard.inventory.parse import inventory_from_data
+from wizard.inventory.settings import DEFAULT_PRUNE_SCHEDULE
+from wizard.session import ApplyResult, FleetSession, HostFacts, Plan, VerifyReport
 
 
 class Nav(enum.Enum):
@@ -70,7 +62,7 @@ class WizardState:
     retention: dict = field(default_factory=lambda: dict(DEFAULT_RETENTION))
     session: FleetSession | None = None
     plan: Plan | None = None
-    excluded_hosts: set[str] = field(default_factory=set)
+    left_out: set[str] = field(default_factory=set)
     apply_result: ApplyResult | None = None
     verify_report: VerifyReport | None = None
     now: datetime | None = None
@@ -111,32 +103,23 @@ class WizardState:
         return next((c for c in self.clients if c.name == name), None)
 
     def inventory_data(self) -> dict:
-        server: dict = {"name": self.server_name, "ssh": self.server_ssh}
-        if self.server_address:
-            server["address"] = self.server_address
-        if self.borg_user:
-            server["borg_user"] = self.borg_user
-        if self.repo_root:
-            server["repo_root"] = self.repo_root
-        if self.prune_schedule and self.prune_schedule != DEFAULT_PRUNE_SCHEDULE:
-            server["prune_schedule"] = self.prune_schedule
-        clients = []
-        for c in self.clients:
-            item: dict = {"name": c.name, "ssh": c.ssh, "source_directories": c.source_directories}
-            if c.exclude_patterns:
-                item["exclude_patterns"] = c.exclude_patterns
-            if c.schedule:
-                item["schedule"] = c.schedule
-            if c.retention:
-                item["retention"] = c.retention
-            clients.append(item)
-        return {"version": 1, "server": server, "retention": self.retention, "clients": clients}
+        server = {
+            "name": self.server_name,
+            "ssh": self.server_ssh,
+            "address": self.server_address,
+            "borg_user": self.borg_user,
+            "repo_root": self.repo_root,
+            "prune_schedule": None
+            if self.prune_schedule == DEFAULT_PRUNE_SCHEDULE
+            else self.prune_schedule,
+        }
+        clients = [vars(c) for c in self.clients]
+        return inventory_data(server, self.retention, clients)
 
     def to_inventory(self) -> Inventory:
-        """Validated by the engine's own parser, so the screens never build an inventory
-        the CLI would refuse. Raises `InventoryError`."""
-        text = yaml.safe_dump(self.inventory_data(), sort_keys=False)
-        return parse_inventory(text, "wizard")
+        """Validated by the engine, so the screens never build an inventory the CLI would
+        refuse. Raises `InventoryError`."""
+        return inventory_from_data(self.inventory_data(), "wizard")
 
     def invalidate_plan(self) -> None:
         """Anything entered changed: the next Review gathers and plans again."""
@@ -144,7 +127,7 @@ class WizardState:
             self.session.close()
         self.session = None
         self.plan = None
-        self.excluded_hosts = set()
+        self.left_out = set()
 
     def plan_to_apply(self) -> Plan:
         """The reviewed plan; hosts the operator left out were planned out by the engine

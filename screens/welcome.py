@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from screens.base import Body, StepScreen
-from wizard.settings import client_schedule
+from wizard.inventory.settings import client_schedule
 
 
 class WelcomeScreen(StepScreen):

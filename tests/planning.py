@@ -7,19 +7,19 @@ import hashlib
 import struct
 from dataclasses import replace
 
-from wizard.desired import (
+from wizard.inventory.parse import parse_inventory
+from wizard.inventory.settings import resolve_server
+from wizard.pipeline.desired import compute_desired_state
+from wizard.pipeline.desired.items import (
     DesiredCommand,
     DesiredCrontab,
     DesiredDir,
     DesiredFile,
     DesiredState,
     Passphrase,
-    compute_desired_state,
 )
-from wizard.facts import DirState, FileState, HostFacts, UserInfo
-from wizard.inventory import parse_inventory
-from wizard.plan import compute_plan
-from wizard.settings import resolve_server
+from wizard.pipeline.facts import DirState, FileState, HostFacts, UserInfo
+from wizard.pipeline.plan import compute_plan
 
 SERVER_KEY = (
     "ssh-ed25519 "
@@ -123,12 +123,12 @@ def applied_facts(
         elif isinstance(item, DesiredCrontab):
             f = replace(f, crontabs={**f.crontabs, item.user: item.content})
         elif isinstance(item, DesiredCommand):
-            if item.op == "generate-key":
+            if item.name == "generate-key":
                 f = replace(f, client_public_key=client_key(entry.host))
-            elif item.op == "create-user":
+            elif item.name == "create-user":
                 user = UserInfo(item.args["user"], 999, 999, item.args["home"])
                 f = replace(f, users={**f.users, user.name: user})
-            elif item.op == "init-repo":
+            elif item.name == "init-repo":
                 server = out[desired.server]
                 repo = desired.server_paths.repository(entry.host)
                 out[desired.server] = replace(

@@ -4,7 +4,7 @@ are what apply writes."""
 from __future__ import annotations
 
 from tests.planning import converge, fresh_fleet
-from wizard.engine import FleetSession
+from wizard.session import FleetSession
 
 
 def session_with(facts, inventory, settings, passphrases) -> FleetSession:

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.planning import client_facts, plan_for, server_facts
-from wizard.desired import Passphrase
-from wizard.inventory import InventoryError, parse_inventory
-from wizard.plan import render_plan_text
-from wizard.settings import resolve_server
+from wizard.inventory.parse import InventoryError, parse_inventory
+from wizard.inventory.settings import resolve_server
+from wizard.pipeline.desired.items import Passphrase
+from wizard.reports import render_plan_text
 
 HOSTILE = st.sampled_from(
     [
@@ -139,7 +139,7 @@ def test_any_inventory_is_an_error_or_a_safe_plan(text):
 @settings(max_examples=300, deadline=None)
 @given(SSH)
 def test_any_ssh_destination_is_an_error_or_parses(value):
-    from wizard.ssh_config import parse_destination
+    from wizard.remote.ssh_config import parse_destination
 
     try:
         user, host, port = parse_destination(value)

@@ -10,7 +10,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from wizard.host_keys import (
+from wizard.remote.host_keys import (
     HostKeyChanged,
     HostKeyUnknown,
     VerifyingPolicy,

@@ -6,13 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wizard.inventory import (
-    InventoryError,
-    dump_inventory,
-    load_inventory,
-    parse_inventory,
-    save_inventory,
-)
+from wizard.inventory.model import dump_inventory, save_inventory
+from wizard.inventory.parse import InventoryError, load_inventory, parse_inventory
 
 GOOD = """\
 version: 1

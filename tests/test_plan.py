@@ -15,16 +15,17 @@ from tests.planning import (
     fresh_fleet,
     plan_for,
 )
-from wizard.desired import placeholder_public_key
-from wizard.facts import FileState
-from wizard.plan import SECRET_NEW, render_plan_text
+from wizard.pipeline.desired.items import placeholder_public_key
+from wizard.pipeline.facts import FileState
+from wizard.pipeline.plan import SECRET_NEW
+from wizard.reports import render_plan_text
 
 
 def test_fresh_fleet_plan_has_every_step_in_phase_order():
     desired, plan = plan_for(*fresh_fleet())
     phases = [c.phase for c in plan.changes]
     assert phases == sorted(phases)
-    ops = [(c.host, c.op) for c in plan.changes if c.kind == "command"]
+    ops = [(c.host, c.action) for c in plan.changes if c.kind == "command"]
     assert ("host1", "generate-key") in ops and ("host2", "generate-key") in ops
     assert ("nas", "create-user") in ops
     assert ("host1", "init-repo") in ops
@@ -54,7 +55,7 @@ def test_known_key_goes_into_authorized_keys():
     _, plan = plan_for(inventory, settings, facts, passphrases)
     ak = next(c for c in plan.changes if c.path and c.path.endswith("authorized_keys"))
     assert client_key("host1").split()[1] + " borgkeep:host1" in ak.new
-    assert ("host1", "generate-key") not in [(c.host, c.op) for c in plan.changes]
+    assert ("host1", "generate-key") not in [(c.host, c.action) for c in plan.changes]
 
 
 def test_secret_never_in_text_or_json_plan():
@@ -134,7 +135,7 @@ def test_unmanaged_config_is_warned_about():
     assert any("not managed by borgkeep" in w for w in change.warnings)
 
 
-def test_mode_drift_is_a_chmod_change():
+def test_mode_drift_is_a_permissions_change():
     inventory, settings, facts, passphrases = fresh_fleet()
     facts = converge(inventory, settings, facts, passphrases)
     path = "/etc/borgkeep/host1.passphrase"
@@ -147,14 +148,14 @@ def test_mode_drift_is_a_chmod_change():
     )
     _, plan = plan_for(inventory, settings, facts, passphrases)
     (change,) = plan.changes
-    assert change.action == "chmod" and "0644 -> 0600" in change.diff
+    assert change.action == "permissions" and "0644 -> 0600" in change.diff
 
 
 def test_unreachable_client_left_out_with_warning():
     inventory, settings, facts, passphrases = fresh_fleet()
     del facts["host2"]
-    from wizard.desired import compute_desired_state
-    from wizard.plan import compute_plan
+    from wizard.pipeline.desired import compute_desired_state
+    from wizard.pipeline.plan import compute_plan
 
     desired = compute_desired_state(inventory, settings, facts, passphrases)
     plan = compute_plan(desired, facts, {"host2": "connection refused"})

@@ -34,7 +34,7 @@ from wizard.artefacts.prune_guard import (
     prune_guard_path,
     render_prune_guard,
 )
-from wizard.validation import FieldError
+from wizard.inventory.validation import FieldError
 
 CLIENT = "client1"
 ARCHIVES = [f"{CLIENT}-2026-01-0{day}T03:00:00" for day in range(1, 9)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.ssh_config import (
+from wizard.remote.ssh_config import (
     SSHTarget,
     list_config_hosts,
     operator_known_hosts_path,

@@ -1,6 +1,6 @@
 """Pure parts of the post-apply proofs."""
 
-from wizard.verify import archives_in_prune_output
+from wizard.pipeline.verify import archives_in_prune_output
 
 
 def test_prune_listing_yields_archive_names_not_rule_words():

@@ -1,4 +1,8 @@
-"""`borgkeep` command line: validate, plan, apply, verify, demo — and the TUI without one.
+"""`borgkeep` command line: the engine's commands (validate, plan, apply, verify).
+
+The program's entry point, `screens.launcher`, parses the same arguments and adds what
+sits above the engine: the wizard (no command) and `demo` (the lab). This module imports
+neither.
 
 Exit codes: 0 success / nothing to change, 2 changes pending (`plan`), 1 error.
 """
@@ -9,10 +13,12 @@ import argparse
 import os
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from wizard import __version__
-from wizard.inventory import InventoryError, default_inventory_path, load_inventory
+from wizard.inventory.model import default_inventory_path
+from wizard.inventory.parse import InventoryError, load_inventory
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 ACCEPT_FLAG = "--accept-new-host-keys"
@@ -86,22 +92,23 @@ def _load(args: argparse.Namespace):
 
 
 def _print_event(quiet: bool):
+    from wizard.reports import event_line
+
     lock = threading.Lock()
 
     def sink(host: str, level: str, message: str) -> None:
         if quiet:
             return
-        mark = {"error": "✗", "done": "✓", "skip": "-"}.get(level, "·")
         if level == "error" and "unknown host key" in message:
             message += f" (after checking it, rerun with {ACCEPT_FLAG} to record it)"
         with lock:
-            print(f"  {mark} {host}: {message}", file=sys.stderr, flush=True)
+            print(f"  {event_line(host, level, message)}", file=sys.stderr, flush=True)
 
     return sink
 
 
 def _session(args: argparse.Namespace, inventory, quiet: bool = False):
-    from wizard.engine import FleetSession
+    from wizard.session import FleetSession
 
     return FleetSession(
         inventory,
@@ -120,15 +127,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from wizard.plan import render_plan_text
+    from wizard.reports import render_plan_text
 
     inventory = _load(args)
     with _session(args, inventory, quiet=args.json) as session:
         plan = session.plan()
         if args.out:
-            from wizard.plan_file import save_plan_file
-
-            save_plan_file(plan, args.out, _inventory_path(args))
+            session.save_plan(plan, args.out, _inventory_path(args))
         if args.json:
             print(plan.to_json())
         else:
@@ -140,19 +145,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return EXIT_OK if plan.empty else EXIT_CHANGES
 
 
-def _print_apply_result(result, store_location: str) -> None:
-    for host, outcome in result.outcomes.items():
-        if outcome.error:
-            print(f"✗ {host}: failed at {outcome.error.step}: {outcome.error}")
-        elif outcome.skipped:
-            print(f"- {host}: {len(outcome.skipped)} step(s) skipped")
-        elif outcome.done:
-            print(f"✓ {host}: {len(outcome.done)} change(s) applied")
-    print(f"secrets (repository passphrases and exported keys) are stored in {store_location}")
-    for client, name in result.exported_keys.items():
-        print(f"  the repository key of {client} was exported to the secrets store as {name!r}")
-
-
 def cmd_apply(args: argparse.Namespace) -> int:
     inventory = _load(args)
     with _session(args, inventory) as session, session.locked():
@@ -161,14 +153,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def _apply_locked(args: argparse.Namespace, session) -> int:
     """Plan and apply while holding the server's lock, so no other apply interleaves."""
-    from wizard.plan import render_plan_text
+    from wizard.reports import apply_result_lines, render_plan_text, secrets_lines
 
     plan = session.plan()
     if args.planfile:
-        from wizard.plan_file import PlanMismatch, check_plan_file
+        from wizard.session import PlanMismatch
 
         try:
-            check_plan_file(args.planfile, plan, _inventory_path(args))
+            session.check_saved_plan(args.planfile, plan, _inventory_path(args))
         except PlanMismatch as exc:
             _err(str(exc))
             return EXIT_ERROR
@@ -185,60 +177,59 @@ def _apply_locked(args: argparse.Namespace, session) -> int:
             print("Nothing applied.")
             return EXIT_ERROR
     result = session.apply(plan)
-    _print_apply_result(result, session.store.location)
+    print("\n".join([*apply_result_lines(result), *secrets_lines(result, session.store.location)]))
     if session.store.warning:
         print(f"warning: {session.store.warning}")
     if not result.ok or session.errors:
         return EXIT_ERROR
     if args.no_verify:
         return EXIT_OK
-    from wizard.verify import render_report, verify_fleet
+    from wizard.reports import render_verify_report
 
-    report = verify_fleet(session)
-    print(render_report(report), end="")
+    report = session.verify()
+    print(render_verify_report(report), end="")
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from wizard.verify import render_report, verify_fleet
+    from wizard.reports import render_verify_report
 
     inventory = _load(args)
     with _session(args, inventory) as session:
-        session.gather()
-        report = verify_fleet(session)
-        print(render_report(report), end="")
+        report = session.verify()
+        print(render_verify_report(report), end="")
         return EXIT_OK if report.ok and not session.errors else EXIT_ERROR
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from wizard.demo import run_demo
-
-    return run_demo(keep=args.keep, cli_only=args.cli)
-
-
-def cmd_tui(args: argparse.Namespace) -> int:
-    try:
-        from screens.app import run_app
-    except ImportError as exc:  # the TUI is optional for scripted use
-        _err(f"the wizard is not available ({exc}); use `borgkeep --help` for the commands")
-        return EXIT_ERROR
-    return run_app(_inventory_path(args), accept_new_host_keys=args.accept_new_host_keys)
-
-
-COMMANDS = {
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str | None, Command] = {
     "validate": cmd_validate,
     "plan": cmd_plan,
     "apply": cmd_apply,
     "verify": cmd_verify,
-    "demo": cmd_demo,
-    None: cmd_tui,
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def inventory_path(args: argparse.Namespace) -> Path:
+    """The inventory a command works on: `--inventory`, `BORGKEEP_INVENTORY`, or the default."""
+    return _inventory_path(args)
+
+
+def main(
+    argv: list[str] | None = None, more_commands: Mapping[str | None, Command] | None = None
+) -> int:
+    """Parse `argv` and run its command; `more_commands` are the launcher's (the wizard for
+    no command, `demo`), which this engine module cannot import."""
     args = build_parser().parse_args(argv)
+    command = {**COMMANDS, **(more_commands or {})}.get(args.command)
+    if command is None:
+        _err(
+            f"`{args.command or 'borgkeep'}` needs the full program: run it as `borgkeep` "
+            "(python -m screens.launcher)"
+        )
+        return EXIT_ERROR
     try:
-        return COMMANDS[args.command](args)
+        return command(args)
     except InventoryError as exc:
         _err(f"invalid inventory:\n{exc}")
         return EXIT_ERROR

@@ -40,7 +40,7 @@ class Timing:
 
 def run_cli(inventory: Path, args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     """Seconds, exit code and output of one `borgkeep` run."""
-    argv = [sys.executable, "-m", "wizard.cli", "--inventory", str(inventory), *args]
+    argv = [sys.executable, "-m", "screens.launcher", "--inventory", str(inventory), *args]
     started = time.perf_counter()
     result = subprocess.run(
         argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=1800

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from wizard.artefacts.layout import client_paths, server_paths
 from wizard.lab import Lab
-from wizard.layout import client_paths, server_paths
-from wizard.remote_ops import borg_env
+from wizard.remote.scripts import borg_env
 
 BORG_USER = "borg"
 BORG_HOME = "/home/borg"
@@ -94,7 +94,13 @@ class Operator:
 
     def run(self, *args: str, inventory: Path | None = None) -> CliResult:
         """`borgkeep --inventory INV ARGS...` as a subprocess, output recorded."""
-        argv = [sys.executable, "-m", "wizard.cli", "--inventory", str(inventory or self.inventory)]
+        argv = [
+            sys.executable,
+            "-m",
+            "screens.launcher",
+            "--inventory",
+            str(inventory or self.inventory),
+        ]
         completed = subprocess.run(
             [*argv, *args],
             env=self.env(),

@@ -10,8 +10,8 @@ import yaml
 
 from tests.e2e.helpers import CliResult, make_operator
 from wizard.artefacts.authorized_keys import parse_authorized_keys_block
-from wizard.engine import FleetSession
-from wizard.inventory import parse_inventory
+from wizard.inventory.parse import parse_inventory
+from wizard.session import FleetSession
 
 pytestmark = pytest.mark.lab
 

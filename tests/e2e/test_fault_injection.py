@@ -114,7 +114,7 @@ def proxied(lab, tmp_path):
 
 def borgkeep(env, inventory: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "wizard.cli", "--inventory", str(inventory), *args],
+        [sys.executable, "-m", "screens.launcher", "--inventory", str(inventory), *args],
         env=env,
         capture_output=True,
         text=True,

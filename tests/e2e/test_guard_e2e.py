@@ -9,7 +9,7 @@ import configparser
 import pytest
 
 from tests.e2e.helpers import make_operator
-from wizard import remote_ops
+from wizard.remote import scripts
 
 pytestmark = pytest.mark.lab
 
@@ -39,7 +39,7 @@ def test_deletion_through_client_key_blocks_prune_until_acknowledged(lab, tmp_pa
     assert_repository_key_was_exported(lab, operator, applied.stdout)
 
     url = f"ssh://borg@127.0.0.1:{lab.server.port}/srv/backups/client1"
-    borg = remote_ops.borg_env(**CLIENT_PATHS)
+    borg = scripts.borg_env(**CLIENT_PATHS)
     for day in (1, 2, 3, 4):
         name = f"client1-2026-01-0{day}T03:00:00"
         created = lab.run(

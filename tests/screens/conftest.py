@@ -10,7 +10,7 @@ import pytest
 
 from screens.state import ClientEntry, WizardState
 from tests.planning import client_facts, fresh_fleet, plan_for, server_facts
-from wizard.verify import Proof, VerifyReport
+from wizard.pipeline.verify import Proof, VerifyReport
 
 FIXED_NOW = datetime(2025, 3, 14, 12, 0)
 

@@ -164,7 +164,9 @@ async def test_new_setup_then_rerun_adding_a_client(lab, tmp_path: Path):
         await drive_to_review(pilot, lab, ["client2"], rec)
         plan = app.state.plan
         assert {c.host for c in plan.changes} == {"nas", "lab-client2"}
-        assert all(c.action in ("create", "run") or c.host == "nas" for c in plan.changes)
+        assert all(
+            c.action == "create" or c.kind == "command" or c.host == "nas" for c in plan.changes
+        )
         for change in plan.changes:
             if change.host == "nas" and change.action == "update":
                 removed = [

@@ -1,6 +1,6 @@
 from datetime import date
 
-from screens.retention_preview import describe_preview, kept_daily_archives
+from wizard.inventory.retention_preview import describe_preview, kept_daily_archives
 
 TODAY = date(2025, 3, 14)
 

@@ -10,7 +10,7 @@ from textual.widgets import Input
 
 from screens.app import BorgkeepApp
 from tests.planning import fresh_fleet
-from wizard.inventory import save_inventory
+from wizard.inventory.model import save_inventory
 
 SIZE = (100, 32)
 

@@ -17,7 +17,7 @@ from screens.server import ServerScreen
 from screens.state import WizardState
 from screens.welcome import WelcomeScreen
 from tests.planning import fresh_fleet
-from wizard.inventory import save_inventory
+from wizard.inventory.model import save_inventory
 
 SIZE = (100, 36)
 
@@ -188,11 +188,11 @@ async def test_review_tree_diff_and_leaving_hosts_out(tmp_path: Path):
         # the server cannot be left out while clients stay in
         tree.move_cursor(tree.root.children[0])
         await pilot.press("x")
-        assert state.excluded_hosts == set()
+        assert state.left_out == set()
         # a client can
         tree.move_cursor(tree.root.children[2])
         await pilot.press("x")
-        assert state.excluded_hosts == {"host2"}
+        assert state.left_out == {"host2"}
         assert "left out" in str(tree.root.children[2].label)
         applied = state.plan_to_apply()
         assert {c.host for c in applied.changes} == {"nas", "host1"}
@@ -202,14 +202,14 @@ async def test_review_tree_diff_and_leaving_hosts_out(tmp_path: Path):
         assert "host1" in server_diffs
         tree.move_cursor(tree.root.children[2])
         await pilot.press("x")
-        assert state.excluded_hosts == set()
+        assert state.left_out == set()
         assert "host2" in "".join(c.diff for c in state.plan.changes if c.host == "nas")
         assert not screen.query_one("#next", Button).disabled
 
 
 def planned_session():
     """A real FleetSession holding hand-made facts (no connection is ever opened)."""
-    from wizard.engine import FleetSession
+    from wizard.session import FleetSession
 
     inventory, settings, facts, passphrases = fresh_fleet()
     session = FleetSession(inventory)

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from wizard.host_keys import HostKeyChanged, HostKeyUnknown, check_host_key, fingerprint_sha256
-from wizard.ssh_config import SSHTarget, resolve_target
-from wizard.transport import (
+from wizard.remote.host_keys import (
+    HostKeyChanged,
+    HostKeyUnknown,
+    check_host_key,
+    fingerprint_sha256,
+)
+from wizard.remote.ssh_config import SSHTarget, resolve_target
+from wizard.remote.transport import (
     AuthenticationFailed,
     CommandResult,
     Connection,
-    ConnectionPool,
     HostUnreachable,
     RemoteCommandError,
     RemoteCommandTimeout,
-    connect_many,
-    sh_quote,
     wrap_command,
 )
 
@@ -148,7 +151,7 @@ def test_run_returns_status_and_both_streams(connection: Connection) -> None:
 
 def test_quoted_words_arrive_verbatim(connection: Connection) -> None:
     hostile = 'it\'s $(id) `id` "x"; rm -rf /nonexistent\n\\ *'
-    result = connection.run(f"printf %s {sh_quote(hostile)}", check=True)
+    result = connection.run(f"printf %s {shlex.quote(hostile)}", check=True)
     assert result.stdout.decode() == hostile
 
 
@@ -254,33 +257,15 @@ def test_missing_identity_file_is_named(
     assert f"{tmp_path / 'absent_key'} (missing)" in str(refused.value)
 
 
-def test_connect_many_reports_per_host(
+def test_an_unreachable_host_is_one_clear_error(
     target: SSHTarget, known_hosts: Path, tmp_path: Path
 ) -> None:
     dead = resolve_target(f"root@127.0.0.1:{free_port()}", config_path=tmp_path / "none")
-    outcomes = connect_many([target, dead], known_hosts, timeout=5)
-    try:
-        assert set(outcomes) == {"lab", dead.destination}
-        assert isinstance(outcomes["lab"], Connection)
-        assert outcomes["lab"].run("echo ok").text == "ok\n"
-        assert isinstance(outcomes[dead.destination], HostUnreachable)
-    finally:
-        for outcome in outcomes.values():
-            if isinstance(outcome, Connection):
-                outcome.close()
-
-
-def test_pool_reuses_one_connection_per_host(
-    target: SSHTarget, known_hosts: Path, sshd: SshdServer
-) -> None:
-    before = sshd.connections_logged()
-    with ConnectionPool(known_hosts) as pool:
-        first = pool.get(target)
-        outcomes = pool.connect_all([target, target, target])
-        assert all(outcome is first for outcome in outcomes.values())
-        assert pool.get(target).run("echo same").text == "same\n"
-    assert not first.is_active
-    assert sshd.connections_logged() - before == 1
+    with pytest.raises(HostUnreachable) as refused:
+        Connection.connect(dead, known_hosts, timeout=5)
+    assert f"127.0.0.1:{dead.port}" in str(refused.value)
+    with Connection.connect(target, known_hosts, timeout=5) as alive:
+        assert alive.run("echo ok").text == "ok\n"
 
 
 def test_remembered_identity_costs_no_round_trip(connection: Connection) -> None:

@@ -18,7 +18,7 @@ from wizard.artefacts.managed_block import (
     merge_managed_block,
     parse_managed_block,
 )
-from wizard.validation import FieldError, check_absolute_path, check_name
+from wizard.inventory.validation import FieldError, check_absolute_path, check_name
 
 PUBLIC_KEY_TYPES = (
     "ssh-ed25519",
@@ -172,12 +172,18 @@ def _is_name(value: str) -> bool:
     return True
 
 
-def _key_blob_of(line: str) -> str | None:
+def public_key_of_line(line: str) -> str | None:
+    """`TYPE BASE64` of the first key on an authorized_keys line, or None."""
     words = line.split()
     for index, word in enumerate(words[:-1]):
         if word in PUBLIC_KEY_TYPES:
-            return words[index + 1]
+            return f"{word} {words[index + 1]}"
     return None
+
+
+def _key_blob_of(line: str) -> str | None:
+    key = public_key_of_line(line)
+    return None if key is None else key.split()[1]
 
 
 def render_authorized_keys(

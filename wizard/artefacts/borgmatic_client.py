@@ -18,9 +18,9 @@ import shlex
 import yaml
 
 from wizard.artefacts import borgmatic_versions as versions
-from wizard.validation import check_absolute_path, check_exclude_pattern, check_name
-
-MANAGED_HEADER = "# Managed by borgkeep — changes here are overwritten on the next apply.\n"
+from wizard.artefacts.client_ssh import client_ssh_command
+from wizard.artefacts.managed_block import MANAGED_HEADER
+from wizard.inventory.validation import check_absolute_path, check_exclude_pattern, check_name
 
 COMPRESSION = "auto,zstd"
 
@@ -84,15 +84,6 @@ def render_managed_yaml(config: dict) -> str:
     )
 
 
-def _ssh_command(ssh_key_file: str, known_hosts_file: str) -> str:
-    key = shlex.quote(check_absolute_path("ssh_key_file", ssh_key_file))
-    known_hosts = shlex.quote(check_absolute_path("known_hosts_file", known_hosts_file))
-    return (
-        f"ssh -i {key} -o IdentitiesOnly=yes -o UserKnownHostsFile={known_hosts}"
-        " -o StrictHostKeyChecking=yes -o BatchMode=yes"
-    )
-
-
 def _checks(check_frequency: str) -> list[dict[str, str]]:
     if not isinstance(check_frequency, str) or not _FREQUENCY_RE.match(check_frequency):
         raise ValueError(
@@ -130,7 +121,7 @@ def render_client_config(
     ]
     repository = check_repository_url("repository_url", repository_url)
     passcommand = encryption_passcommand(passphrase_file)
-    ssh_command = _ssh_command(ssh_key_file, known_hosts_file)
+    ssh_command = client_ssh_command(ssh_key_file, known_hosts_file)
     checks = _checks(check_frequency)
 
     if versions.is_sectioned(borgmatic_version):

@@ -14,7 +14,12 @@ from wizard.artefacts.borgmatic_client import (
     guard_hook,
     render_managed_yaml,
 )
-from wizard.validation import RETENTION_KEYS, check_absolute_path, check_name, check_retention
+from wizard.inventory.validation import (
+    RETENTION_KEYS,
+    check_absolute_path,
+    check_name,
+    check_retention,
+)
 
 PRUNE_LOCK_WAIT_SECONDS = 600
 """A prune that overlaps a client's backup waits for the repository lock instead of failing."""

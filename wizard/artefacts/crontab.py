@@ -15,7 +15,7 @@ import hashlib
 import shlex
 
 from wizard.artefacts.managed_block import merge_managed_block
-from wizard.validation import FieldError, check_absolute_path, check_cron
+from wizard.inventory.validation import FieldError, check_absolute_path, check_cron
 
 CLIENT_ACTIONS = ("create", "check")
 # Flags that borgmatic 1.7.7 (Debian 12) and 2.x both accept. Errors only on the console,

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MANAGED_MARK = "# Managed by borgkeep"
+MANAGED_HEADER = f"{MANAGED_MARK} — changes here are overwritten on the next apply.\n"
+"""The first line of every file Borgkeep writes whole (configs, scripts)."""
 BEGIN_MARKER = "# >>> borgkeep managed block >>> do not edit by hand"
 END_MARKER = "# <<< borgkeep managed block <<<"
 
@@ -145,3 +148,8 @@ def merge_managed_block(existing: str | None, lines: list[str]) -> str:
 
 def _render_block(lines: list[str], newline: str) -> str:
     return "".join(line + newline for line in [BEGIN_MARKER, *lines, END_MARKER])
+
+
+def is_managed_file(text: str | None) -> bool:
+    """Whether a whole file carries Borgkeep's header (so replacing it needs no warning)."""
+    return bool(text) and text.startswith(MANAGED_MARK)

@@ -21,9 +21,9 @@ import posixpath
 import re
 import shlex
 
-from wizard.artefacts.borgmatic_client import MANAGED_HEADER
 from wizard.artefacts.crontab import QUIET_CONSOLE_FLAGS
-from wizard.validation import check_absolute_path, check_name
+from wizard.artefacts.managed_block import MANAGED_HEADER
+from wizard.inventory.validation import check_absolute_path, check_name
 
 PRUNE_GUARD_FILE_NAME = "prune-guard"
 PRUNE_GUARD_MODE = 0o700

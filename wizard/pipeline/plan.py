@@ -11,16 +11,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from wizard.desired import (
-    PHASE_NAMES,
+from wizard.artefacts.managed_block import is_managed_file
+from wizard.pipeline.desired.items import (
     DesiredCommand,
     DesiredCrontab,
     DesiredDir,
     DesiredFile,
     DesiredState,
 )
-from wizard.facts import HostFacts
-from wizard.layout import MANAGED_HEADER
+from wizard.pipeline.facts import HostFacts
 
 SECRET_UNCHANGED = "<secret: unchanged>"
 SECRET_NEW = "<secret: new>"
@@ -37,8 +36,9 @@ def sha256_text(text: str | None) -> str | None:
 
 @dataclass
 class Change:
-    """One step of the plan. `kind` is file, dir, crontab or command; `action` is the word
-    shown to the operator (create, update, chmod, run)."""
+    """One step of the plan. `kind` is what it acts on (file, dir, crontab, command);
+    `action` is what happens to it: create, update or permissions (mode/owner only) for
+    paths, and the command's name (generate-key, create-user, init-repo) for commands."""
 
     host: str
     phase: int
@@ -55,7 +55,6 @@ class Change:
     group: str | None = None
     dir_mode: int | None = None
     secret: bool = False
-    op: str | None = None
     args: dict = field(default_factory=dict)
     diff: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -63,7 +62,12 @@ class Change:
     @property
     def key(self) -> tuple[str, str, str]:
         """Identity of a change across two plans of the same fleet."""
-        return (self.host, self.kind, self.path or self.op or "")
+        return (self.host, self.kind, self.path or self.action)
+
+    @property
+    def title(self) -> str:
+        """`update /etc/x.yaml`, `run generate-key`: what the operator reads first."""
+        return f"run {self.action}" if self.kind == "command" else f"{self.action} {self.path}"
 
     def public_dict(self) -> dict:
         """Everything but secret content: safe for JSON output and plan files."""
@@ -87,10 +91,12 @@ class Plan:
         return [c for c in self.changes if c.host == host]
 
     def summary(self) -> dict[str, dict[str, int]]:
+        """Per host, how many changes of each verb: create, update, permissions, run."""
         counts: dict[str, dict[str, int]] = {host: {} for host in self.hosts}
         for change in self.changes:
             per = counts.setdefault(change.host, {})
-            per[change.action] = per.get(change.action, 0) + 1
+            verb = "run" if change.kind == "command" else change.action
+            per[verb] = per.get(verb, 0) + 1
         return counts
 
     @property
@@ -187,10 +193,9 @@ def compute_plan(
                     entry.host,
                     entry.phase,
                     "command",
-                    "run",
+                    item.name,
                     None,
                     item.description,
-                    op=item.op,
                     args=dict(item.args),
                     diff=item.description,
                 )
@@ -208,7 +213,7 @@ def compute_plan(
                 )
                 if not note:
                     continue
-                action = "chmod"
+                action = "permissions"
                 note = f"directory {item.path}: {note}"
             changes.append(
                 Change(
@@ -267,7 +272,7 @@ def _file_change(
         )
         if not note:
             return None
-        action, diff = "chmod", f"{item.path}: {note}"
+        action, diff = "permissions", f"{item.path}: {note}"
     else:
         action = "create" if old is None else "update"
         if item.secret:
@@ -278,7 +283,7 @@ def _file_change(
             old is not None
             and not item.secret
             and not item.managed_block
-            and not old.startswith(MANAGED_HEADER)
+            and not is_managed_file(old)
         ):
             warnings.append(f"{label} exists and is not managed by borgkeep: it will be replaced")
     return Change(
@@ -304,25 +309,3 @@ def _file_change(
 
 def plan_warnings(plan: Plan) -> list[str]:
     return [*plan.warnings, *(w for c in plan.changes for w in c.warnings)]
-
-
-def render_plan_text(plan: Plan) -> str:
-    """The human form of a plan, as `borgkeep plan` prints it."""
-    out: list[str] = []
-    if plan.empty:
-        out.append("Nothing to change: every host is already in the desired state.")
-    for host in plan.hosts:
-        host_changes = plan.for_host(host)
-        if not host_changes:
-            continue
-        out.append(f"=== {host}: {len(host_changes)} change(s)")
-        for change in host_changes:
-            target = change.path or change.op
-            out.append(f"--- [{PHASE_NAMES[change.phase]}] {change.action} {target}")
-            out.append(change.diff.rstrip("\n"))
-    for warning in plan_warnings(plan):
-        out.append(f"warning: {warning}")
-    counts = plan.summary()
-    total = sum(sum(v.values()) for v in counts.values())
-    out.append(f"{total} change(s) on {sum(1 for v in counts.values() if v)} host(s)")
-    return "\n".join(out) + "\n"

@@ -11,10 +11,10 @@ import re
 import shlex
 from dataclasses import replace
 
+from wizard.artefacts.layout import ServerPaths, client_paths, server_paths
 from wizard.artefacts.prune_guard import prune_guard_path
-from wizard.facts import DirState, FileState, HostFacts, UserInfo
-from wizard.layout import ServerPaths, client_paths, server_paths
-from wizard.settings import ServerSettings, default_borg_home
+from wizard.inventory.settings import ServerSettings, default_borg_home
+from wizard.pipeline.facts import DirState, FileState, HostFacts, UserInfo
 
 BASIC_SCRIPT = r"""
 kv() { printf '%s=%s\n' "$1" "$2"; }

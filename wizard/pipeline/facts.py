@@ -1,12 +1,15 @@
 """What a host looks like right now: the read-only input of the planner.
 
-Gathering these over SSH lives in `wizard.gather`; tests build them by hand.
+Gathering these over SSH lives in `wizard.pipeline.gather`; tests build them by hand.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+
+from wizard.artefacts.layout import ClientPaths, ServerPaths, client_paths, server_paths
+from wizard.inventory.settings import ServerSettings, default_borg_home
 
 
 @dataclass(frozen=True)
@@ -81,3 +84,23 @@ class HostFacts:
 
     def directory(self, path: str) -> DirState:
         return self.dirs.get(path) or DirState(path)
+
+    def home_of(self, user: str) -> str:
+        """A user's home on this host: from its passwd entry, the login's own, or the home
+        `useradd --create-home` will give an account that does not exist yet."""
+        if user in self.users:
+            return self.users[user].home
+        if user == self.login_user:
+            return self.home
+        return default_borg_home(user)
+
+
+def server_layout(facts: HostFacts, settings: ServerSettings) -> ServerPaths:
+    """Where the borg user's files and the repositories are on this server."""
+    home = facts.home_of(settings.borg_user)
+    return server_paths(home, settings.repo_root(home))
+
+
+def client_layout(facts: HostFacts, client_name: str) -> ClientPaths:
+    """Where a client's files are: system locations for root, the login's home otherwise."""
+    return client_paths(client_name, facts.home, facts.is_root)

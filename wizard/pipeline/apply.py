@@ -12,9 +12,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from wizard import remote_ops
-from wizard.desired import PHASE_NAMES, Passphrase
-from wizard.plan import Change, Plan, sha256_text
+from wizard.pipeline.desired.items import PHASE_NAMES, Passphrase
+from wizard.pipeline.plan import Change, Plan, sha256_text
+from wizard.remote import scripts
 from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
 
 DEFAULT_PARALLEL = 8
@@ -49,10 +49,6 @@ class ApplyResult:
     @property
     def ok(self) -> bool:
         return all(o.ok for o in self.outcomes.values())
-
-
-def _describe(change: Change) -> str:
-    return f"{change.action} {change.path or change.op}"
 
 
 class Executor:
@@ -117,28 +113,28 @@ class Executor:
         for change in changes:
             reason = self._blocked(host)
             if reason:
-                outcome.skipped.append(_describe(change))
-                self.on_event(host, "skip", f"skipped {_describe(change)} ({reason})")
+                outcome.skipped.append(change.title)
+                self.on_event(host, "skip", f"skipped {change.title} ({reason})")
                 continue
-            self.on_event(host, "step", f"{_describe(change)}")
+            self.on_event(host, "step", f"{change.title}")
             try:
                 self._apply_change(self.connections[host], change)
             except ApplyStepError as exc:
                 outcome.error = exc
                 self.on_event(host, "error", str(exc))
             except Exception as exc:  # transport failures and the like, reported per host
-                outcome.error = ApplyStepError(host, _describe(change), str(exc) or repr(exc))
+                outcome.error = ApplyStepError(host, change.title, str(exc) or repr(exc))
                 self.on_event(host, "error", str(outcome.error))
             else:
-                outcome.done.append(_describe(change))
-                self.on_event(host, "done", _describe(change))
+                outcome.done.append(change.title)
+                self.on_event(host, "done", change.title)
 
     def _run(self, conn, change: Change, script: str, stdin: bytes | None = None):
         result = conn.run(script, stdin=stdin, sudo=change.host in self.sudo_hosts)
         if result.rc != 0:
             message = result.stderr.decode("utf-8", "replace").strip() or f"exit code {result.rc}"
             raise ApplyStepError(
-                change.host, _describe(change), message, stale=result.rc == remote_ops.STALE_EXIT
+                change.host, change.title, message, stale=result.rc == scripts.STALE_EXIT
             )
         return result
 
@@ -146,7 +142,7 @@ class Executor:
         as_root = change.host in self.sudo_hosts or bool(getattr(conn, "is_root", False))
         if change.kind == "file":
             content = self._final_content(change)
-            script = remote_ops.write_file_script(
+            script = scripts.write_file_script(
                 change.path,
                 change.old_sha256,
                 change.mode,
@@ -156,15 +152,15 @@ class Executor:
                 as_root,
                 sha256_text(content),
             )
-            if change.action == "chmod":
-                script = remote_ops.chmod_script(
+            if change.action == "permissions":
+                script = scripts.chmod_script(
                     change.path, change.mode, change.owner, change.group, as_root
                 )
                 self._run(conn, change, script)
                 return
             self._run(conn, change, script, content.encode("utf-8", "surrogateescape"))
         elif change.kind == "dir":
-            script = remote_ops.ensure_dir_script(
+            script = scripts.ensure_dir_script(
                 change.path, change.mode, change.owner, change.group, as_root
             )
             self._run(conn, change, script)
@@ -172,16 +168,14 @@ class Executor:
             other = change.host in self.sudo_hosts or change.owner != getattr(
                 conn, "login_user", change.owner
             )
-            script = remote_ops.install_crontab_script(
+            script = scripts.install_crontab_script(
                 change.owner, change.old_sha256, other, sha256_text(change.new or "")
             )
             self._run(conn, change, script, (change.new or "").encode())
         elif change.kind == "command":
             self._run_command(conn, change)
         else:
-            raise ApplyStepError(
-                change.host, _describe(change), f"unknown change kind {change.kind}"
-            )
+            raise ApplyStepError(change.host, change.title, f"unknown change kind {change.kind}")
 
     def _final_content(self, change: Change) -> str:
         """The planned content with placeholders for generated keys filled in, and lines of
@@ -201,9 +195,9 @@ class Executor:
 
     def _run_command(self, conn, change: Change) -> None:
         args = change.args
-        if change.op == "generate-key":
+        if change.action == "generate-key":
             result = self._run(
-                conn, change, remote_ops.generate_key_script(args["path"], args["comment"])
+                conn, change, scripts.generate_key_script(args["path"], args["comment"])
             )
             public = result.stdout.decode().strip()
             parts = public.split()
@@ -211,20 +205,20 @@ class Executor:
                 raise ApplyStepError(change.host, "generate-key", f"unexpected key {public!r}")
             with self._lock:
                 self.generated_keys[change.host] = " ".join(parts[:2])
-        elif change.op == "create-user":
-            self._run(conn, change, remote_ops.create_user_script(args["user"], args["home"]))
-        elif change.op == "init-repo":
+        elif change.action == "create-user":
+            self._run(conn, change, scripts.create_user_script(args["user"], args["home"]))
+        elif change.action == "init-repo":
             self._run(
                 conn,
                 change,
-                remote_ops.init_repo_script(
+                scripts.init_repo_script(
                     args["url"], args["key"], args["known_hosts"], args["passphrase_file"]
                 ),
             )
             result = self._run(
                 conn,
                 change,
-                remote_ops.export_key_script(
+                scripts.export_key_script(
                     args["url"], args["key"], args["known_hosts"], args["passphrase_file"]
                 ),
             )
@@ -233,7 +227,7 @@ class Executor:
             with self._lock:
                 self.exported_keys[change.host] = repokey_name(self.server, change.host)
         else:
-            raise ApplyStepError(change.host, change.op or "?", "unknown command")
+            raise ApplyStepError(change.host, change.title, "unknown command")
 
 
 def apply_plan(plan: Plan, connections: dict, server: str, **options) -> ApplyResult:

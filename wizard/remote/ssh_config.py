@@ -2,7 +2,7 @@
 
 A destination is what the operator types or what the inventory holds: ``[user@]host[:port]``,
 ``[v6addr]:port`` or a ``Host`` alias from the operator's ssh config. Nothing here opens a
-connection; `wizard.transport` does that with the `SSHTarget` resolved here.
+connection; `wizard.remote.transport` does that with the `SSHTarget` resolved here.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ import posixpath
 from dataclasses import dataclass
 
 from wizard.artefacts.crontab import staggered_schedule
-from wizard.inventory import ClientSpec, Inventory
-from wizard.validation import split_host_port
+from wizard.inventory.model import ClientSpec, Inventory
+from wizard.inventory.validation import split_host_port
 
 DEFAULT_BORG_USER = "borg"
 DEFAULT_ROOT_REPO_ROOT = "/backups"

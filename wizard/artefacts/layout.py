@@ -9,7 +9,6 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-MANAGED_HEADER = "# Managed by borgkeep"
 CLIENT_KEY_NAME = "borgkeep_ed25519"
 PIN_FILE_NAME = "borgkeep_known_hosts"
 

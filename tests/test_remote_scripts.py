@@ -7,7 +7,7 @@ import hashlib
 import os
 import subprocess
 
-from wizard import remote_ops
+from wizard.remote import scripts
 
 
 def sha(data: bytes) -> str:
@@ -30,7 +30,7 @@ def run(script: str, stdin: bytes, close_stderr: bool = False) -> int:
 
 
 def script_for(path, old: bytes | None, new: bytes) -> str:
-    return remote_ops.write_file_script(
+    return scripts.write_file_script(
         str(path), None if old is None else sha(old), 0o600, None, None, 0o700, False, sha(new), "T"
     )
 
@@ -54,9 +54,7 @@ def test_write_creates_parents_sets_mode_and_keeps_a_backup(tmp_path):
 def test_changed_file_is_refused_and_untouched(tmp_path):
     target = tmp_path / "file"
     target.write_bytes(b"edited by hand\n")
-    assert (
-        run(script_for(target, b"what the plan saw\n", b"new\n"), b"new\n") == remote_ops.STALE_EXIT
-    )
+    assert run(script_for(target, b"what the plan saw\n", b"new\n"), b"new\n") == scripts.STALE_EXIT
     assert target.read_bytes() == b"edited by hand\n"
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import shlex
 import time
 
+from wizard.artefacts.client_ssh import client_ssh_command
+
 STALE_EXIT = 75
 ABSENT = "absent"
 
@@ -137,10 +139,7 @@ def create_user_script(user: str, home: str) -> str:
 
 def borg_env(key: str, known_hosts: str, passphrase_file: str) -> str:
     """Environment for running borg against the server through the client's own key."""
-    rsh = (
-        f"ssh -i {_q(key)} -o IdentitiesOnly=yes -o UserKnownHostsFile={_q(known_hosts)} "
-        "-o StrictHostKeyChecking=yes -o BatchMode=yes"
-    )
+    rsh = client_ssh_command(key, known_hosts)
     return f"BORG_RSH={_q(rsh)} BORG_PASSCOMMAND={_q('cat ' + _q(passphrase_file))}"
 
 

@@ -13,13 +13,13 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from wizard import remote_ops
-from wizard.artefacts.authorized_keys import parse_authorized_keys_block
+from wizard.artefacts.authorized_keys import authorized_keys_line, parse_authorized_keys_block
 from wizard.artefacts.borgmatic_client import archive_prefix
 from wizard.artefacts.borgmatic_versions import validate_config_command
-from wizard.gather import server_layout
-from wizard.layout import client_paths
-from wizard.settings import repository_url
+from wizard.artefacts.client_ssh import client_ssh_argv
+from wizard.inventory.settings import repository_url
+from wizard.pipeline.facts import client_layout, server_layout
+from wizard.remote import scripts
 
 SHELL_PROBE = "borgkeep-shell-probe"
 SSH_FAILED = 255
@@ -66,7 +66,7 @@ def verify_client(session, client_name: str) -> list[Proof]:
     conn = session.connections[client_name]
     server_facts = session.facts[session.server_name]
     spaths = server_layout(server_facts, settings)
-    paths = client_paths(client_name, facts.home, facts.is_root)
+    paths = client_layout(facts, client_name)
     proofs: list[Proof] = []
 
     argv = validate_config_command(
@@ -85,7 +85,7 @@ def verify_client(session, client_name: str) -> list[Proof]:
     )
 
     url = repository_url(settings, spaths.repository(client_name))
-    env = remote_ops.borg_env(paths.key, paths.known_hosts, paths.passphrase)
+    env = scripts.borg_env(paths.key, paths.known_hosts, paths.passphrase)
     result = conn.run(f"{env} borg info {shlex.quote(url)}")
     proofs.append(
         Proof(
@@ -96,13 +96,15 @@ def verify_client(session, client_name: str) -> list[Proof]:
         )
     )
 
-    ssh = (
-        f"ssh -i {shlex.quote(paths.key)} -o IdentitiesOnly=yes "
-        f"-o UserKnownHostsFile={shlex.quote(paths.known_hosts)} -o StrictHostKeyChecking=yes "
-        f"-o BatchMode=yes -p {settings.address_port} "
-        f"{shlex.quote(settings.borg_user + '@' + settings.address_host)} echo {SHELL_PROBE}"
-    )
-    result = conn.run(f"{ssh} </dev/null")
+    ssh = [
+        *client_ssh_argv(paths.key, paths.known_hosts),
+        "-p",
+        str(settings.address_port),
+        f"{settings.borg_user}@{settings.address_host}",
+        "echo",
+        SHELL_PROBE,
+    ]
+    result = conn.run(f"{shlex.join(ssh)} </dev/null")
     authenticated = result.rc != SSH_FAILED and b"Permission denied" not in result.stderr
     shell_ran = SHELL_PROBE.encode() in result.stdout
     if not authenticated:
@@ -130,8 +132,7 @@ def verify_client(session, client_name: str) -> list[Proof]:
     )
     public = facts.client_public_key
     repo = spaths.repository(client_name)
-    expected = f'command="borg serve --append-only --restrict-to-repository {repo}",restrict'
-    forced = bool(line and line.startswith(expected + " ") and public and public.split()[1] in line)
+    forced = bool(public and line == authorized_keys_line(client_name, public, repo))
     proofs.append(
         Proof(
             session.server_name,
@@ -180,10 +181,9 @@ def verify_server_prune(session, client_name: str) -> Proof:
 
 
 def verify_fleet(session) -> VerifyReport:
-    """Run every proof; hosts in parallel. `session` is a gathered `FleetSession`."""
-    session.gather()
+    """Run every proof on the facts `session` (a `FleetSession`) holds; hosts in parallel."""
     report = VerifyReport()
-    left_out = getattr(session, "left_out", set())
+    left_out = session.left_out
     clients = [
         c.name
         for c in session.inventory.clients
@@ -203,16 +203,3 @@ def verify_fleet(session) -> VerifyReport:
         for proofs in pool.map(one, clients):
             report.proofs.extend(proofs)
     return report
-
-
-def render_report(report: VerifyReport) -> str:
-    lines = ["Verification:"]
-    for proof in report.proofs:
-        mark = "✓" if proof.ok else "✗"
-        lines.append(f"  {mark} {proof.host}: {proof.name} — {proof.detail}")
-    for host, reason in report.skipped.items():
-        lines.append(f"  ✗ {host}: not verified ({reason})")
-    for host in report.left_out:
-        lines.append(f"  - {host}: left out of this apply, not verified")
-    lines.append("all proofs passed" if report.ok else "SOME PROOFS FAILED")
-    return "\n".join(lines) + "\n"

@@ -1,19 +1,23 @@
-"""The inventory file (version 1): load, validate, save.
-
-Validation happens here, before any connection, and every error names the field and,
-where YAML gives one, the line.
-"""
+"""Reading the inventory: YAML with the line of every field, and validation of every value
+before any connection is made. Every error names the field and, where YAML gives one, the
+line."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import platformdirs
 import yaml
 
-from wizard.validation import (
+from wizard.inventory.model import (
+    CLIENT_KEYS,
+    INVENTORY_VERSION,
+    SERVER_KEYS,
+    TOP_KEYS,
+    ClientSpec,
+    Inventory,
+    ServerSpec,
+)
+from wizard.inventory.validation import (
     FieldError,
     check_absolute_path,
     check_cron,
@@ -25,11 +29,6 @@ from wizard.validation import (
     split_host_port,
 )
 
-INVENTORY_VERSION = 1
-SERVER_KEYS = ("name", "ssh", "address", "borg_user", "repo_root", "prune_schedule")
-CLIENT_KEYS = ("name", "ssh", "source_directories", "exclude_patterns", "schedule", "retention")
-TOP_KEYS = ("version", "server", "retention", "clients")
-
 
 class InventoryError(Exception):
     """One or more inventory problems; `errors` holds each `FieldError`."""
@@ -37,58 +36,6 @@ class InventoryError(Exception):
     def __init__(self, errors: list[FieldError]):
         self.errors = errors
         super().__init__("\n".join(str(e) for e in errors))
-
-
-@dataclass(frozen=True)
-class ServerSpec:
-    name: str
-    ssh: str
-    address: str | None = None
-    borg_user: str | None = None
-    repo_root: str | None = None
-    prune_schedule: str | None = None
-
-
-@dataclass(frozen=True)
-class ClientSpec:
-    name: str
-    ssh: str
-    source_directories: tuple[str, ...]
-    exclude_patterns: tuple[str, ...] = ()
-    schedule: str | None = None
-    retention: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Inventory:
-    server: ServerSpec
-    retention: dict
-    clients: tuple[ClientSpec, ...] = ()
-
-    def client(self, name: str) -> ClientSpec:
-        for client in self.clients:
-            if client.name == name:
-                return client
-        raise KeyError(name)
-
-    def with_client(self, client: ClientSpec) -> Inventory:
-        """A copy with `client` added, or replacing the client of the same name in place."""
-        clients = list(self.clients)
-        for i, existing in enumerate(clients):
-            if existing.name == client.name:
-                clients[i] = client
-                break
-        else:
-            clients.append(client)
-        return replace(self, clients=tuple(clients))
-
-
-def default_inventory_path() -> Path:
-    """`--inventory` wins, then `BORGKEEP_INVENTORY`, then the platform config dir."""
-    env = os.environ.get("BORGKEEP_INVENTORY")
-    if env:
-        return Path(env)
-    return Path(platformdirs.user_config_dir("borgkeep")) / "inventory.yaml"
 
 
 # --- YAML with line numbers -------------------------------------------------------------
@@ -155,6 +102,19 @@ def parse_inventory(text: str, source: str = "inventory") -> Inventory:
         error.source = source
         if error.line is None:
             error.line = _line_for(loaded.lines, error.field)
+    if errors:
+        raise InventoryError(errors)
+    assert inventory is not None
+    return inventory
+
+
+def inventory_from_data(data: object, source: str = "inventory") -> Inventory:
+    """Validate plain data (e.g. the wizard's fields, via `inventory_data`) exactly like a
+    file; raises `InventoryError` naming every bad field."""
+    errors: list[FieldError] = []
+    inventory = _validate(data, errors)
+    for error in errors:
+        error.source = source
     if errors:
         raise InventoryError(errors)
     assert inventory is not None
@@ -314,49 +274,3 @@ def _validate_client(
         schedule=schedule,
         retention=retention or {},
     )
-
-
-# --- saving ---------------------------------------------------------------------------
-
-
-def inventory_to_data(inventory: Inventory) -> dict:
-    """The inventory as plain data in the documented key order, optional keys left out."""
-    server = {
-        key: getattr(inventory.server, key)
-        for key in SERVER_KEYS
-        if getattr(inventory.server, key) is not None
-    }
-    clients = []
-    for client in inventory.clients:
-        item: dict = {
-            "name": client.name,
-            "ssh": client.ssh,
-            "source_directories": list(client.source_directories),
-        }
-        if client.exclude_patterns:
-            item["exclude_patterns"] = list(client.exclude_patterns)
-        if client.schedule:
-            item["schedule"] = client.schedule
-        if client.retention:
-            item["retention"] = dict(client.retention)
-        clients.append(item)
-    return {
-        "version": INVENTORY_VERSION,
-        "server": server,
-        "retention": dict(inventory.retention),
-        "clients": clients,
-    }
-
-
-def dump_inventory(inventory: Inventory) -> str:
-    return yaml.safe_dump(
-        inventory_to_data(inventory), sort_keys=False, default_flow_style=False, allow_unicode=True
-    )
-
-
-def save_inventory(inventory: Inventory, path: Path) -> None:
-    """Write atomically (temp file + rename) so a crash never leaves half an inventory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(dump_inventory(inventory), encoding="utf-8")
-    os.replace(tmp, path)

@@ -12,8 +12,10 @@ import os
 import re
 import shlex
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
-from wizard.lab import Lab, LabError, start_lab
+from wizard.lab.lab import Lab, LabError, start_lab
 
 CRON_FIELDS = 5
 
@@ -58,7 +60,12 @@ def first_backups(lab: Lab) -> list[str]:
     return report
 
 
-def run_demo(keep: bool = False, cli_only: bool = False) -> int:
+def run_demo(
+    keep: bool = False,
+    cli_only: bool = False,
+    open_wizard: Callable[[Path], int] | None = None,
+) -> int:
+    """`open_wizard(inventory_path)` is the launcher's: the lab never imports the wizard."""
     if os.geteuid() != 0:
         print(
             "borgkeep demo: the local lab needs root: it starts one sshd per lab host in its "
@@ -83,13 +90,9 @@ def run_demo(keep: bool = False, cli_only: bool = False) -> int:
             + ", ".join(h.name for h in lab.clients)
         )
         print(f"inventory: {inventory}")
-        if cli_only or not sys.stdin.isatty() or not sys.stdout.isatty():
+        if cli_only or open_wizard is None or not sys.stdin.isatty() or not sys.stdout.isatty():
             return _run_cli_demo(lab, inventory)
-        from pathlib import Path
-
-        from screens.app import run_app
-
-        return run_app(Path(inventory))
+        return open_wizard(Path(inventory))
     finally:
         if keep:
             print(

@@ -1,6 +1,8 @@
-"""One run against the fleet: connect once per host, gather facts, plan, apply, verify.
+"""The front door: one session against the fleet — connect once per host, gather facts,
+plan, apply, verify.
 
-The CLI and the TUI both drive this class, so a plan shown in one is the plan of the other.
+The CLI and the wizard both drive `FleetSession` and nothing below it, so a plan shown in
+one is the plan of the other.
 """
 
 from __future__ import annotations
@@ -13,37 +15,94 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wizard.apply import DEFAULT_PARALLEL, ApplyResult, EventSink, apply_plan
 from wizard.artefacts.passphrase_file import generate_passphrase
-from wizard.desired import DesiredState, Passphrase, compute_desired_state
-from wizard.facts import HostFacts
-from wizard.gather import (
-    gather_client_facts,
-    gather_server_facts,
-    needs_sudo,
-    server_layout,
+from wizard.inventory.model import Inventory
+from wizard.inventory.settings import ServerSettings, resolve_server
+from wizard.pipeline.apply import DEFAULT_PARALLEL, ApplyResult, EventSink, apply_plan
+from wizard.pipeline.desired import compute_desired_state
+from wizard.pipeline.desired.items import DesiredState, Passphrase
+from wizard.pipeline.facts import HostFacts, client_layout, server_layout
+from wizard.pipeline.gather import gather_client_facts, gather_server_facts, needs_sudo
+from wizard.pipeline.plan import Change, Plan, compute_plan, plan_warnings
+from wizard.pipeline.plan_file import (
+    PlanMismatch,
+    check_plan_file,
+    compare_plans,
+    save_plan_file,
 )
-from wizard.inventory import Inventory
-from wizard.layout import client_paths
-from wizard.plan import Plan, compute_plan
-from wizard.plan_file import PlanMismatch, compare_plans
-from wizard.remote_lock import DEFAULT_TIMEOUT as DEFAULT_LOCK_TIMEOUT
-from wizard.remote_lock import hold_server_lock
-from wizard.secrets_store import SecretStore, passphrase_name
-from wizard.settings import ServerSettings, resolve_server
-from wizard.ssh_config import (
+from wizard.pipeline.verify import VerifyReport, verify_fleet
+from wizard.remote.host_keys import HostKeyChanged
+from wizard.remote.lock import DEFAULT_TIMEOUT as DEFAULT_LOCK_TIMEOUT
+from wizard.remote.lock import hold_server_lock
+from wizard.remote.ssh_config import (
     SSHTarget,
+    list_config_hosts,
     operator_known_hosts_path,
     operator_ssh_config_path,
     resolve_target,
 )
-from wizard.transport import Connection
+from wizard.remote.transport import Connection
+from wizard.secrets_store import SecretStore, passphrase_name
+
+__all__ = [  # the front door: what the CLI and the screens may use
+    "ApplyResult",
+    "Change",
+    "FleetSession",
+    "HostFacts",
+    "HostKeyChanged",
+    "Plan",
+    "PlanMismatch",
+    "ServerProbe",
+    "ServerUnavailable",
+    "VerifyReport",
+    "config_hosts",
+    "plan_warnings",
+    "probe_client",
+]
 
 UnknownKeyCallback = Callable[[str, int, str, str], bool]
+DEFAULT_CONNECT_TIMEOUT = 15.0
 
 
 class ServerUnavailable(Exception):
     """Without the server there is nothing to plan."""
+
+
+def config_hosts() -> list[str]:
+    """The Host aliases of the operator's ssh config, to offer as servers and clients."""
+    return list_config_hosts(operator_ssh_config_path())
+
+
+@dataclass(frozen=True)
+class ServerProbe:
+    """What the server screen shows before anything is planned."""
+
+    facts: HostFacts
+    borg_user: str
+    repo_root: str
+
+
+def probe_client(
+    name: str,
+    destination: str,
+    on_unknown_host_key: UnknownKeyCallback | None = None,
+    accept_new_host_keys: bool = False,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    ssh_config_path: Path | None = None,
+    known_hosts_path: Path | None = None,
+) -> HostFacts:
+    """Connect to one would-be client (before there is a fleet to plan), read its facts, and
+    close the connection: the clients screen's check."""
+    config = ssh_config_path or operator_ssh_config_path()
+    target = resolve_target(destination, config if config.exists() else None)
+    with Connection.connect(
+        target,
+        known_hosts_path or operator_known_hosts_path(),
+        on_unknown=on_unknown_host_key,
+        accept_new=accept_new_host_keys,
+        timeout=connect_timeout,
+    ) as conn:
+        return gather_client_facts(conn, name)
 
 
 @dataclass
@@ -55,7 +114,7 @@ class FleetSession:
     max_parallel: int = DEFAULT_PARALLEL
     ssh_config_path: Path | None = None
     known_hosts_path: Path | None = None
-    connect_timeout: float = 15
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     on_event: EventSink | None = None
 
     connections: dict[str, Connection] = field(default_factory=dict, init=False)
@@ -102,20 +161,45 @@ class FleetSession:
         self.settings = resolve_server(self.inventory, server.user, server.hostname, server.port)
         return targets
 
-    def _connect(self, name: str) -> Connection:
-        existing = self.connections.get(name)
-        if existing is not None and existing.is_active:
-            return existing
-        conn = Connection.connect(
-            self.targets[name],
+    def _open(self, target: SSHTarget) -> Connection:
+        return Connection.connect(
+            target,
             self.known_hosts_path,
             on_unknown=self.on_unknown_host_key,
             accept_new=self.accept_new_host_keys,
             timeout=self.connect_timeout,
         )
+
+    def _connect(self, name: str) -> Connection:
+        existing = self.connections.get(name)
+        if existing is not None and existing.is_active:
+            return existing
+        conn = self._open(self.targets[name])
         with self._lock:
             self.connections[name] = conn
         return conn
+
+    def probe_server(self) -> ServerProbe:
+        """Connect to the server alone and read its facts, before any client is known."""
+        self.resolve_targets()
+        assert self.settings is not None
+        conn = self._connect(self.server_name)
+        facts = gather_server_facts(conn, self.server_name, self.settings, [])
+        layout = server_layout(facts, self.settings)
+        return ServerProbe(facts, self.settings.borg_user, layout.repo_root)
+
+    def probe_client(self, name: str, destination: str) -> HostFacts:
+        """Connect to one would-be client (not necessarily in the inventory yet), read its
+        facts, and close the connection again."""
+        return probe_client(
+            name,
+            destination,
+            on_unknown_host_key=self.on_unknown_host_key,
+            accept_new_host_keys=self.accept_new_host_keys,
+            connect_timeout=self.connect_timeout,
+            ssh_config_path=self.ssh_config_path,
+            known_hosts_path=self.known_hosts_path,
+        )
 
     def gather(self) -> dict[str, HostFacts]:
         """Connect and gather facts on every host in parallel. A failing client is recorded
@@ -167,8 +251,7 @@ class FleetSession:
             found = None
             client_facts = self.facts.get(client.name)
             if client_facts is not None:
-                cpath = client_paths(client.name, client_facts.home, client_facts.is_root)
-                found = client_facts.file(cpath.passphrase).text
+                found = client_facts.file(client_layout(client_facts, client.name).passphrase).text
             if not found:
                 found = server_facts.file(spaths.passphrase(client.name)).text
             if found and found.strip():
@@ -231,6 +314,19 @@ class FleetSession:
                 )
             return self.apply(fresh, cancel)
 
+    def save_plan(self, plan: Plan, path: Path, inventory_path: Path) -> None:
+        """`plan --out`: the plan, without secrets, for `apply PLANFILE` later."""
+        save_plan_file(plan, path, inventory_path)
+
+    def check_saved_plan(self, path: Path, fresh: Plan, inventory_path: Path) -> None:
+        """Raise `PlanMismatch` (naming host and file) unless `fresh` is the saved plan."""
+        check_plan_file(path, fresh, inventory_path)
+
+    def verify(self) -> VerifyReport:
+        """Gather fresh facts (an apply just changed the hosts), then run every proof."""
+        self.gather()
+        return verify_fleet(self)
+
     def refresh(self) -> Plan:
         """Gather again (on the same connections) and plan: the second plan after apply."""
         self.facts = {}
@@ -238,7 +334,7 @@ class FleetSession:
 
     @contextlib.contextmanager
     def locked(self, timeout: float | None = None) -> Iterator[None]:
-        """Hold the server's apply lock (see `wizard.remote_lock`) for the duration."""
+        """Hold the server's apply lock (see `wizard.remote.lock`) for the duration."""
         if not self.targets:
             self.resolve_targets()
         if timeout is None:

@@ -162,12 +162,24 @@ def split_host_port(field: str, value: object) -> tuple[str, int | None]:
 
 def check_ssh_destination(field: str, value: object) -> str:
     """`[user@]host[:port]` or an ~/.ssh/config alias (a bare host word)."""
-    from wizard.ssh_config import parse_destination
+    from wizard.remote.ssh_config import parse_destination
 
     try:
         parse_destination(value)
     except ValueError as exc:
         raise FieldError(field, str(exc)) from None
+    return value
+
+
+def check_keep_count(field: str, value: object) -> int:
+    """One keep_* number: a whole number from 0 (rule off) to MAX_KEEP; digits typed as text
+    are accepted, so a form field checks exactly what the inventory would."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise FieldError(field, f"{value!r} is not a whole number (0 turns the rule off)")
+    if value < 0 or value > MAX_KEEP:
+        raise FieldError(field, f"{value} must be between 0 and {MAX_KEEP}")
     return value
 
 
@@ -186,11 +198,9 @@ def check_retention(field: str, value: object, require_positive: bool = True) ->
                 raise FieldError(sub, f"{amount!r} is not an interval such as '2d' or '12H'")
             result[key] = amount
             continue
-        if not isinstance(amount, int) or isinstance(amount, bool):
+        if isinstance(amount, str):
             raise FieldError(sub, f"{amount!r} is not a whole number")
-        if amount < 0 or amount > MAX_KEEP:
-            raise FieldError(sub, f"{amount} must be between 0 and {MAX_KEEP}")
-        result[key] = amount
+        result[key] = check_keep_count(sub, amount)
     if require_positive and not any(
         (isinstance(v, int) and v > 0) or k == "keep_within" for k, v in result.items()
     ):

@@ -1,0 +1,140 @@
+"""The inventory (version 1) as data: servers, clients, retention, and its one YAML form.
+
+Validation lives in `wizard.inventory.parse`; nothing here checks values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import platformdirs
+import yaml
+
+INVENTORY_VERSION = 1
+DEFAULT_RETENTION = {"keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6, "keep_yearly": 1}
+"""What the wizard proposes for a new fleet."""
+DEFAULT_SOURCES = ("/etc", "/home", "/root")
+"""What the wizard proposes to back up on a new client."""
+SERVER_KEYS = ("name", "ssh", "address", "borg_user", "repo_root", "prune_schedule")
+CLIENT_KEYS = ("name", "ssh", "source_directories", "exclude_patterns", "schedule", "retention")
+TOP_KEYS = ("version", "server", "retention", "clients")
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    ssh: str
+    address: str | None = None
+    borg_user: str | None = None
+    repo_root: str | None = None
+    prune_schedule: str | None = None
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    name: str
+    ssh: str
+    source_directories: tuple[str, ...]
+    exclude_patterns: tuple[str, ...] = ()
+    schedule: str | None = None
+    retention: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    server: ServerSpec
+    retention: dict
+    clients: tuple[ClientSpec, ...] = ()
+
+    def client(self, name: str) -> ClientSpec:
+        for client in self.clients:
+            if client.name == name:
+                return client
+        raise KeyError(name)
+
+    def with_client(self, client: ClientSpec) -> Inventory:
+        """A copy with `client` added, or replacing the client of the same name in place."""
+        clients = list(self.clients)
+        for i, existing in enumerate(clients):
+            if existing.name == client.name:
+                clients[i] = client
+                break
+        else:
+            clients.append(client)
+        return replace(self, clients=tuple(clients))
+
+
+def default_inventory_path() -> Path:
+    """`--inventory` wins, then `BORGKEEP_INVENTORY`, then the platform config dir."""
+    env = os.environ.get("BORGKEEP_INVENTORY")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_config_dir("borgkeep")) / "inventory.yaml"
+
+
+# --- saving ---------------------------------------------------------------------------
+
+
+def inventory_data(server: dict, retention: dict, clients: list[dict]) -> dict:
+    """The one YAML form of an inventory: documented key order, empty optional keys left out.
+
+    Takes plain values, so the wizard (whose fields may not be valid yet) and the lab build
+    exactly what `save_inventory` writes."""
+    required_client = ("name", "ssh", "source_directories")
+
+    def present(key: str, value: object, required: tuple[str, ...]) -> bool:
+        return key in required or value not in (None, "", [], {}, ())
+
+    return {
+        "version": INVENTORY_VERSION,
+        "server": {
+            key: server[key]
+            for key in SERVER_KEYS
+            if key in server and present(key, server[key], ("name", "ssh"))
+        },
+        "retention": dict(retention),
+        "clients": [
+            {
+                key: list(client[key]) if isinstance(client[key], tuple) else client[key]
+                for key in CLIENT_KEYS
+                if key in client and present(key, client[key], required_client)
+            }
+            for client in clients
+        ],
+    }
+
+
+def inventory_to_data(inventory: Inventory) -> dict:
+    """The inventory as plain data in the documented key order, optional keys left out."""
+    server = {key: getattr(inventory.server, key) for key in SERVER_KEYS}
+    clients = [
+        {
+            "name": c.name,
+            "ssh": c.ssh,
+            "source_directories": list(c.source_directories),
+            "exclude_patterns": list(c.exclude_patterns),
+            "schedule": c.schedule,
+            "retention": dict(c.retention),
+        }
+        for c in inventory.clients
+    ]
+    return inventory_data(server, inventory.retention, clients)
+
+
+def dump_inventory_data(data: dict) -> str:
+    """YAML text of `inventory_data(...)`: block style, documented key order."""
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def dump_inventory(inventory: Inventory) -> str:
+    return dump_inventory_data(inventory_to_data(inventory))
+
+
+def save_inventory(inventory: Inventory, path: Path) -> None:
+    """Write atomically (temp file + rename) so a crash never leaves half an inventory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(dump_inventory(inventory), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,6 @@
+"""The local lab: real sshd, borg, borgmatic and cron on loopback, for `borgkeep demo` and the
+end-to-end tests. The engine never imports it."""
+
+from wizard.lab.lab import BORGMATIC2_VENV, Lab, LabError, LabHost, start_lab
+
+__all__ = ["BORGMATIC2_VENV", "Lab", "LabError", "LabHost", "start_lab"]

@@ -1,0 +1,105 @@
+"""What the lab needs from this machine: the programs, the borgmatic installations, root.
+
+Every program is the real one (OpenSSH, borg, borgmatic, cron); missing ones are named
+with the Debian package that provides them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+BORGMATIC2_VENV = Path("/opt/borgkeep-lab/borgmatic2")
+DEBIAN_BORGMATIC = Path("/usr/bin/borgmatic")
+SSHD = Path("/usr/sbin/sshd")
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CRON_PATH = "/usr/bin:/bin"
+BORGMATIC_VERSIONS = ("1.7", "2")
+
+# program -> Debian package that provides it
+REQUIRED_PROGRAMS: dict[str, str] = {
+    str(SSHD): "openssh-server",
+    "/usr/bin/ssh-keygen": "openssh-client",
+    "/usr/bin/borg": "borgbackup",
+    str(DEBIAN_BORGMATIC): "borgmatic",
+    "crontab": "cron",
+    "unshare": "util-linux",
+    "nsenter": "util-linux",
+    "setpriv": "util-linux",
+}
+
+
+class LabError(RuntimeError):
+    """The lab cannot be started or used; the message says why and what to do."""
+
+
+def borgmatic_for_version(version: str) -> Path:
+    """Where the lab finds borgmatic `version` ("1.7": Debian's, "2": the PyPI venv)."""
+    if version == "1.7":
+        return DEBIAN_BORGMATIC
+    if version == "2":
+        return BORGMATIC2_VENV / "bin" / "borgmatic"
+    raise LabError(f"unknown borgmatic version {version!r}: use one of {BORGMATIC_VERSIONS}")
+
+
+def login_path_for_version(version: str) -> str:
+    """The login PATH that puts borgmatic `version` first."""
+    if version == "2":
+        return f"{BORGMATIC2_VENV / 'bin'}:{SYSTEM_PATH}"
+    return SYSTEM_PATH
+
+
+def ensure_borgmatic2_venv(path: Path = BORGMATIC2_VENV) -> Path:
+    """Build the borgmatic 2.x venv if missing, and return its borgmatic.
+
+    Built from /usr/bin/python3 so that non-root lab users can run it (a Python under
+    /root would not be readable by them).
+    """
+    borgmatic = path / "bin" / "borgmatic"
+    if borgmatic.exists():
+        return borgmatic
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o755)
+    old_umask = os.umask(0o022)
+    try:
+        run_checked(["/usr/bin/python3", "-m", "venv", str(path)])
+        run_checked([str(path / "bin" / "pip"), "install", "--quiet", "borgmatic>=2,<3"])
+    finally:
+        os.umask(old_umask)
+    if not borgmatic.exists():
+        raise LabError(f"pip installed borgmatic 2 into {path} but {borgmatic} is missing")
+    return borgmatic
+
+
+def check_lab_prerequisites() -> None:
+    """Refuse early, with what to do, when the lab cannot run on this machine."""
+    if os.geteuid() != 0:
+        raise LabError(
+            "the local lab needs root: it starts one sshd per lab host in its own mount "
+            "namespace (unshare --mount) with private bind mounts over /etc, /root, /home, "
+            "/srv and /var/spool/cron, and logs in as root. Run it as root, e.g. in a "
+            "throwaway VM or container: sudo borgkeep demo"
+        )
+    missing = sorted(
+        {package for program, package in REQUIRED_PROGRAMS.items() if not program_exists(program)}
+    )
+    if missing:
+        raise LabError(
+            "the local lab needs programs that are not installed. "
+            f"Install them with: apt-get install {' '.join(missing)}"
+        )
+
+
+def program_exists(program: str) -> bool:
+    if program.startswith("/"):
+        return os.access(program, os.X_OK)
+    return shutil.which(program) is not None
+
+
+def run_checked(argv: list[str]) -> None:
+    result = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        stderr = result.stderr.decode(errors="replace")
+        raise LabError(f"{' '.join(argv)} failed ({result.returncode}): {stderr}")

@@ -1,0 +1,1 @@
+"""gather (facts, read-only) -> desired state (pure) -> plan (diffs) -> apply -> verify."""

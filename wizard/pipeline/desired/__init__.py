@@ -1,0 +1,46 @@
+"""Desired state: what every host should hold, computed from the inventory and the facts.
+
+Pure. One module per phase, in apply's order (`items.PHASE_NAMES`): `client_keys`,
+`server_access`, `client_setup`, `server_prune`. The only value that cannot be known
+before apply, a client key generated during apply, is a placeholder public key that the
+plan shows as such and the executor fills in.
+"""
+
+from __future__ import annotations
+
+from wizard.inventory.model import Inventory
+from wizard.inventory.settings import ServerSettings
+from wizard.pipeline.desired.client_keys import client_keys
+from wizard.pipeline.desired.client_setup import client_setup
+from wizard.pipeline.desired.fleet import Fleet
+from wizard.pipeline.desired.items import DesiredState, Passphrase
+from wizard.pipeline.desired.server_access import server_access
+from wizard.pipeline.desired.server_prune import server_prune
+from wizard.pipeline.facts import HostFacts, client_layout
+
+
+def compute_desired_state(
+    inventory: Inventory,
+    settings: ServerSettings,
+    facts: dict[str, HostFacts],
+    passphrases: dict[str, Passphrase],
+) -> DesiredState:
+    """`facts` holds the server's facts under the server's name and each client's facts under
+    its name; clients missing from `facts` (unreachable, left out) get nothing new."""
+    fleet = Fleet.resolve(inventory, settings, facts, passphrases)
+    key_items, public_keys, placeholders = client_keys(fleet)
+    access_items, keys_file = server_access(fleet, public_keys)
+    items = [
+        *key_items,
+        *access_items,
+        *client_setup(fleet),
+        *server_prune(fleet, keys_file.orphans),
+    ]
+    return DesiredState(
+        fleet.server,
+        items,
+        keys_file.orphans,
+        fleet.server_paths,
+        {c.name: client_layout(facts[c.name], c.name) for c in fleet.reachable_clients},
+        placeholders,
+    )

@@ -1,0 +1,90 @@
+"""Phase 3: each reachable client's pin of the server's host key, passphrase file, borgmatic
+config (create + check only), repository and crontab block."""
+
+from __future__ import annotations
+
+from wizard.artefacts import crontab, known_hosts_pin, passphrase_file
+from wizard.artefacts.borgmatic_client import render_client_config
+from wizard.inventory.settings import client_schedule, repository_url
+from wizard.pipeline.desired.fleet import Fleet, require
+from wizard.pipeline.desired.items import (
+    PHASE_CLIENT_SETUP,
+    Desired,
+    DesiredCommand,
+    DesiredCrontab,
+    DesiredFile,
+    DesiredItem,
+    DesiredStateError,
+)
+from wizard.pipeline.facts import client_layout
+
+
+def client_setup(fleet: Fleet) -> list[DesiredItem]:
+    host_key = fleet.server_facts.host_key
+    if not host_key:
+        raise DesiredStateError(fleet.server, "the server's host key is not known")
+    settings = fleet.settings
+    pin = known_hosts_pin.render_known_hosts_pin(
+        settings.address_host, settings.address_port, [host_key]
+    )
+    items: list[DesiredItem] = []
+    for client in fleet.reachable_clients:
+        facts = fleet.facts[client.name]
+        paths = client_layout(facts, client.name)
+        owner = facts.login_user
+        repo_path = fleet.server_paths.repository(client.name)
+        url = repository_url(settings, repo_path)
+
+        def add(item: Desired, host: str = client.name) -> None:
+            items.append(DesiredItem(host, PHASE_CLIENT_SETUP, item))
+
+        add(DesiredFile(paths.known_hosts, pin, 0o644, owner, description="pinned server host key"))
+        add(
+            DesiredFile(
+                paths.passphrase,
+                passphrase_file.render_passphrase_file(fleet.passphrases[client.name].value),
+                passphrase_file.PASSPHRASE_FILE_MODE,
+                owner,
+                secret=True,
+                description="repository passphrase",
+            )
+        )
+        config = render_client_config(
+            borgmatic_version=require(facts, "the borgmatic version", facts.borgmatic_version),
+            client_name=client.name,
+            source_directories=list(client.source_directories),
+            exclude_patterns=list(client.exclude_patterns),
+            repository_url=url,
+            passphrase_file=paths.passphrase,
+            ssh_key_file=paths.key,
+            known_hosts_file=paths.known_hosts,
+        )
+        add(
+            DesiredFile(
+                paths.config,
+                config,
+                0o600,
+                owner,
+                dir_mode=0o755 if facts.is_root else 0o700,
+                description="borgmatic config (create + check only)",
+            )
+        )
+        if repo_path not in fleet.server_facts.initialised_repos:
+            add(
+                DesiredCommand(
+                    "init-repo",
+                    f"initialise the repository {url} (repokey-blake2) through the client's "
+                    "append-only key",
+                    {
+                        "url": url,
+                        "config": paths.config,
+                        "passphrase_file": paths.passphrase,
+                        "key": paths.key,
+                        "known_hosts": paths.known_hosts,
+                    },
+                )
+            )
+        borgmatic = require(facts, "the borgmatic path", facts.borgmatic_path)
+        cron_line = crontab.client_cron_line(client_schedule(client), borgmatic, paths.config)
+        add(DesiredCrontab(owner, crontab.render_crontab(facts.crontabs.get(owner), [cron_line])))
+    return items

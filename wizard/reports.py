@@ -1,0 +1,123 @@
+"""The words of every result, produced once: the CLI prints them, the wizard shows them.
+
+Plans, apply outcomes and verify proofs each have one text form here (symbols, counts,
+one-line details), so a plan printed by `borgkeep plan` and one shown on the review
+screen say the same thing.
+"""
+
+from __future__ import annotations
+
+from wizard.pipeline.apply import ApplyResult
+from wizard.pipeline.desired.items import PHASE_NAMES
+from wizard.pipeline.plan import Change, Plan, plan_warnings
+from wizard.pipeline.verify import VerifyReport
+
+MARK_DONE, MARK_ERROR, MARK_SKIP, MARK_STEP = "✓", "✗", "-", "·"
+EVENT_MARKS = {"done": MARK_DONE, "error": MARK_ERROR, "skip": MARK_SKIP}
+NOTHING_TO_CHANGE = "Nothing to change: every host is already in the desired state."
+
+
+def event_line(host: str, level: str, message: str) -> str:
+    """One progress event (`on_event(host, level, message)`) as a log line."""
+    mark = EVENT_MARKS.get(level, MARK_STEP)
+    return f"{mark} {host}: {message}" if host else f"{mark} {message}"
+
+
+# --- plans ------------------------------------------------------------------------------
+
+
+def phase_name(change: Change) -> str:
+    return PHASE_NAMES.get(change.phase, str(change.phase))
+
+
+def render_plan_text(plan: Plan) -> str:
+    """The human form of a plan, as `borgkeep plan` prints it."""
+    out: list[str] = []
+    if plan.empty:
+        out.append(NOTHING_TO_CHANGE)
+    for host in plan.hosts:
+        host_changes = plan.for_host(host)
+        if not host_changes:
+            continue
+        out.append(f"=== {host}: {len(host_changes)} change(s)")
+        for change in host_changes:
+            out.append(f"--- [{phase_name(change)}] {change.title}")
+            out.append(change.diff.rstrip("\n"))
+    for warning in plan_warnings(plan):
+        out.append(f"warning: {warning}")
+    counts = plan.summary()
+    total = sum(sum(v.values()) for v in counts.values())
+    out.append(f"{total} change(s) on {sum(1 for v in counts.values() if v)} host(s)")
+    return "\n".join(out) + "\n"
+
+
+def plan_summary(plan: Plan, left_out: set[str]) -> str:
+    """One line: how many changes will be applied, and per host what kind."""
+    counts = plan.summary()
+    parts = []
+    for host in plan.hosts:
+        per = counts.get(host, {})
+        words = ", ".join(f"{n} {action}" for action, n in sorted(per.items())) or "no changes"
+        mark = " (left out)" if host in left_out else ""
+        parts.append(f"{host}: {words}{mark}")
+    total = sum(len(plan.for_host(h)) for h in plan.hosts if h not in left_out)
+    return f"{total} change(s) to apply — " + "; ".join(parts)
+
+
+# --- apply ------------------------------------------------------------------------------
+
+
+def apply_result_lines(result: ApplyResult) -> list[str]:
+    """One line per host: applied, skipped, or the step that failed and why."""
+    lines = []
+    for host, outcome in result.outcomes.items():
+        if outcome.error:
+            lines.append(f"{MARK_ERROR} {host}: failed at {outcome.error.step}: {outcome.error}")
+        elif outcome.skipped:
+            lines.append(f"{MARK_SKIP} {host}: {len(outcome.skipped)} step(s) skipped")
+        elif outcome.done:
+            lines.append(f"{MARK_DONE} {host}: {len(outcome.done)} change(s) applied")
+    return lines
+
+
+def secrets_lines(result: ApplyResult, store_location: str) -> list[str]:
+    lines = [f"secrets (repository passphrases and exported keys) are stored in {store_location}"]
+    for client, name in result.exported_keys.items():
+        lines.append(
+            f"  the repository key of {client} was exported to the secrets store as {name!r}"
+        )
+    return lines
+
+
+# --- verify -----------------------------------------------------------------------------
+
+
+def proof_rows(report: VerifyReport) -> list[tuple[str, str, str, str]]:
+    """(mark, host, proof, detail) for every proof, then every host that was not verified."""
+    rows = [(MARK_DONE if p.ok else MARK_ERROR, p.host, p.name, p.detail) for p in report.proofs]
+    rows += [(MARK_ERROR, host, "not verified", why) for host, why in report.skipped.items()]
+    rows += [
+        (MARK_SKIP, host, "left out of this apply", "not verified") for host in report.left_out
+    ]
+    return rows
+
+
+def verify_summary(report: VerifyReport) -> str:
+    passed = sum(1 for p in report.proofs if p.ok)
+    if report.ok:
+        return f"All {passed} proofs passed."
+    return f"{passed} of {len(report.proofs)} proofs passed: see the {MARK_ERROR} rows."
+
+
+def render_verify_report(report: VerifyReport) -> str:
+    """`borgkeep verify` output."""
+    lines = ["Verification:"]
+    for proof in report.proofs:
+        mark = MARK_DONE if proof.ok else MARK_ERROR
+        lines.append(f"  {mark} {proof.host}: {proof.name} — {proof.detail}")
+    for host, reason in report.skipped.items():
+        lines.append(f"  {MARK_ERROR} {host}: not verified ({reason})")
+    for host in report.left_out:
+        lines.append(f"  {MARK_SKIP} {host}: left out of this apply, not verified")
+    lines.append("all proofs passed" if report.ok else "SOME PROOFS FAILED")
+    return "\n".join(lines) + "\n"
