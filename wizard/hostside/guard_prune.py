@@ -137,6 +137,7 @@ def run_prune(setup: ClientSetup, now: Callable[[], datetime]) -> tuple[Outcome,
                 os.unlink(temporary)
             try:
                 restore_repository(setup.repository, setup.hidden)
+                setup.tools.reanchor(setup.repository)
             except GuardFailure as error:
                 restore_error = error
     except GuardFailure as error:
