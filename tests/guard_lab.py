@@ -183,7 +183,7 @@ class GuardLab:
         if repository is not None:
             env = env | {"BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes"}
         result = subprocess.run(
-            [BORG, "list", "--json", str(repository or self.repo)],
+            [BORG, "list", "--json", "--consider-checkpoints", str(repository or self.repo)],
             capture_output=True,
             text=True,
             env=env,

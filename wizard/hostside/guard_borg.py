@@ -108,7 +108,10 @@ class BorgTools:
         return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
     def list_archives(self, repository: str) -> list[ListedArchive]:
-        argv = [self.borg, "list", "--json", "--lock-wait", str(self.lock_wait), repository]
+        """Every archive, checkpoints included: `borg list` hides names containing
+        ".checkpoint" unless asked, but prune counts (and removes) them."""
+        argv = [self.borg, "list", "--json", "--consider-checkpoints", "--lock-wait"]
+        argv += [str(self.lock_wait), repository]
         result = self.run(argv)
         if result.returncode != 0:
             raise GuardFailure(
