@@ -27,7 +27,7 @@ def borg_removes(case):
     archives_checkpoints = sorted(archives, key=lambda a: a.ts)
     archives_checkpoints.reverse()
     checkpoint_re = r"\.checkpoint(\.\d+)?"
-    is_checkpoint = re.compile(r"(%s)\Z" % checkpoint_re).search
+    is_checkpoint = re.compile(r"(%s)\Z" % checkpoint_re).search  # noqa: UP031 (borg's code)
     checkpoints = [arch for arch in archives_checkpoints if is_checkpoint(arch.name)]
     if archives_checkpoints and checkpoints and archives_checkpoints[0] is checkpoints[0]:
         keep_checkpoints = checkpoints[:1]
@@ -41,7 +41,7 @@ def borg_removes(case):
         with mock.patch("borg.helpers.misc.datetime") as clock:
             clock.now.return_value = now
             keep += prune_within(archives, interval(retention["keep_within"]), kept_because)
-    for rule in PRUNING_PATTERNS.keys():
+    for rule in PRUNING_PATTERNS.keys():  # noqa: SIM118 (borg's code)
         num = retention.get("keep_" + rule)
         if num is not None:
             keep += prune_split(archives, rule, num, kept_because)

@@ -12,7 +12,7 @@ import json
 import os
 import random
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,7 @@ from wizard.hostside.guard_retention import (
 )
 
 ORACLE = str(Path(__file__).with_name("guard_borg_oracle.py"))
-NOW = datetime(2026, 3, 10, 5, 30, 12, 345678, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 10, 5, 30, 12, 345678, tzinfo=UTC)
 
 
 def _require_borg() -> None:
@@ -90,7 +90,7 @@ def pruning_lab(tmp_path_factory: pytest.TempPathFactory) -> GuardLab:
     _require_borg()
     lab = GuardLab(tmp_path_factory.mktemp("retention"), "/nonexistent/borgmatic", "2.1.10")
     lab.client_borg("init", "--encryption", "repokey-blake2", "REPO")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     archives = [(f"{CLIENT}-{d}", now - timedelta(days=d, minutes=30))
                 for d in (1, 2, 3, 5, 8, 13, 20, 35, 50, 70, 100, 150, 200, 300, 400, 800, 801)]  # fmt: skip
     tie = now - timedelta(days=4, hours=2)
@@ -127,7 +127,7 @@ def test_the_port_matches_borg_prune_dry_run(pruning_lab: GuardLab, retention: d
     lab = pruning_lab
     listing = lab.archives
     flags = [f"--{key.replace('_', '-')}={value}" for key, value in retention.items()]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     dry_run = lab.server_borg(
         "prune", "--dry-run", "--list", "--glob-archives", f"{CLIENT}-*", *flags, str(lab.repo)
     )

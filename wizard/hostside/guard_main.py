@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC
 from datetime import datetime
+from datetime import timezone
 
 from wizard.hostside.guard_borg import GuardFailure
 from wizard.hostside.guard_borg import parse_prune_list
@@ -65,7 +65,7 @@ Exit status: 0 ok, 1 failure, 2 usage, 3 refused."""
 
 
 def _utc_now() -> datetime:
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
 
 
 def _raise_interrupt(signum: int, _frame: object) -> None:

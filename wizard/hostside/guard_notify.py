@@ -16,8 +16,8 @@ import sys
 import syslog
 import urllib.error
 import urllib.request
-from datetime import UTC
 from datetime import datetime
+from datetime import timezone
 
 from wizard.hostside.guard_text import MESSAGE_PREFIX
 from wizard.hostside.guard_text import iso_utc
@@ -93,7 +93,7 @@ def send_alerts(
 ) -> None:
     """Send `line` where configured: every alert on a problem, Healthchecks on success."""
     problem = state != "ok"
-    moment = iso_utc(now or datetime.now(UTC))
+    moment = iso_utc(now or datetime.now(timezone.utc))
     sends = []
     if problem and "ntfy" in alerts:
         sends.append(("ntfy", alerts["ntfy"], line.encode(), "text/plain; charset=utf-8"))

@@ -27,9 +27,9 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from datetime import timezone
 
 PRUNE_PERIODS = (
     ("secondly", "%Y-%m-%d %H:%M:%S"),
@@ -75,7 +75,7 @@ def matches_prefix(name: str, prefix: str) -> bool:
 
 
 def _period(ts: datetime, pattern: str) -> str:
-    return ts.astimezone(UTC).strftime(pattern)
+    return ts.astimezone(timezone.utc).strftime(pattern)
 
 
 def _prune_within(

@@ -35,8 +35,8 @@ import re
 import tempfile
 from dataclasses import dataclass
 from dataclasses import field
-from datetime import UTC
 from datetime import datetime
+from datetime import timezone
 
 from wizard.hostside.guard_decision import ListedArchive
 from wizard.hostside.guard_decision import RecordedArchive
@@ -178,7 +178,7 @@ def read_old_state(state_dir: str, client: str) -> tuple[dict[str, str], datetim
             raise StateError(f"{path}:{number}: not an 'ID NAME' line")
         names[match[1]] = match[2]
     mtime = os.stat(path, follow_symlinks=False).st_mtime
-    return names, datetime.fromtimestamp(mtime, UTC)
+    return names, datetime.fromtimestamp(mtime, timezone.utc)
 
 
 def migrate_old_state(

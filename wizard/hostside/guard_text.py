@@ -8,8 +8,8 @@ forge a line, move the terminal's cursor or hide behind a right-to-left override
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 from datetime import datetime
+from datetime import timezone
 
 MESSAGE_PREFIX = "borgkeep-guard"
 NAMES_SHOWN = 3
@@ -52,12 +52,12 @@ def capped_names(names: Sequence[str], shown: int = NAMES_SHOWN) -> str:
 
 def iso_utc(moment: datetime) -> str:
     """An aware datetime as ISO 8601 in UTC ("2026-01-01T03:00:00+00:00")."""
-    return moment.astimezone(UTC).isoformat()
+    return moment.astimezone(timezone.utc).isoformat()
 
 
 def parse_iso_utc(text: str) -> datetime:
-    """The inverse of `iso_utc`; a naive time is taken as UTC (borg prints UTC under TZ=UTC)."""
+    """The inverse of `iso_utc`; a naive time is taken as UTC (borg prints UTC under TZ=timezone.utc)."""
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
