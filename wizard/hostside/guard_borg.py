@@ -184,23 +184,24 @@ def substitute_repository(config_text: str, real: str, hidden: str) -> str:
     return replaced
 
 
-def _remove_own_stale_lock(lock: str) -> None:
+def _remove_own_stale_lock(lock: str) -> bool:
     """Remove a lock this guard took in a run that was killed (its process is gone)."""
     try:
         names = os.listdir(lock)
     except FileNotFoundError:
-        return
+        return True
     if len(names) != 1 or not (match := _OWN_LOCK_RE.match(names[0])):
-        return
+        return False
     try:
         os.kill(int(match[1]), 0)
-        return
+        return False
     except ProcessLookupError:
         pass
     except PermissionError:
-        return
+        return False
     os.unlink(os.path.join(lock, names[0]))
     os.rmdir(lock)
+    return True
 
 
 def take_repository_lock(repository: str, lock_wait: int) -> str:
@@ -219,7 +220,8 @@ def take_repository_lock(repository: str, lock_wait: int) -> str:
         except OSError:
             os.unlink(os.path.join(temporary, own_name))
             os.rmdir(temporary)
-        _remove_own_stale_lock(lock)
+        if _remove_own_stale_lock(lock):
+            continue
         if time.monotonic() >= deadline:
             raise GuardFailure(
                 f"{repository} stayed locked by another borg process for {lock_wait} s "
