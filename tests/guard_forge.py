@@ -42,9 +42,14 @@ def create(url):
     with connect(url, exclusive=True) as repository:
         manifest, key = Manifest.load(repository, (Manifest.Operation.WRITE,))
         with Cache(repository, key, manifest, lock_wait=10) as cache:
+            commit_repository, commit_cache = repository.commit, cache.commit
+            # One transaction for all of them (Archive.save commits after each archive).
+            repository.commit, cache.commit = (lambda **kwargs: None), (lambda: None)
             for name, timestamp in wanted:
                 archive = Archive(repository, key, manifest, name, cache=cache, create=True)
                 archive.save(timestamp=datetime.fromisoformat(timestamp))
+            commit_repository(compact=False)
+            commit_cache()
 
 
 def chunks(url, name):

@@ -132,9 +132,7 @@ def _assert_refused_and_intact(
 # --- the scheduled job doing its work ---------------------------------------------------------
 
 
-def test_prune_keeps_by_the_rules_records_the_baseline_and_check_writes_nothing(
-    lab_each: GuardLab,
-) -> None:
+def test_check_writes_nothing_and_prune_keeps_by_the_rules(lab_each: GuardLab) -> None:
     lab = lab_each
     _init(lab)
     state = lab.state()
@@ -142,16 +140,35 @@ def test_prune_keeps_by_the_rules_records_the_baseline_and_check_writes_nothing(
     assert {e["seen_after"] for e in state["archives"].values()} == {None}
     assert oct(lab.state_file.stat().st_mode & 0o777) == "0o600"
 
-    first = lab.run_guard("prune", CLIENT)
-    assert first.returncode == 0, describe(first)
-    assert first.stderr == ""
-    assert first.stdout.startswith(f"borgkeep-guard: {CLIENT}: pruned {lab.repo}: removed 1 ")
+    files_before = {p.name: p.read_bytes() for p in lab.state_dir.iterdir()}
+    segments_before = lab.segments()
+    checked = lab.run_guard("check", CLIENT)
+    assert checked.returncode == 0, describe(checked)
+    assert checked.stdout == (
+        f"borgkeep-guard: {CLIENT}: check {lab.repo}: ok; 4 archive(s); prune would keep 3 "
+        "and remove 1\n"
+    )
+    assert {p.name: p.read_bytes() for p in lab.state_dir.iterdir()} == files_before
+    assert lab.segments() == segments_before
+
+    pruned = lab.run_guard("prune", CLIENT)
+    assert pruned.returncode == 0, describe(pruned)
+    assert pruned.stderr == ""
+    assert pruned.stdout == (
+        f"borgkeep-guard: {CLIENT}: pruned {lab.repo}: removed 1 archive(s) ({GENUINE[0]}), "
+        "kept 3 (0 new since the previous run); compacted; baseline recorded\n"
+    )
     assert lab.names() == sorted(GENUINE[-3:])
     state = lab.state()
     assert sorted(e["name"] for e in state["archives"].values()) == sorted(GENUINE[-3:])
     assert state["last_result"]["status"] == "ok" and state["last_prune"] is not None
-    assert sorted(p.name for p in lab.state_dir.iterdir() if p.name.startswith(".")) == []
+    assert [p.name for p in lab.state_dir.iterdir() if p.name.startswith(".")] == []
+    assert not set(segments_before) <= set(lab.segments())  # compacted this time
+    assert lab.extract_dry_run_all(GENUINE[-3:]) == dict.fromkeys(GENUINE[-3:], 0)
 
+
+def test_the_next_night_is_pruned_after_restoring_a_repository_left_hidden(lab: GuardLab) -> None:
+    _init(lab)
     # A day later: the client's nightly backup arrived; a killed run left the repo hidden.
     lab.age_state(1)
     previous_run = lab.state()["last_run"]
@@ -165,35 +182,21 @@ def test_prune_keeps_by_the_rules_records_the_baseline_and_check_writes_nothing(
     assert new in expected
     os.rename(lab.repo, lab.hidden)
 
-    second = lab.run_guard("prune", CLIENT)
-    assert second.returncode == 0, describe(second)
-    assert second.stderr == (
+    pruned = lab.run_guard("prune", CLIENT)
+    assert pruned.returncode == 0, describe(pruned)
+    assert pruned.stderr == (
         f"borgkeep-guard: {CLIENT}: restored {lab.repo} from {lab.hidden}, where an "
         "interrupted guard run had left it\n"
     )
-    assert "(1 new since the previous run); compacted; baseline recorded" in second.stdout
+    assert "(1 new since the previous run); compacted; baseline recorded" in pruned.stdout
     assert lab.names() == expected
     archives = {e["name"]: e for e in lab.state()["archives"].values()}
     assert archives[new]["seen_after"] == previous_run
     assert all(archives[name]["seen_after"] is None for name in expected if name != new)
     assert lab.extract_dry_run_all(expected) == dict.fromkeys(expected, 0)
 
-    files_before = {p.name: p.read_bytes() for p in lab.state_dir.iterdir()}
-    segments_before = lab.segments()
-    checked = lab.run_guard("check", CLIENT)
-    assert checked.returncode == 0, describe(checked)
-    assert checked.stdout == (
-        f"borgkeep-guard: {CLIENT}: check {lab.repo}: ok; {len(expected)} archive(s); prune "
-        f"would keep {len(expected)} and remove 0\n"
-    )
-    assert {p.name: p.read_bytes() for p in lab.state_dir.iterdir()} == files_before
-    assert lab.segments() == segments_before
 
-
-def test_a_deleted_chunk_is_refused_before_prune_and_again_by_borg_check(
-    lab_each: GuardLab,
-) -> None:
-    lab = lab_each
+def test_a_deleted_chunk_is_refused_before_prune_and_again_by_borg_check(lab: GuardLab) -> None:
     _init(lab)
     chunk = lab.data_chunks(GENUINE[-1])[0]
     lab.client_borg("debug", "delete-obj", "REPO", chunk)
