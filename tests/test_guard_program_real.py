@@ -401,3 +401,26 @@ def test_the_rendered_program_imports_only_the_standard_library(lab: GuardLab) -
     ).stdout.split()
     outside = [m for m in modules if m.split(".")[0] not in {*stdlib, "__main__"}]
     assert outside == []
+
+
+def test_the_shell_guards_list_becomes_the_baseline(lab: GuardLab) -> None:
+    """A server upgraded from the shell guard: its "ID NAME" list is the baseline, and an
+    archive in it that is gone now is refused like any deletion."""
+    lines = [f"{a['id']} {a['name']}" for a in lab.listing()] + [f"{'e' * 64} host1-gone"]
+    old = lab.state_dir / f"{CLIENT}.archives"
+    old.write_text("\n".join(sorted(lines, key=lambda line: line.split(" ", 1)[1])) + "\n")
+    day_ago = (datetime.now(UTC) - timedelta(days=1)).timestamp()
+    os.utime(old, (day_ago, day_ago))
+
+    result = lab.run_guard("prune", CLIENT)
+    assert result.returncode == REFUSED, describe(result)
+    note, line = result.stderr.splitlines()
+    assert note == (
+        f"borgkeep-guard: {CLIENT}: took the old shell guard's list {old} as the baseline "
+        "(first seen = that file's time)"
+    )
+    assert "1 archive(s) deleted outside the server's prune (host1-gone)" in line
+    state = lab.state()
+    assert len(state["archives"]) == 5 and state["last_result"]["status"] == "refused"
+    assert datetime.fromisoformat(state["last_run"]).timestamp() == pytest.approx(day_ago)
+    assert lab.names() == sorted(GENUINE)

@@ -31,6 +31,7 @@ from wizard.hostside.guard_prune import judge
 from wizard.hostside.guard_prune import load_or_migrate
 from wizard.hostside.guard_prune import result_record
 from wizard.hostside.guard_prune import run_prune
+from wizard.hostside.guard_segments import SegmentError
 from wizard.hostside.guard_segments import last_committed_segment
 from wizard.hostside.guard_segments import touched_objects
 from wizard.hostside.guard_setup import EXIT_FAILED
@@ -44,6 +45,7 @@ from wizard.hostside.guard_setup import UsageError
 from wizard.hostside.guard_setup import client_setup
 from wizard.hostside.guard_setup import take_client_lock
 from wizard.hostside.guard_state import GuardState
+from wizard.hostside.guard_state import StateError
 from wizard.hostside.guard_state import guard_state_file
 from wizard.hostside.guard_state import load_state
 from wizard.hostside.guard_state import save_state
@@ -110,8 +112,10 @@ def main(
                 outcome = run_init(setup, now)
             else:
                 outcome = run_acknowledge(setup, now)
-    except (GuardFailure, LockBusy) as error:
+    except (GuardFailure, LockBusy, StateError, SegmentError) as error:
         outcome = Outcome.failed(str(error))
+    except KeyboardInterrupt as error:
+        outcome = Outcome.failed(f"interrupted ({error or 'SIGINT'}); the repository was put back")
     except OSError as error:
         outcome = Outcome.failed(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
     for note in notes:

@@ -39,6 +39,7 @@ from wizard.hostside.guard_setup import read_private_text
 from wizard.hostside.guard_state import GuardState
 from wizard.hostside.guard_state import load_state
 from wizard.hostside.guard_state import migrate_old_state
+from wizard.hostside.guard_state import old_state_file
 from wizard.hostside.guard_state import read_old_state
 from wizard.hostside.guard_state import save_state
 from wizard.hostside.guard_text import capped_names
@@ -131,7 +132,7 @@ def run_prune(setup: ClientSetup, now: Callable[[], datetime]) -> tuple[Outcome,
     try:
         try:
             temporary = write_temporary_config(setup.state_dir, setup.client, config_text)
-            outcome = _prune_hidden(setup, now, temporary)
+            outcome = _prune_hidden(setup, now, temporary, notes)
         finally:
             if temporary is not None:
                 os.unlink(temporary)
@@ -147,10 +148,17 @@ def run_prune(setup: ClientSetup, now: Callable[[], datetime]) -> tuple[Outcome,
     return outcome, notes
 
 
-def _prune_hidden(setup: ClientSetup, now: Callable[[], datetime], config: str) -> Outcome:
+def _prune_hidden(
+    setup: ClientSetup, now: Callable[[], datetime], config: str, notes: list[str]
+) -> Outcome:
     tools, hidden = setup.tools, setup.hidden
     before = tools.list_archives(hidden)
     state = load_or_migrate(setup, hidden, before)
+    if state.migrated:
+        notes.append(
+            f"took the old shell guard's list {old_state_file(setup.state_dir, setup.client)} "
+            "as the baseline (first seen = that file's time)"
+        )
     started = now()
     decision = judge(setup, state, hidden, before, started)
     if not decision.approved:
