@@ -113,6 +113,9 @@ def run_prune(setup: ClientSetup, now: Callable[[], datetime]) -> tuple[Outcome,
     """The whole scheduled job for one client (the caller holds the client's flock).
     Returns the outcome and notes to print before it (a repository restored, ...)."""
     notes = []
+    recovered = recover_hidden_repository(setup.repository, setup.hidden)
+    if recovered:
+        notes.append(recovered)
     if load_state(setup.state_dir, setup.client) is None and (
         read_old_state(setup.state_dir, setup.client) is None
     ):
@@ -120,9 +123,6 @@ def run_prune(setup: ClientSetup, now: Callable[[], datetime]) -> tuple[Outcome,
             f"no baseline recorded for {setup.client}; nothing pruned; record one with: "
             f"{setup.command('init')}"
         ), notes
-    recovered = recover_hidden_repository(setup.repository, setup.hidden)
-    if recovered:
-        notes.append(recovered)
     config_text = substitute_repository(
         read_private_text(setup.prune_config), setup.repository, setup.hidden
     )
