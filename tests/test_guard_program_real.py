@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -423,4 +424,31 @@ def test_the_shell_guards_list_becomes_the_baseline(lab: GuardLab) -> None:
     state = lab.state()
     assert len(state["archives"]) == 5 and state["last_result"]["status"] == "refused"
     assert datetime.fromisoformat(state["last_run"]).timestamp() == pytest.approx(day_ago)
+    assert lab.names() == sorted(GENUINE)
+
+
+def test_a_terminated_run_puts_the_repository_back(lab: GuardLab) -> None:
+    _init(lab)
+    stuck = lab.root / "stuck-borgmatic"
+    stuck.write_text("#!/bin/sh\nexec sleep 60\n")
+    stuck.chmod(0o700)
+    lab.render(borgmatic=str(stuck))
+    guard = subprocess.Popen(
+        [SYSTEM_PYTHON, "-I", str(lab.guard), "prune", CLIENT],
+        env=lab.server_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not lab.hidden.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lab.hidden.exists() and not lab.repo.exists()
+    time.sleep(0.5)  # let it reach the (stuck) borgmatic prune
+    guard.terminate()
+    _, stderr = guard.communicate(timeout=60)
+    assert guard.returncode == FAILED, stderr
+    assert stderr.startswith(f"borgkeep-guard: {CLIENT}: interrupted (signal 15) while holding")
+    assert lab.repo.is_dir() and not lab.hidden.exists()
+    assert not [p for p in lab.state_dir.iterdir() if p.name.startswith(".")]
     assert lab.names() == sorted(GENUINE)

@@ -115,7 +115,7 @@ def main(
     except (GuardFailure, LockBusy, StateError, SegmentError) as error:
         outcome = Outcome.failed(str(error))
     except KeyboardInterrupt as error:
-        outcome = Outcome.failed(f"interrupted ({error or 'SIGINT'}); the repository was put back")
+        outcome = Outcome.failed(f"interrupted ({error or 'SIGINT'})")
     except OSError as error:
         outcome = Outcome.failed(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
     for note in notes:

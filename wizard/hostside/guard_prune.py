@@ -143,6 +143,11 @@ def run_prune(setup: ClientSetup, now: Callable[[], datetime]) -> tuple[Outcome,
                 restore_error = error
     except GuardFailure as error:
         outcome = Outcome.failed(str(error))
+    except KeyboardInterrupt as error:
+        outcome = Outcome.failed(
+            f"interrupted ({error or 'SIGINT'}) while holding {setup.repository}; whatever "
+            "step was running was stopped, nothing after it ran"
+        )
     if restore_error is not None:
         outcome = Outcome.failed(f"{restore_error} (before that: {outcome.text})")
     return outcome, notes
