@@ -194,7 +194,7 @@ def _prune_hidden(
         state,
         archives=baseline_archives(after, state.archives, started, state.last_run),
         last_run=started,
-        last_prune=finished,
+        last_prune=finished if pruned.returncode == 0 else state.last_prune,
         committed_segment=last_committed_segment(hidden),
     )
     if pruned.returncode != 0:
