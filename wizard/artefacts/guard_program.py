@@ -1,0 +1,173 @@
+"""The prune guard as one Python file for the server, and the commands that run it.
+
+The guard's code lives in `wizard/hostside/` as ordinary, importable, tested modules
+(standard library only). The server gets ONE file: `render_guard_program` concatenates
+those modules in a fixed order, drops their intra-package imports and repeated
+`from __future__` lines, and puts this server's CONFIG literal right after the managed
+header (behind the one `from __future__` line Python requires first). Same CONFIG, same
+bytes, so the plan's diff shows only what changed.
+
+CONFIG schema (every key required, no others; strings are ASCII)::
+
+    {
+      "server": NAME,                 # the server's inventory name, for messages/alerts
+      "borg": ABSOLUTE_PATH,          # the server's borg
+      "borgmatic": ABSOLUTE_PATH,     # the server's borgmatic (1.7 or >= 1.8)
+      "state_dir": ABSOLUTE_PATH,     # the borg user's borgkeep dir: state, locks, alerts.json
+      "repo_root": ABSOLUTE_PATH,     # client repository = {repo_root}/{client}
+      "lock_wait": SECONDS,           # how long to wait for borg's repository lock (>= 0)
+      "clock_skew": SECONDS,          # tolerated difference between client and server clocks
+      "clients": {
+        CLIENT_NAME: {
+          "prefix": "host1-",         # the archive-name prefix borgmatic prunes (glob PREFIX*)
+          "retention": {"keep_daily": 7, ...},   # as in the server's prune config
+          "max_new_per_day": N,       # >= 1: archives the client may add per day
+          "prune_config": ABSOLUTE_PATH,          # the server-side borgmatic prune config
+          "passphrase_file": ABSOLUTE_PATH,       # 0600, the repository passphrase
+        }
+      }
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import shlex
+from pathlib import Path
+
+from wizard.artefacts.borgmatic_client import MANAGED_HEADER
+from wizard.hostside.guard_main import COMMANDS
+from wizard.validation import FieldError, check_absolute_path, check_name, check_retention
+
+GUARD_FILE_NAME = "guard.py"
+GUARD_MODULES = (
+    "guard_text",
+    "guard_retention",
+    "guard_decision",
+    "guard_segments",
+    "guard_state",
+    "guard_borg",
+    "guard_setup",
+    "guard_notify",
+    "guard_prune",
+    "guard_main",
+)
+"""Concatenation order: each module only uses names from modules before it."""
+HOSTSIDE_DIR = Path(__file__).resolve().parent.parent / "hostside"
+INTRA_PACKAGE_IMPORT_RE = re.compile(r"^from wizard\.hostside\.\w+ import \w+\n", re.MULTILINE)
+LEFTOVER_IMPORT_RE = re.compile(r"^\s*(?:from|import) wizard\b", re.MULTILINE)
+FUTURE_IMPORT = "from __future__ import annotations\n"
+_PREFIX_RE = re.compile(r"[A-Za-z0-9._-]+\Z")
+_TOP_KEYS = {"server", "borg", "borgmatic", "state_dir", "repo_root", "lock_wait", "clock_skew"}
+_CLIENT_KEYS = {"prefix", "retention", "max_new_per_day", "prune_config", "passphrase_file"}
+_FOOTER = """
+
+if __name__ == "__main__":
+    raise SystemExit(
+        main(sys.argv[1:], CONFIG, program=(sys.executable, os.path.abspath(sys.argv[0])))
+    )
+"""
+
+
+def guard_program_path(state_dir: str) -> str:
+    """Where the guard lives on the server: the borg user's borgkeep dir."""
+    return posixpath.join(check_absolute_path("state_dir", state_dir), GUARD_FILE_NAME)
+
+
+def guard_state_path(state_dir: str, client: str) -> str:
+    """The guard's JSON state for one client (what `borgkeep status` reads)."""
+    directory = check_absolute_path("state_dir", state_dir)
+    return posixpath.join(directory, f"{check_name('client', client)}.guard.json")
+
+
+def guard_command(python_path: str, guard_path: str, action: str, client: str) -> str:
+    """The exact cron/operator command: `PYTHON -I GUARD ACTION CLIENT`."""
+    if action not in COMMANDS:
+        raise FieldError("action", f"{action!r} is not one of {', '.join(COMMANDS)}")
+    return shlex.join(
+        [
+            check_absolute_path("python_path", python_path),
+            "-I",
+            check_absolute_path("guard_path", guard_path),
+            action,
+            check_name("client", client),
+        ]
+    )
+
+
+def _whole(field: str, value: object, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise FieldError(field, f"{value!r} is not a whole number >= {minimum}")
+    return value
+
+
+def _exact_keys(field: str, value: object, keys: set[str]) -> dict:
+    if not isinstance(value, dict):
+        raise FieldError(field, "expected a mapping")
+    if set(value) != keys:
+        missing, extra = sorted(keys - set(value)), sorted(set(value) - keys)
+        raise FieldError(field, f"missing keys {missing}, unknown keys {extra}")
+    return value
+
+
+def check_guard_config(config: dict) -> dict:
+    """CONFIG validated (see the module docstring), as a new dict; FieldError naming the field."""
+    config = _exact_keys("config", config, _TOP_KEYS | {"clients"})
+    checked: dict = {"server": check_name("server", config["server"])}
+    for key in ("borg", "borgmatic", "state_dir", "repo_root"):
+        checked[key] = check_absolute_path(key, config[key])
+    checked["lock_wait"] = _whole("lock_wait", config["lock_wait"], 0)
+    checked["clock_skew"] = _whole("clock_skew", config["clock_skew"], 0)
+    if not isinstance(config["clients"], dict):
+        raise FieldError("clients", "expected a mapping of client name to settings")
+    checked["clients"] = {}
+    for name, entry in config["clients"].items():
+        where = f"clients.{check_name('clients', name)}"
+        entry = _exact_keys(where, entry, _CLIENT_KEYS)
+        prefix = entry["prefix"]
+        if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
+            raise FieldError(f"{where}.prefix", f"{prefix!r} is not a plain archive-name prefix")
+        checked["clients"][name] = {
+            "prefix": prefix,
+            "retention": check_retention(f"{where}.retention", entry["retention"]),
+            "max_new_per_day": _whole(f"{where}.max_new_per_day", entry["max_new_per_day"], 1),
+            "prune_config": check_absolute_path(f"{where}.prune_config", entry["prune_config"]),
+            "passphrase_file": check_absolute_path(
+                f"{where}.passphrase_file", entry["passphrase_file"]
+            ),
+        }
+    return checked
+
+
+def hostside_module_source(module: str) -> str:
+    """One hostside module's text without intra-package and `from __future__` imports."""
+    text = (HOSTSIDE_DIR / f"{module}.py").read_text(encoding="utf-8")
+    text = INTRA_PACKAGE_IMPORT_RE.sub("", text)
+    if LEFTOVER_IMPORT_RE.search(text):
+        raise ValueError(f"{module}: an import from wizard is not a one-name, one-line import")
+    return text.replace(FUTURE_IMPORT, "")
+
+
+def render_guard_program(config: dict) -> str:
+    """The guard program for one server: header, CONFIG, the hostside modules, entry point."""
+    checked = check_guard_config(config)
+    header = (
+        MANAGED_HEADER
+        + f"# The borgkeep prune guard for server {checked['server']} (standard library only).\n"
+        + "# Run it as the borg user with the server's own Python, isolated:\n"
+        + f"#   PYTHON -I {guard_program_path(checked['state_dir'])} COMMAND CLIENT\n"
+        + "# COMMAND: prune | check | init | acknowledge; --help explains them.\n"
+        + "# Exit status: 0 ok, 1 failure, 2 usage, 3 refused.\n"
+    )
+    parts = [
+        header,
+        FUTURE_IMPORT,
+        "\nCONFIG = " + json.dumps(checked, indent=1, sort_keys=True) + "\n",
+    ]
+    for module in GUARD_MODULES:
+        parts.append(f"\n\n# ---- {module}.py " + "-" * (80 - len(module)) + "\n")
+        parts.append(hostside_module_source(module))
+    parts.append(_FOOTER)
+    return "".join(parts)

@@ -1,0 +1,1 @@
+"""Programs that run on the hosts; standard library only."""

@@ -1,0 +1,255 @@
+"""The guard's command line: `python3 -I guard.py COMMAND CLIENT`.
+
+Commands: `prune` (the scheduled job), `check` (read-only, for `borgkeep verify`), `init`
+(record the first baseline), `acknowledge` (accept the repository as it is now).
+Exit codes: 0 ok, 1 failure, 2 usage, 3 refused. Every outcome is one line,
+`borgkeep-guard: CLIENT: ...`, on stdout when ok and on stderr otherwise, also to syslog;
+`prune` also sends the alerts configured in `{state_dir}/alerts.json`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from datetime import timezone
+
+from wizard.hostside.guard_borg import GuardFailure
+from wizard.hostside.guard_borg import parse_prune_list
+from wizard.hostside.guard_borg import recover_hidden_repository
+from wizard.hostside.guard_decision import named_archives
+from wizard.hostside.guard_decision import refusal_summary
+from wizard.hostside.guard_notify import load_alerts
+from wizard.hostside.guard_notify import report_line
+from wizard.hostside.guard_notify import send_alerts
+from wizard.hostside.guard_prune import baseline_archives
+from wizard.hostside.guard_prune import judge
+from wizard.hostside.guard_prune import load_or_migrate
+from wizard.hostside.guard_prune import result_record
+from wizard.hostside.guard_prune import run_prune
+from wizard.hostside.guard_segments import SegmentError
+from wizard.hostside.guard_segments import last_committed_segment
+from wizard.hostside.guard_segments import touched_objects
+from wizard.hostside.guard_setup import EXIT_FAILED
+from wizard.hostside.guard_setup import EXIT_OK
+from wizard.hostside.guard_setup import EXIT_USAGE
+from wizard.hostside.guard_setup import ClientSetup
+from wizard.hostside.guard_setup import ConfigError
+from wizard.hostside.guard_setup import LockBusy
+from wizard.hostside.guard_setup import Outcome
+from wizard.hostside.guard_setup import UsageError
+from wizard.hostside.guard_setup import client_setup
+from wizard.hostside.guard_setup import take_client_lock
+from wizard.hostside.guard_state import GuardState
+from wizard.hostside.guard_state import StateError
+from wizard.hostside.guard_state import guard_state_file
+from wizard.hostside.guard_state import load_state
+from wizard.hostside.guard_state import save_state
+from wizard.hostside.guard_text import MESSAGE_PREFIX
+from wizard.hostside.guard_text import capped_names
+
+COMMANDS = ("prune", "check", "init", "acknowledge")
+USAGE = """\
+usage: python3 -I GUARD COMMAND CLIENT
+
+The borgkeep prune guard, run as the borg user. Commands:
+  prune CLIENT        prune + compact CLIENT's repository unless the archives were tampered
+                      with since the recorded baseline (the scheduled job)
+  check CLIENT        read-only: would prune be allowed, and what would it keep/remove
+  init CLIENT         record the current archives as the first baseline
+  acknowledge CLIENT  accept the repository as it is now (after a refusal); prunes nothing
+
+Exit status: 0 ok, 1 failure, 2 usage, 3 refused."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(
+    argv: Sequence[str],
+    config: dict,
+    *,
+    program: tuple[str, str] = ("python3", "guard.py"),
+    now: Callable[[], datetime] = _utc_now,
+) -> int:
+    """Run one command; `program` is (interpreter, guard path) for the commands it suggests."""
+    if list(argv) in (["--help"], ["-h"]):
+        print(USAGE)
+        return EXIT_OK
+    if len(argv) != 2 or argv[0] not in COMMANDS:
+        print(f"{MESSAGE_PREFIX}: wrong arguments\n{USAGE}", file=sys.stderr)
+        return EXIT_USAGE
+    command, client = argv
+    try:
+        setup = client_setup(config, client, *program)
+    except UsageError as error:
+        print(f"{MESSAGE_PREFIX}: {error}\n{USAGE}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as error:
+        print(f"{MESSAGE_PREFIX}: broken CONFIG in the guard: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    os.umask(0o077)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_interrupt)
+    notes: list[str] = []
+    try:
+        if command == "check":
+            outcome = run_check(setup, now)
+        else:
+            take_client_lock(setup.state_dir, setup.client)
+            if command == "prune":
+                outcome, notes = run_prune(setup, now)
+            elif command == "init":
+                outcome = run_init(setup, now)
+            else:
+                outcome = run_acknowledge(setup, now)
+    except (GuardFailure, LockBusy, StateError, SegmentError) as error:
+        outcome = Outcome.failed(str(error))
+    except KeyboardInterrupt as error:
+        outcome = Outcome.failed(f"interrupted ({error or 'SIGINT'})")
+    except OSError as error:
+        outcome = Outcome.failed(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
+    for note in notes:
+        report_line(setup.client, note, problem=True)
+    line = report_line(setup.client, outcome.text, problem=outcome.status != "ok")
+    if command == "prune":
+        if outcome.status == "failed":
+            _record_failure(setup, outcome, now())
+        alerts = load_alerts(setup.state_dir)
+        send_alerts(
+            alerts, server=setup.server, client=setup.client, state=outcome.status, line=line
+        )
+    return outcome.exit_code
+
+
+def _record_failure(setup: ClientSetup, outcome: Outcome, moment: datetime) -> None:
+    """Note a failure in the state's last_result (baseline untouched), if there is a state."""
+    try:
+        state = load_state(setup.state_dir, setup.client)
+        if state is not None and (state.last_result or {}).get("message") != outcome.text:
+            save_state(setup.state_dir, replace(state, last_result=result_record(outcome, moment)))
+    except Exception:  # the failure itself was reported; the record is a courtesy
+        pass
+
+
+def run_check(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
+    """Read-only: the decision on the live repository plus borgmatic's own dry run."""
+    if os.path.lexists(setup.hidden):
+        raise GuardFailure(
+            f"{setup.repository} is hidden at {setup.hidden}: a guard prune is running, or one "
+            f"was interrupted (the next prune restores it)"
+        )
+    listing = setup.tools.list_archives(setup.repository)
+    state = load_or_migrate(setup, setup.repository, listing)
+    if state is None:
+        return Outcome.refused(
+            f"check {setup.repository}: no baseline recorded; prune would refuse; record one "
+            f"with: {setup.command('init')}"
+        )
+    decision = judge(setup, state, setup.repository, listing, now())
+    dry_run = setup.tools.run_borgmatic(setup.prune_config, "--dry-run", "prune", "--list")
+    if dry_run.returncode != 0:
+        raise GuardFailure(
+            f"borgmatic prune --dry-run for {setup.repository} failed (exit {dry_run.returncode})"
+        )
+    report = parse_prune_list(dry_run.stdout + "\n" + dry_run.stderr)
+    names = {archive.id: archive.name for archive in listing}
+    endangered = [names.get(i, i) for i in report.removed if i in decision.must_keep]
+    summary = (
+        f"{len(listing)} archive(s); prune would keep {len(report.kept)} and remove "
+        f"{len(report.removed)}"
+    )
+    problems = [refusal_summary(decision.reasons)] if decision.reasons else []
+    if endangered:
+        problems.append(
+            f"borgmatic's dry run would remove {len(endangered)} archive(s) that the policy "
+            f"keeps by the server's clock ({capped_names(endangered)})"
+        )
+    if problems:
+        return Outcome.refused(
+            f"check {setup.repository}: REFUSED: {'; '.join(problems)}; {summary}",
+            named_archives(decision.reasons) + endangered,
+        )
+    return Outcome.ok(f"check {setup.repository}: ok; {summary}")
+
+
+def _list_live(setup: ClientSetup) -> tuple[list, int | None, str | None]:
+    """Restore a repository a killed run left hidden, then segment baseline and listing."""
+    recovered = recover_hidden_repository(setup.repository, setup.hidden)
+    if recovered:
+        report_line(setup.client, recovered, problem=True)
+    if not os.path.isdir(setup.repository):
+        raise GuardFailure(f"repository {setup.repository} does not exist")
+    boundary = last_committed_segment(setup.repository)
+    return setup.tools.list_archives(setup.repository), boundary, recovered
+
+
+def run_init(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
+    """Record the current archives as the first baseline; refuse (2) when one exists."""
+    path = guard_state_file(setup.state_dir, setup.client)
+    if load_state(setup.state_dir, setup.client) is not None:
+        return Outcome(
+            "refused",
+            f"a baseline is already recorded in {path}; to accept the repository as it is "
+            f"now, run: {setup.command('acknowledge')}",
+            EXIT_USAGE,
+        )
+    listing, boundary, _ = _list_live(setup)
+    moment = now()
+    outcome = Outcome.ok(
+        f"recorded a baseline of {len(listing)} archive(s) in {setup.repository}; from now on "
+        "prune refuses if any of them is deleted or changed outside the guard"
+    )
+    state = GuardState(
+        client=setup.client,
+        repository=setup.repository,
+        last_run=moment,
+        archives=baseline_archives(listing, {}, moment, None),
+        committed_segment=boundary,
+    )
+    save_state(setup.state_dir, replace(state, last_result=result_record(outcome, moment)))
+    return outcome
+
+
+def run_acknowledge(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
+    """Accept the repository as it is now as the baseline; prunes nothing."""
+    listing, boundary, _ = _list_live(setup)
+    state = load_or_migrate(setup, setup.repository, listing)
+    if state is None:
+        return Outcome(
+            "refused",
+            f"no baseline recorded for {setup.client}, nothing to acknowledge; record one "
+            f"with: {setup.command('init')}",
+            EXIT_USAGE,
+        )
+    touched = []
+    if state.committed_segment is not None:
+        touched = touched_objects(setup.repository, state.committed_segment)
+    moment = now()
+    listed = {archive.id for archive in listing}
+    gone = [seen.name for i, seen in state.archives.items() if i not in listed]
+    new = [archive for archive in listing if archive.id not in state.archives]
+    outcome = Outcome.ok(
+        f"acknowledged {setup.repository}: accepted as deleted: "
+        f"{capped_names(gone) if gone else 'none'}; accepted {len(new)} new archive(s)"
+        f"{f' and {len(touched)} changed stored object(s)' if touched else ''}; "
+        "nothing pruned"
+    )
+    outcome.names = gone
+    acknowledged = replace(
+        state,
+        archives=baseline_archives(listing, state.archives, moment, state.last_run),
+        last_run=moment,
+        committed_segment=boundary,
+    )
+    save_state(setup.state_dir, replace(acknowledged, last_result=result_record(outcome, moment)))
+    return outcome
