@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from wizard.artefacts.borgmatic_client import MANAGED_HEADER
 from wizard.artefacts.borgmatic_server import render_server_prune_config
 from wizard.artefacts.guard_program import (
     GUARD_MODULES,
@@ -28,6 +27,7 @@ from wizard.artefacts.guard_program import (
     guard_state_path,
     render_guard_program,
 )
+from wizard.artefacts.managed_block import MANAGED_HEADER
 from wizard.hostside.guard_borg import (
     GuardFailure,
     hide_repository,
@@ -48,7 +48,7 @@ from wizard.hostside.guard_state import (
     read_old_state,
     save_state,
 )
-from wizard.validation import FieldError
+from wizard.inventory.validation import FieldError
 
 CONFIG = {
     "server": "nas",

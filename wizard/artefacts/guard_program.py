@@ -37,9 +37,9 @@ import re
 import shlex
 from pathlib import Path
 
-from wizard.artefacts.borgmatic_client import MANAGED_HEADER
+from wizard.artefacts.managed_block import MANAGED_HEADER
 from wizard.hostside.guard_main import COMMANDS
-from wizard.validation import FieldError, check_absolute_path, check_name, check_retention
+from wizard.inventory.validation import FieldError, check_absolute_path, check_name, check_retention
 
 GUARD_FILE_NAME = "guard.py"
 GUARD_MODULES = (
