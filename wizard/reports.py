@@ -11,8 +11,10 @@ from wizard.pipeline.apply import ApplyResult
 from wizard.pipeline.desired.items import PHASE_NAMES
 from wizard.pipeline.plan import Change, Plan, plan_warnings
 from wizard.pipeline.verify import VerifyReport
+from wizard.safe_text import safe_text
 
 MARK_DONE, MARK_ERROR, MARK_SKIP, MARK_STEP = "✓", "✗", "-", "·"
+
 EVENT_MARKS = {"done": MARK_DONE, "error": MARK_ERROR, "skip": MARK_SKIP}
 NOTHING_TO_CHANGE = "Nothing to change: every host is already in the desired state."
 
@@ -20,6 +22,7 @@ NOTHING_TO_CHANGE = "Nothing to change: every host is already in the desired sta
 def event_line(host: str, level: str, message: str) -> str:
     """One progress event (`on_event(host, level, message)`) as a log line."""
     mark = EVENT_MARKS.get(level, MARK_STEP)
+    message = safe_text(message, keep_newlines=False)
     return f"{mark} {host}: {message}" if host else f"{mark} {message}"
 
 
@@ -44,7 +47,7 @@ def render_plan_text(plan: Plan) -> str:
             out.append(f"--- [{phase_name(change)}] {change.title}")
             out.append(change.diff.rstrip("\n"))
     for warning in plan_warnings(plan):
-        out.append(f"warning: {warning}")
+        out.append(f"warning: {safe_text(warning)}")
     counts = plan.summary()
     total = sum(sum(v.values()) for v in counts.values())
     out.append(f"{total} change(s) on {sum(1 for v in counts.values() if v)} host(s)")
@@ -72,7 +75,8 @@ def apply_result_lines(result: ApplyResult) -> list[str]:
     lines = []
     for host, outcome in result.outcomes.items():
         if outcome.error:
-            lines.append(f"{MARK_ERROR} {host}: failed at {outcome.error.step}: {outcome.error}")
+            error = safe_text(str(outcome.error))
+            lines.append(f"{MARK_ERROR} {host}: failed at {outcome.error.step}: {error}")
         elif outcome.skipped:
             lines.append(f"{MARK_SKIP} {host}: {len(outcome.skipped)} step(s) skipped")
         elif outcome.done:
@@ -114,9 +118,9 @@ def render_verify_report(report: VerifyReport) -> str:
     lines = ["Verification:"]
     for proof in report.proofs:
         mark = MARK_DONE if proof.ok else MARK_ERROR
-        lines.append(f"  {mark} {proof.host}: {proof.name} — {proof.detail}")
+        lines.append(f"  {mark} {proof.host}: {proof.name} — {safe_text(proof.detail, False)}")
     for host, reason in report.skipped.items():
-        lines.append(f"  {MARK_ERROR} {host}: not verified ({reason})")
+        lines.append(f"  {MARK_ERROR} {host}: not verified ({safe_text(reason, False)})")
     for host in report.left_out:
         lines.append(f"  {MARK_SKIP} {host}: left out of this apply, not verified")
     lines.append("all proofs passed" if report.ok else "SOME PROOFS FAILED")

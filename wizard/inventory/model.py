@@ -18,7 +18,15 @@ DEFAULT_RETENTION = {"keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6, "keep
 DEFAULT_SOURCES = ("/etc", "/home", "/root")
 """What the wizard proposes to back up on a new client."""
 SERVER_KEYS = ("name", "ssh", "address", "borg_user", "repo_root", "prune_schedule")
-CLIENT_KEYS = ("name", "ssh", "source_directories", "exclude_patterns", "schedule", "retention")
+CLIENT_KEYS = (
+    "name",
+    "ssh",
+    "source_directories",
+    "exclude_patterns",
+    "schedule",
+    "retention",
+    "quota",
+)
 TOP_KEYS = ("version", "server", "retention", "clients")
 
 
@@ -40,6 +48,8 @@ class ClientSpec:
     exclude_patterns: tuple[str, ...] = ()
     schedule: str | None = None
     retention: dict = field(default_factory=dict)
+    quota: str | None = None
+    """Borg's `--storage-quota` for this client's repository (`50G`), or None for none."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,7 @@ def inventory_to_data(inventory: Inventory) -> dict:
             "exclude_patterns": list(c.exclude_patterns),
             "schedule": c.schedule,
             "retention": dict(c.retention),
+            "quota": c.quota,
         }
         for c in inventory.clients
     ]

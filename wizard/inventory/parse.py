@@ -23,6 +23,7 @@ from wizard.inventory.validation import (
     check_cron,
     check_exclude_pattern,
     check_name,
+    check_quota,
     check_retention,
     check_ssh_destination,
     check_unix_user,
@@ -255,6 +256,9 @@ def _validate_client(
     schedule = raw.get("schedule")
     if schedule is not None:
         schedule = _collect(errors, check_cron, f"{where}.schedule", schedule)
+    quota = raw.get("quota")
+    if quota is not None:
+        quota = _collect(errors, check_quota, f"{where}.quota", quota)
     retention = raw.get("retention") or {}
     retention = _collect(errors, check_retention, f"{where}.retention", retention, False)
     if retention is not None and default_retention:
@@ -272,5 +276,6 @@ def _validate_client(
         source_directories=tuple(dict.fromkeys(sources)),
         exclude_patterns=tuple(excludes),
         schedule=schedule,
+        quota=quota,
         retention=retention or {},
     )

@@ -79,3 +79,12 @@ def client_retention(inventory: Inventory, client: ClientSpec) -> dict:
 def repository_url(settings: ServerSettings, repo_path: str) -> str:
     host = settings.address_host
     return f"ssh://{settings.borg_user}@{host}:{settings.address_port}{repo_path}"
+
+
+def suggested_quota(free_bytes: int, clients: int) -> str:
+    """A per-client quota the wizard proposes: an equal share of 80% of the server's free
+    space at the repository root, in whole gigabytes (at least Borg's 10M minimum)."""
+    share = int(free_bytes * 0.8 / max(clients, 1))
+    if share >= 10**9:
+        return f"{share // 10**9}G"
+    return f"{max(share // 10**6, 10)}M"

@@ -31,6 +31,10 @@ CRON_NAMES = {
     4: {"sun", "mon", "tue", "wed", "thu", "fri", "sat"},
 }
 MAX_KEEP = 1_000_000
+QUOTA_RE = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<unit>[KMGTP]?)\Z")
+QUOTA_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
+MIN_QUOTA = 10 * 10**6
+"""Borg refuses a storage quota under 10M."""
 
 
 @dataclass
@@ -206,3 +210,25 @@ def check_retention(field: str, value: object, require_positive: bool = True) ->
     ):
         raise FieldError(field, "at least one keep_* option must be greater than 0")
     return result
+
+
+def check_quota(field: str, value: object) -> str:
+    """A Borg storage quota such as `50G` or `1.5T` (decimal units, as Borg reads them),
+    at least 10M. It lands in the client's forced command, so nothing else is allowed."""
+    text = str(value).strip() if isinstance(value, (str, int)) else None
+    match = QUOTA_RE.match(text or "")
+    if isinstance(value, bool) or match is None:
+        raise FieldError(
+            field, f"{value!r} is not a size such as '50G', '500M' or '1.5T' (units K M G T P)"
+        )
+    amount = float(match["number"]) * QUOTA_UNITS[match["unit"]]
+    if amount < MIN_QUOTA:
+        raise FieldError(field, f"{text} is below Borg's minimum quota of 10M")
+    return text
+
+
+def quota_bytes(quota: str) -> int:
+    """The number of bytes a checked quota stands for (as Borg computes it)."""
+    match = QUOTA_RE.match(quota)
+    assert match is not None, quota
+    return int(float(match["number"]) * QUOTA_UNITS[match["unit"]])

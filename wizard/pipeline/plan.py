@@ -20,6 +20,7 @@ from wizard.pipeline.desired.items import (
     DesiredState,
 )
 from wizard.pipeline.facts import HostFacts
+from wizard.safe_text import safe_text
 
 SECRET_UNCHANGED = "<secret: unchanged>"
 SECRET_NEW = "<secret: new>"
@@ -126,7 +127,8 @@ class Plan:
 
 
 def unified_diff(old: str | None, new: str | None, label: str) -> str:
-    """A unified diff that also shows a missing final newline, like `diff -u`."""
+    """A unified diff that also shows a missing final newline, like `diff -u`; what a host
+    sent is shown with its control characters escaped (`wizard.safe_text`)."""
     old_lines = _diff_lines(old)
     new_lines = _diff_lines(new)
     lines = difflib.unified_diff(
@@ -135,7 +137,7 @@ def unified_diff(old: str | None, new: str | None, label: str) -> str:
         fromfile="/dev/null" if old is None else f"a/{label}",
         tofile="/dev/null" if new is None else f"b/{label}",
     )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return safe_text("".join(line if line.endswith("\n") else line + "\n" for line in lines))
 
 
 def _diff_lines(text: str | None) -> list[str]:

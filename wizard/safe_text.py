@@ -1,0 +1,20 @@
+"""Showing what a host sent without letting it drive the operator's terminal."""
+
+from __future__ import annotations
+
+_KEEP = {"\n", "\t"}
+
+
+def safe_text(text: str, keep_newlines: bool = True) -> str:
+    """Text that came from a host (file bodies, names, error output), made harmless for a
+    terminal: every control character but newline and tab, and every other non-printable
+    character, is shown as an escape (`\\x1b`, `\\u202e`), so remote bytes can neither
+    move the cursor, recolour, hide the rest of a plan, nor reorder text."""
+    out = []
+    for char in text:
+        if char in _KEEP and (keep_newlines or char == "\t") or char.isprintable():
+            out.append(char)
+        else:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
