@@ -7,6 +7,7 @@ import hashlib
 import struct
 from dataclasses import replace
 
+from wizard.artefacts.guard_program import guard_state_path
 from wizard.inventory.parse import parse_inventory
 from wizard.inventory.settings import resolve_server
 from wizard.pipeline.desired import compute_desired_state
@@ -128,6 +129,9 @@ def applied_facts(
             elif item.name == "create-user":
                 user = UserInfo(item.args["user"], 999, 999, item.args["home"])
                 f = replace(f, users={**f.users, user.name: user})
+            elif item.name == "init-guard":
+                state = guard_state_path(desired.server_paths.state_dir, item.args["client"])
+                f = replace(f, existing=f.existing | {state})
             elif item.name == "init-repo":
                 server = out[desired.server]
                 repo = desired.server_paths.repository(entry.host)

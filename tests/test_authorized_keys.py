@@ -37,6 +37,7 @@ KEY_RSA = (
     "GUqDZd+0OUIvUmBlQutlsPfgbQ== user@e"
 )
 ALL_KEYS = [KEY_A, KEY_B, KEY_C, KEY_ECDSA, KEY_RSA]
+BORG = "/usr/bin/borg"
 
 
 def blob(key: str) -> str:
@@ -46,7 +47,7 @@ def blob(key: str) -> str:
 def expected_line(name: str, key: str, path: str) -> str:
     key_type, key_blob = key.split()[:2]
     return (
-        f'command="borg serve --append-only --restrict-to-repository {path}",restrict '
+        f'command="/usr/bin/borg serve --append-only --restrict-to-repository {path}",restrict '
         f"{key_type} {key_blob} borgkeep:{name}"
     )
 
@@ -55,9 +56,9 @@ def expected_line(name: str, key: str, path: str) -> str:
 
 
 def test_line_pins_append_only_and_repository_and_replaces_the_comment():
-    line = authorized_keys_line("host1", KEY_A, "/backups/host1")
+    line = authorized_keys_line("host1", KEY_A, "/backups/host1", BORG)
     assert line == (
-        'command="borg serve --append-only --restrict-to-repository /backups/host1",restrict '
+        'command="/usr/bin/borg serve --append-only --restrict-to-repository /backups/host1",restrict '
         f"ssh-ed25519 {blob(KEY_A)} borgkeep:host1"
     )
     assert "user@a" not in line
@@ -65,14 +66,18 @@ def test_line_pins_append_only_and_repository_and_replaces_the_comment():
 
 @pytest.mark.parametrize("key", ALL_KEYS)
 def test_every_supported_key_type_is_accepted(key):
-    line = authorized_keys_line("h", key, "/r/h")
+    line = authorized_keys_line("h", key, "/r/h", BORG)
     assert line.endswith(f"{key.split()[0]} {blob(key)} borgkeep:h")
 
 
 def test_key_without_comment_and_with_surrounding_whitespace_is_accepted():
     bare = " ".join(KEY_A.split()[:2])
-    assert authorized_keys_line("h", bare, "/r") == authorized_keys_line("h", KEY_A, "/r")
-    assert authorized_keys_line("h", f"  {KEY_A}\n", "/r") == authorized_keys_line("h", KEY_A, "/r")
+    assert authorized_keys_line("h", bare, "/r", BORG) == authorized_keys_line(
+        "h", KEY_A, "/r", BORG
+    )
+    assert authorized_keys_line("h", f"  {KEY_A}\n", "/r", BORG) == authorized_keys_line(
+        "h", KEY_A, "/r", BORG
+    )
 
 
 HOSTILE_NAMES = [
@@ -100,7 +105,7 @@ HOSTILE_NAMES = [
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_hostile_client_names_are_refused_naming_the_value(name):
     with pytest.raises(ValueError) as raised:
-        authorized_keys_line(name, KEY_A, "/backups/x")
+        authorized_keys_line(name, KEY_A, "/backups/x", BORG)
     assert repr(name) in str(raised.value)
 
 
@@ -131,7 +136,7 @@ HOSTILE_PATHS = [
 @pytest.mark.parametrize("path", HOSTILE_PATHS)
 def test_hostile_repository_paths_are_refused(path):
     with pytest.raises(ValueError) as raised:
-        authorized_keys_line("host1", KEY_A, path)
+        authorized_keys_line("host1", KEY_A, path, BORG)
     assert "repository path of host1" in str(raised.value)
 
 
@@ -161,7 +166,7 @@ BAD_KEYS = [
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_bad_public_keys_are_refused(key):
     with pytest.raises(ValueError, match="public key of host1"):
-        authorized_keys_line("host1", key, "/backups/host1")
+        authorized_keys_line("host1", key, "/backups/host1", BORG)
 
 
 def test_key_blob_must_name_the_labelled_type():
@@ -181,7 +186,7 @@ ENTRIES = {"host2": (KEY_B, "/backups/host2"), "host1": (KEY_A, "/backups/host1"
 
 
 def test_render_into_absent_file_sorts_by_client():
-    result = render_authorized_keys(None, ENTRIES)
+    result = render_authorized_keys(None, ENTRIES, BORG)
     assert result == AuthorizedKeysResult(
         text=BEGIN_MARKER
         + "\n"
@@ -198,45 +203,49 @@ def test_render_into_absent_file_sorts_by_client():
 
 def test_render_keeps_foreign_lines_and_is_idempotent():
     existing = "# admin\r\nssh-ed25519 AAAAforeign admin@laptop\r\n\r\nno-final-newline"
-    first = render_authorized_keys(existing, ENTRIES)
+    first = render_authorized_keys(existing, ENTRIES, BORG)
     assert first.text.startswith(existing + "\r\n" + BEGIN_MARKER + "\r\n")
-    assert render_authorized_keys(first.text, ENTRIES) == first
+    assert render_authorized_keys(first.text, ENTRIES, BORG) == first
 
 
 def test_adding_a_client_only_adds_its_line():
-    first = render_authorized_keys("foreign\n", ENTRIES).text
-    second = render_authorized_keys(first, {**ENTRIES, "host0": (KEY_C, "/backups/host0")}).text
+    first = render_authorized_keys("foreign\n", ENTRIES, BORG).text
+    second = render_authorized_keys(
+        first, {**ENTRIES, "host0": (KEY_C, "/backups/host0")}, BORG
+    ).text
     new_line = expected_line("host0", KEY_C, "/backups/host0") + "\n"
     assert second == first.replace(BEGIN_MARKER + "\n", BEGIN_MARKER + "\n" + new_line)
 
 
 def test_orphans_are_kept_in_sorted_place_and_reported():
-    existing = render_authorized_keys(None, {**ENTRIES, "host15": (KEY_C, "/backups/host15")}).text
-    result = render_authorized_keys(existing, ENTRIES)
+    existing = render_authorized_keys(
+        None, {**ENTRIES, "host15": (KEY_C, "/backups/host15")}, BORG
+    ).text
+    result = render_authorized_keys(existing, ENTRIES, BORG)
     assert result.orphans == ["host15"]
     assert result.text == existing
     assert list(parse_authorized_keys_block(result.text)) == ["host1", "host15", "host2"]
 
 
 def test_pruning_removes_orphans_and_still_names_them():
-    existing = render_authorized_keys(None, {**ENTRIES, "old": (KEY_C, "/backups/old")}).text
-    result = render_authorized_keys(existing, ENTRIES, prune_orphans=True)
+    existing = render_authorized_keys(None, {**ENTRIES, "old": (KEY_C, "/backups/old")}, BORG).text
+    result = render_authorized_keys(existing, ENTRIES, BORG, prune_orphans=True)
     assert result.orphans == ["old"]
-    assert result.text == render_authorized_keys(None, ENTRIES).text
+    assert result.text == render_authorized_keys(None, ENTRIES, BORG).text
 
 
 def test_orphan_line_is_kept_byte_for_byte_even_if_it_is_not_what_borgkeep_renders_today():
     odd = 'restrict,command="borg serve --append-only" ssh-ed25519 AAAAold borgkeep:legacy'
     existing = f"{BEGIN_MARKER}\n{odd}\n{END_MARKER}\n"
-    result = render_authorized_keys(existing, ENTRIES)
+    result = render_authorized_keys(existing, ENTRIES, BORG)
     assert result.orphans == ["legacy"]
     assert parse_authorized_keys_block(result.text)["legacy"] == odd
 
 
 def test_changed_repository_path_replaces_the_line():
-    existing = render_authorized_keys(None, ENTRIES).text
+    existing = render_authorized_keys(None, ENTRIES, BORG).text
     moved = {**ENTRIES, "host1": (KEY_A, "/srv/borg/host1")}
-    text = render_authorized_keys(existing, moved).text
+    text = render_authorized_keys(existing, moved, BORG).text
     assert parse_authorized_keys_block(text)["host1"] == expected_line(
         "host1", KEY_A, "/srv/borg/host1"
     )
@@ -245,20 +254,20 @@ def test_changed_repository_path_replaces_the_line():
 
 def test_two_clients_with_the_same_key_are_refused():
     with pytest.raises(ValueError, match="'a' and 'b' have the same public key"):
-        render_authorized_keys(None, {"a": (KEY_A, "/r/a"), "b": (KEY_A + " x", "/r/b")})
+        render_authorized_keys(None, {"a": (KEY_A, "/r/a"), "b": (KEY_A + " x", "/r/b")}, BORG)
 
 
 def test_renamed_client_whose_key_is_on_an_orphan_line_needs_pruning():
-    existing = render_authorized_keys(None, {"old": (KEY_A, "/r/old")}).text
+    existing = render_authorized_keys(None, {"old": (KEY_A, "/r/old")}, BORG).text
     with pytest.raises(ValueError, match="also on the old line of 'old'"):
-        render_authorized_keys(existing, {"new": (KEY_A, "/r/new")})
-    result = render_authorized_keys(existing, {"new": (KEY_A, "/r/new")}, prune_orphans=True)
+        render_authorized_keys(existing, {"new": (KEY_A, "/r/new")}, BORG)
+    result = render_authorized_keys(existing, {"new": (KEY_A, "/r/new")}, BORG, prune_orphans=True)
     assert list(parse_authorized_keys_block(result.text)) == ["new"]
 
 
 def test_key_also_outside_the_block_is_reported_as_shadowed():
     existing = f"{KEY_B}\n# {blob(KEY_C)} mentioned\n"
-    result = render_authorized_keys(existing, {**ENTRIES, "host3": (KEY_C, "/r/host3")})
+    result = render_authorized_keys(existing, {**ENTRIES, "host3": (KEY_C, "/r/host3")}, BORG)
     assert result.shadowed == ["host2", "host3"]
     assert result.text.startswith(existing)
 
@@ -285,12 +294,12 @@ def test_parse_block_ignores_lines_outside_and_blank_lines_inside():
 def test_foreign_or_duplicate_lines_inside_the_block_are_refused(inner):
     text = f"{BEGIN_MARKER}\n{inner}\n{END_MARKER}\n"
     with pytest.raises(ManagedBlockError, match="borgkeep block of authorized_keys"):
-        render_authorized_keys(text, ENTRIES)
+        render_authorized_keys(text, ENTRIES, BORG)
 
 
 def test_invalid_entry_is_refused_before_anything_is_rendered():
     with pytest.raises(ValueError, match="'bad name'"):
-        render_authorized_keys(None, {**ENTRIES, "bad name": (KEY_C, "/r/x")})
+        render_authorized_keys(None, {**ENTRIES, "bad name": (KEY_C, "/r/x")}, BORG)
 
 
 @pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs OpenSSH's ssh-keygen")
@@ -302,7 +311,7 @@ def test_openssh_reads_every_key_of_the_rendered_file(tmp_path):
         "host3": (KEY_RSA, "/backups/host3"),
     }
     path = tmp_path / "authorized_keys"
-    path.write_text(render_authorized_keys(foreign, entries).text)
+    path.write_text(render_authorized_keys(foreign, entries, BORG).text)
     listing = subprocess.run(
         ["ssh-keygen", "-l", "-f", str(path)], capture_output=True, text=True, check=True
     )
@@ -353,7 +362,7 @@ def existing_authorized_keys(draw):
     before = draw(foreign_text(may_lack_final_newline=False))
     names = draw(st.lists(st.sampled_from(sorted(CLIENT_POOL)), unique=True))
     block_lines = {
-        name: authorized_keys_line(name, CLIENT_POOL[name][0], CLIENT_POOL[name][1])
+        name: authorized_keys_line(name, CLIENT_POOL[name][0], CLIENT_POOL[name][1], BORG)
         for name in names
     }
     newline = draw(endings)
@@ -375,7 +384,7 @@ def _outside(text: str) -> str:
 @given(existing_authorized_keys(), entry_sets, st.booleans())
 def test_render_keeps_every_foreign_byte(case, entries, prune):
     text, _ = case
-    rendered = render_authorized_keys(text, entries, prune_orphans=prune).text
+    rendered = render_authorized_keys(text, entries, BORG, prune_orphans=prune).text
     outside_before, outside_after = _outside(text), _outside(rendered)
     if outside_before == "" or outside_before.endswith("\n") or parse_managed_block(text).has_block:
         assert outside_after == outside_before
@@ -385,8 +394,8 @@ def test_render_keeps_every_foreign_byte(case, entries, prune):
 
 @given(existing_authorized_keys(), entry_sets, st.booleans())
 def test_render_is_idempotent(case, entries, prune):
-    first = render_authorized_keys(case[0], entries, prune_orphans=prune)
-    second = render_authorized_keys(first.text, entries, prune_orphans=prune)
+    first = render_authorized_keys(case[0], entries, BORG, prune_orphans=prune)
+    second = render_authorized_keys(first.text, entries, BORG, prune_orphans=prune)
     assert second.text == first.text
     assert second.orphans == (first.orphans if not prune else [])
 
@@ -394,8 +403,8 @@ def test_render_is_idempotent(case, entries, prune):
 @given(existing_authorized_keys(), entry_sets, st.booleans())
 def test_block_holds_exactly_entries_plus_kept_orphans_sorted(case, entries, prune):
     text, old_block = case
-    result = render_authorized_keys(text, entries, prune_orphans=prune)
-    expected = {name: authorized_keys_line(name, *entries[name]) for name in entries}
+    result = render_authorized_keys(text, entries, BORG, prune_orphans=prune)
+    expected = {name: authorized_keys_line(name, *entries[name], BORG) for name in entries}
     orphans = sorted(set(old_block or {}) - set(entries))
     assert result.orphans == orphans
     if not prune:

@@ -43,7 +43,7 @@ def test_authorized_keys_line_uses_placeholder_until_key_exists():
     ak = next(c for c in plan.changes if c.path and c.path.endswith("authorized_keys"))
     assert "<public key of host1: generated on host1 during apply>" in ak.diff
     assert (
-        '+command="borg serve --append-only --restrict-to-repository /backups/host1",restrict'
+        '+command="/usr/bin/borg serve --append-only --restrict-to-repository /backups/host1",restrict'
         in ak.diff
     )
     assert placeholder_public_key("host1").split()[1] in ak.new
@@ -191,4 +191,4 @@ def test_orphan_client_keeps_its_prune_job():
     desired, plan = plan_for(smaller, settings2, facts, passphrases)
     assert desired.orphans == ["host2"]
     assert not [c for c in plan.changes if c.path == "crontab:borg"]
-    assert "prune-guard host2" in before
+    assert "guard.py prune host2" in before

@@ -7,6 +7,7 @@ client, and finally a check that no passphrase leaked to the operator's side.
 
 from __future__ import annotations
 
+import configparser
 import json
 from datetime import datetime
 from pathlib import Path
@@ -46,9 +47,7 @@ BACKDATED_DAYS = ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04", "2026-
 
 
 def append_only_line(client: str) -> str:
-    return (
-        f'command="borg serve --append-only --restrict-to-repository {REPO_ROOT}/{client}",restrict'
-    )
+    return f'command="/usr/bin/borg serve --append-only --restrict-to-repository {REPO_ROOT}/{client}",restrict'
 
 
 def foreign_authorized_keys(workdir: Path) -> bytes:
@@ -188,6 +187,28 @@ def test_apply_from_scratch_installs_every_file(scenario: Scenario) -> None:
         ]
     assert run_checked(lab, "nas", f"stat -c '%a %U' {REPO_ROOT}").split() == ["700", BORG_USER]
     assert files_not_owned_by_borg(lab) == []
+    assert_repository_keys_were_exported(lab, operator, result.stdout)
+    # the guard recorded its baseline for every new repository, as the borg user
+    for client in CLIENTS:
+        state = f"{BORG_HOME}/.config/borgkeep/{client}.guard.json"
+        assert run_checked(lab, "nas", f"stat -c '%a %U' {state}").split() == ["600", BORG_USER]
+        assert json.loads(lab.read_file("nas", state) or b"{}")["archives"] == {}
+
+
+def assert_repository_keys_were_exported(lab: Lab, operator, output: str) -> None:
+    """Without key and passphrase a repository is lost: the key is exported at init, stored
+    on the operator's side, and the output says where."""
+    secrets = operator.secrets()
+    for client in CLIENTS:
+        exported = secrets[f"repokey:nas/{client}"]
+        header, *body = exported.strip().splitlines()
+        assert header.startswith("BORG_KEY ")
+        config = configparser.ConfigParser()
+        config.read_string((lab.read_file("nas", f"{REPO_ROOT}/{client}/config") or b"").decode())
+        assert "".join(body) == "".join(config["repository"]["key"].split())
+        assert header.split()[1] == config["repository"]["id"]
+        assert f"repokey:nas/{client}" in output
+    assert "secrets.json" in output
 
 
 def test_foreign_authorized_keys_lines_are_kept_byte_for_byte(scenario: Scenario) -> None:
@@ -250,11 +271,18 @@ def test_server_cron_line_prunes_to_the_retention(scenario: Scenario) -> None:
     assert len(before) == len(BACKDATED_DAYS) + 1
     expected = expected_after_keep_daily(before, RETENTION["keep_daily"])
     commands = crontab_commands(lab, "nas", BORG_USER)
-    client1_commands = [command for command in commands if "client1" in command] or commands
-    assert client1_commands, crontab_text(lab, "nas", BORG_USER)
+    (command,) = [command for command in commands if " prune client1 " in command]
+    # Archives dated before the guard's baseline arrived after it: the guard refuses them...
+    refused = lab.run_as_cron("nas", command, user=BORG_USER)
+    assert refused.returncode == 3, refused.stderr
+    assert b"dated before the previous guard run" in refused.stderr
+    # ...until the operator records them as history that predates the guard (the
+    # documented `init`, after removing the baseline), as for a repository made by hand.
+    state = f"{BORG_HOME}/.config/borgkeep/client1.guard.json"
+    run_checked(lab, "nas", f"rm {state}")
+    run_cron_command(lab, "nas", command.replace(" prune client1 ", " init client1 "), BORG_USER)
 
-    for command in client1_commands:
-        run_cron_command(lab, "nas", command, user=BORG_USER)
+    run_cron_command(lab, "nas", command, user=BORG_USER)
 
     remaining = {name for name, _ in archives(lab, "client1")}
     assert remaining == expected

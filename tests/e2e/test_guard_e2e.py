@@ -1,93 +1,307 @@
-"""The compromised-client guard on the lab: a client deletes an archive through its own
-append-only key; the server's installed cron command then refuses to prune, exits
-non-zero and leaves every segment; an acknowledged deletion is then accepted."""
+"""A compromised client attacks on purpose, through its own append-only key, on the lab.
+
+Each client of the lab plays one attack against the guard that Borgkeep installed on the
+server (the installed cron command, run as cron would). After each attack: the guard
+refused (non-zero exit, a line naming the client), every genuine archive is still listed
+and `borg extract --dry-run` of it works, no segment was removed, and once the operator has
+cleaned up, the next scheduled run and `borgkeep plan` are quiet again.
+
+The attacker's tool for what the borg CLI cannot do (names with NUL, one transaction for
+many archives, a chunk's ID) is `tests/guard_forge.py`: borg's own Python API over the
+client's forced `borg serve --append-only` connection, run on the client by its login.
+"""
 
 from __future__ import annotations
 
-import configparser
+import json
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import make_operator
-from wizard.remote import scripts
+from tests.e2e.helpers import (
+    BORG_USER,
+    REPO_ROOT,
+    client_borg,
+    client_borg_env,
+    crontab_commands,
+    inventory_text,
+    make_operator,
+    repository_url,
+    run_cron_command,
+    segment_sizes,
+    server_borg,
+)
+from wizard.lab import start_lab
 
 pytestmark = pytest.mark.lab
 
-CLIENT_PATHS = {
-    "key": "/root/.ssh/borgkeep_ed25519",
-    "known_hosts": "/root/.ssh/borgkeep_known_hosts",
-    "passphrase_file": "/etc/borgkeep/client1.passphrase",
-}
+FORGE = Path(__file__).resolve().parents[1] / "guard_forge.py"
+ATTACKERS = ("future", "backdated", "burst", "window", "chunks", "names", "nostate")
 
 
-def _segments(lab) -> dict[str, int]:
-    out = lab.run("nas", "find /srv/backups/client1/data -type f -printf '%p %s\\n'", check=True)
-    return {p: int(s) for p, s in (line.split() for line in out.stdout.decode().splitlines())}
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """One lab whose clients each get a repository, two genuine archives (the installed
+    cron command, and a plain `borg create` through the key), and a first guarded prune."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    base = Path(tempfile.mkdtemp(prefix="borgkeep-lab-guard-", dir="/var/tmp"))
+    lab = start_lab(base=base, clients=[(name, "root", "1.7") for name in ATTACKERS])
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in lab.env().items():
+                patch.setenv(key, value)
+            operator = make_operator(lab, tmp_path_factory.mktemp("guard-operator"))
+            operator.write_inventory(inventory_text(lab))
+            applied = operator.run("apply", "--yes", "--no-verify")
+            assert applied.returncode == 0, applied.describe()
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(lambda name: _genuine_archives(lab, name), ATTACKERS))
+            yield lab, operator
+    finally:
+        lab.stop()
 
 
-def _server_cron_command(lab, client: str) -> str:
-    crontab = lab.run("nas", ["crontab", "-l", "-u", "borg"], check=True).stdout.decode()
-    line = next(ln for ln in crontab.splitlines() if ln.split()[-1:] == [client])
-    return line.split(None, 5)[5]
+def _genuine_archives(lab, client: str) -> None:
+    (backup,) = [c for c in crontab_commands(lab, client, "root") if "borgmatic" in c]
+    run_cron_command(lab, client, backup, "root")
+    created = client_borg(
+        lab, client, f"create {repository_url(lab, client)}::{client}-manual-1 /srv/data"
+    )
+    assert created.returncode == 0, created.stderr
+    guard = _guard(lab, client)
+    first = lab.run_as_cron("nas", guard, user=BORG_USER)
+    assert first.returncode == 0, first.stderr.decode()
 
 
-def test_deletion_through_client_key_blocks_prune_until_acknowledged(lab, tmp_path):
-    operator = make_operator(lab, tmp_path)
-    operator.write_inventory(lab.inventory_yaml(clients=["client1"]))
-    applied = operator.run("apply", "--yes", "--no-verify")
-    assert applied.returncode == 0, applied.describe()
-    assert_repository_key_was_exported(lab, operator, applied.stdout)
+def _guard(lab, client: str, action: str = "prune") -> str:
+    (command,) = [c for c in crontab_commands(lab, "nas", BORG_USER) if f" prune {client} " in c]
+    return command.replace(f" prune {client} ", f" {action} {client} ")
 
-    url = f"ssh://borg@127.0.0.1:{lab.server.port}/srv/backups/client1"
-    borg = scripts.borg_env(**CLIENT_PATHS)
-    for day in (1, 2, 3, 4):
-        name = f"client1-2026-01-0{day}T03:00:00"
-        created = lab.run(
-            "client1",
-            f"{borg} borg create --timestamp 2026-01-0{day}T03:00:00 {url}::{name} /srv/data",
+
+def _run_guard(lab, client: str, action: str = "prune") -> subprocess.CompletedProcess:
+    return lab.run_as_cron("nas", _guard(lab, client, action), user=BORG_USER)
+
+
+def _names(lab, client: str) -> list[str]:
+    listed = server_borg(lab, client, f"list --json --consider-checkpoints {REPO_ROOT}/{client}")
+    assert listed.returncode == 0, listed.stderr
+    return [a["name"] for a in json.loads(listed.stdout)["archives"]]
+
+
+def _forge(lab, client: str, *args: str, data: object = None) -> subprocess.CompletedProcess:
+    command = f"{client_borg_env(lab, client)} /usr/bin/python3 {shlex.quote(str(FORGE))}"
+    command += " " + shlex.join([*args])
+    stdin = None if data is None else json.dumps(data).encode()
+    return lab.run(client, command, input=stdin)
+
+
+def _genuine(lab, client: str) -> list[str]:
+    return [n for n in _names(lab, client) if n.startswith(f"{client}-")]
+
+
+def _assert_genuine_survive(lab, client: str, genuine: list[str], segments: dict | None) -> None:
+    """Listed and extractable; and, when `segments` is given (no legitimate compact ran
+    since), every segment file is still there, unchanged."""
+    listed = _names(lab, client)
+    assert set(genuine) <= set(listed), f"genuine archives lost: {set(genuine) - set(listed)}"
+    for name in genuine:
+        extracted = client_borg(
+            lab, client, f"extract --dry-run {repository_url(lab, client)}::{shlex.quote(name)}"
         )
-        assert created.returncode == 0, created.stderr
+        assert extracted.returncode == 0, extracted.stderr
+    if segments is not None:
+        after = segment_sizes(lab, client)
+        assert all(after.get(path) == size for path, size in segments.items()), "a segment went"
 
-    guard = _server_cron_command(lab, "client1")
-    assert guard.startswith("/bin/sh ") and "prune-guard" in guard
-    first = lab.run_as_cron("nas", guard, user="borg")
-    assert first.returncode == 0, first.stderr
 
-    deleted = lab.run("client1", f"{borg} borg delete {url}::client1-2026-01-04T03:00:00")
-    assert deleted.returncode == 0, deleted.stderr  # append-only: borg says it worked
-    compacted = lab.run("client1", f"{borg} borg compact {url}")
-    segments = _segments(lab)
+def _refused(result: subprocess.CompletedProcess, client: str) -> str:
+    stderr = result.stderr.decode()
+    assert result.returncode == 3, (result.returncode, stderr)
+    assert f"borgkeep-guard: {client}: REFUSING" in stderr, stderr
+    return stderr
 
-    refused = lab.run_as_cron("nas", guard, user="borg")
-    assert refused.returncode == 3, refused.stdout + refused.stderr
-    assert b"client1-2026-01-04T03:00:00" in refused.stderr
-    assert b"REFUSING" in refused.stderr
-    after = _segments(lab)
-    for path, size in segments.items():
-        assert after.get(path) == size, f"{path} was removed or changed by the guarded prune"
-    assert compacted.returncode in (0, 2)  # whatever borg says, nothing may disappear
 
-    again = lab.run_as_cron("nas", guard, user="borg")
-    assert again.returncode == 3  # it keeps refusing until someone decides
-
-    ack = guard.replace("prune-guard client1", "prune-guard --acknowledge client1")
-    acknowledged = lab.run_as_cron("nas", ack, user="borg")
+def _clean_up_and_converge(lab, operator, client: str, forged: list[str]) -> None:
+    """What the operator does after reading the refusal: delete what the attacker added (as
+    the borg user, on the server), acknowledge, and see everything quiet again."""
+    for name in forged:
+        deleted = server_borg(lab, client, f"delete {REPO_ROOT}/{client}::{shlex.quote(name)}")
+        assert deleted.returncode == 0, deleted.stderr
+    acknowledged = _run_guard(lab, client, "acknowledge")
     assert acknowledged.returncode == 0, acknowledged.stderr
-    resumed = lab.run_as_cron("nas", guard, user="borg")
-    assert resumed.returncode == 0, resumed.stderr
-    owners = lab.run("nas", "find /srv/backups ! -user borg", check=True).stdout
-    assert owners == b"", owners
+    again = _run_guard(lab, client)
+    assert again.returncode == 0, again.stderr
+    planned = operator.run("plan")
+    assert planned.returncode == 0, planned.describe()
 
 
-def assert_repository_key_was_exported(lab, operator, output: str) -> None:
-    """Without key and passphrase a repository is lost: the key is exported at init, stored
-    on the operator's side, and the output says where."""
-    secrets = operator.secrets()
-    exported = secrets["repokey:nas/client1"]
-    header, *body = exported.strip().splitlines()
-    assert header.startswith("BORG_KEY ")
-    config = configparser.ConfigParser()
-    config.read_string(lab.read_file("nas", "/srv/backups/client1/config").decode())
-    assert "".join(body) == "".join(config["repository"]["key"].split())
-    assert header.split()[1] == config["repository"]["id"]
-    assert "repokey:nas/client1" in output and "secrets.json" in output
+def _utc(days_ago: float = 0, at: str | None = None) -> datetime:
+    moment = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days_ago)
+    return datetime.fromisoformat(f"{moment:%Y-%m-%d}T{at}") if at else moment
+
+
+def test_a_future_dated_flood_is_refused_and_prunes_nothing(fleet):
+    lab, operator = fleet
+    client = "future"
+    genuine, segments = _genuine(lab, client), segment_sizes(lab, client)
+    forged = [
+        [f"{client}-2100-01-{day:02d}T00:00:00", f"2100-01-{day:02d}T00:00:00"]
+        for day in range(1, 21)
+    ]
+    assert _forge(lab, client, "create", repository_url(lab, client), data=forged).returncode == 0
+    stderr = _refused(_run_guard(lab, client), client)
+    assert "dated in the future" in stderr
+    _assert_genuine_survive(lab, client, genuine, segments)
+    _clean_up_and_converge(lab, operator, client, [name for name, _ in forged])
+
+
+def test_a_back_dated_flood_is_refused(fleet):
+    lab, operator = fleet
+    client = "backdated"
+    genuine, segments = _genuine(lab, client), segment_sizes(lab, client)
+    forged = [
+        [f"{client}-old-{day:02d}", f"{_utc(day, '23:59:59'):%Y-%m-%dT%H:%M:%S}"]
+        for day in range(1, 41)
+    ]
+    assert _forge(lab, client, "create", repository_url(lab, client), data=forged).returncode == 0
+    stderr = _refused(_run_guard(lab, client), client)
+    assert "dated before the previous guard run" in stderr
+    _assert_genuine_survive(lab, client, genuine, segments)
+    _clean_up_and_converge(lab, operator, client, [name for name, _ in forged])
+
+
+def test_a_burst_of_plausibly_dated_archives_is_refused(fleet):
+    lab, operator = fleet
+    client = "burst"
+    genuine, segments = _genuine(lab, client), segment_sizes(lab, client)
+    now = _utc()
+    forged = [
+        [f"{client}-burst-{i:02d}", f"{now - timedelta(seconds=i):%Y-%m-%dT%H:%M:%S}"]
+        for i in range(30)
+    ]
+    assert _forge(lab, client, "create", repository_url(lab, client), data=forged).returncode == 0
+    assert "more than the" in _refused(_run_guard(lab, client), client)
+    _assert_genuine_survive(lab, client, genuine, segments)
+    _clean_up_and_converge(lab, operator, client, [name for name, _ in forged])
+
+
+def test_a_delete_while_the_guard_runs_cannot_reach_the_repository(fleet):
+    lab, operator = fleet
+    client = "window"
+    genuine, segments = _genuine(lab, client), segment_sizes(lab, client)
+    hidden = f"{REPO_ROOT}/.{client}.borgkeep-guard"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(_run_guard, lab, client)
+        deadline = time.monotonic() + 60
+        while lab.run("nas", ["test", "-e", hidden]).returncode != 0:
+            assert not running.done() and time.monotonic() < deadline, "the guard never hid it"
+            time.sleep(0.05)
+        target = f"{repository_url(lab, client)}::{genuine[0]}"
+        attempt = client_borg(lab, client, f"delete {shlex.quote(target)}")
+        assert attempt.returncode != 0, "the repository was reachable while the guard ran"
+        finished = running.result(timeout=300)
+    assert finished.returncode == 0, finished.stderr.decode()
+    _assert_genuine_survive(lab, client, genuine, None)
+    segments = segment_sizes(lab, client)
+    # The same delete after the run succeeds in append-only mode — and the guard refuses.
+    deleted = client_borg(lab, client, f"delete {repository_url(lab, client)}::{genuine[0]}")
+    assert deleted.returncode == 0, deleted.stderr
+    stderr = _refused(_run_guard(lab, client), client)
+    assert "deleted outside the server's prune" in stderr and genuine[0] in stderr
+    assert set(segments.items()) <= set(segment_sizes(lab, client).items())
+
+
+def test_deleting_chunks_of_a_recorded_archive_is_refused_and_nothing_is_compacted(fleet):
+    lab, operator = fleet
+    client = "chunks"
+    genuine, segments = _genuine(lab, client), segment_sizes(lab, client)
+    found = _forge(lab, client, "chunks", repository_url(lab, client), genuine[0])
+    assert found.returncode == 0, found.stderr
+    chunk_ids = json.loads(found.stdout)
+    assert chunk_ids
+    url = repository_url(lab, client)
+    removed = client_borg(lab, client, f"debug delete-obj {url} {chunk_ids[0]}")
+    assert removed.returncode == 0, removed.stderr
+    assert _genuine(lab, client) == genuine  # the manifest does not show it
+    stderr = _refused(_run_guard(lab, client), client)
+    assert "deleted or overwritten" in stderr
+    assert all(segment_sizes(lab, client).get(p) == s for p, s in segments.items())
+
+
+def test_control_characters_in_archive_names_are_refused_and_printed_escaped(fleet):
+    lab, operator = fleet
+    client = "names"
+    genuine, segments = _genuine(lab, client), segment_sizes(lab, client)
+    now = f"{_utc():%Y-%m-%dT%H:%M:%S}"
+    forged = [[f"{client}-a\x00b", now], [f"{client}-\x1b[2Jgone\nborgkeep-guard: ok", now]]
+    assert _forge(lab, client, "create", repository_url(lab, client), data=forged).returncode == 0
+    stderr = _refused(_run_guard(lab, client), client)
+    assert "control characters" in stderr
+    assert "\x1b" not in stderr and "\x00" not in stderr
+    assert "\\x1b" in stderr or "\\x00" in stderr
+    assert len([line for line in stderr.splitlines() if line.startswith("borgkeep-guard:")]) == 1
+    _assert_genuine_survive(lab, client, genuine, segments)
+
+
+def test_a_lost_baseline_makes_the_guard_refuse_until_initialised(fleet):
+    lab, operator = fleet
+    client = "nostate"
+    genuine, segments = _genuine(lab, client), segment_sizes(lab, client)
+    state = f"/home/{BORG_USER}/.config/borgkeep/{client}.guard.json"
+    assert lab.run("nas", ["rm", state]).returncode == 0
+    result = _run_guard(lab, client)
+    assert result.returncode == 3 and b"no baseline recorded for nostate" in result.stderr
+    planned = operator.run("plan")
+    assert "the guard has no baseline for nostate" in planned.output, planned.describe()
+    _assert_genuine_survive(lab, client, genuine, segments)
+    initialised = _run_guard(lab, client, "init")
+    assert initialised.returncode == 0, initialised.stderr
+    assert _run_guard(lab, client).returncode == 0
+    assert operator.run("plan").returncode == 0
+
+
+def test_verify_runs_the_guards_check_and_fails_while_it_refuses(fleet):
+    lab, operator = fleet
+    verified = operator.run("verify")
+    lines = verified.stdout.splitlines()
+    assert any(line.startswith("  ✓ nas: the guard's check for future — check ") for line in lines)
+    assert any(
+        line.startswith("  ✗ nas: the guard's check for window — ") and "REFUSED" in line
+        for line in lines
+    ), verified.describe()
+    assert verified.returncode == 1
+
+
+def test_the_guard_on_a_borgmatic_1_7_server(tmp_path):
+    """The same installed guard on Debian's borgmatic 1.7.7 (the fleet above runs 2.x)."""
+    base = Path(tempfile.mkdtemp(prefix="borgkeep-lab-guard17-", dir="/var/tmp"))
+    lab = start_lab(base=base, clients=[("old", "root", "1.7")], server_borgmatic="1.7")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in lab.env().items():
+                patch.setenv(key, value)
+            operator = make_operator(lab, tmp_path)
+            operator.write_inventory(inventory_text(lab))
+            applied = operator.run("apply", "--yes", "--no-verify")
+            assert applied.returncode == 0, applied.describe()
+            assert "/usr/bin/python3 -I" in _guard(lab, "old")
+            _genuine_archives(lab, "old")
+            genuine, segments = _genuine(lab, "old"), segment_sizes(lab, "old")
+            url = repository_url(lab, "old")
+            deleted = client_borg(lab, "old", f"delete {url}::{genuine[-1]}")
+            assert deleted.returncode == 0, deleted.stderr
+            assert genuine[-1] in _refused(_run_guard(lab, "old"), "old")
+            assert all(segment_sizes(lab, "old").get(p) == s for p, s in segments.items())
+            assert _run_guard(lab, "old", "acknowledge").returncode == 0
+            assert _run_guard(lab, "old").returncode == 0
+            assert operator.run("plan").returncode == 0
+    finally:
+        lab.stop()

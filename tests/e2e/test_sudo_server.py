@@ -44,7 +44,7 @@ def test_sudo_login_sets_up_the_borg_account(sudo_lab, tmp_path):
     )
     assert owner.stdout.decode().split("\n")[:2] == ["borg 600", "borg 700"]
     crontab = lab.run("nas", ["crontab", "-l", "-u", "borg"], check=True).stdout.decode()
-    assert "prune-guard client1" in crontab
+    assert "guard.py prune client1" in crontab
     assert lab.run("nas", ["crontab", "-l"], user="bk-nas").returncode != 0  # not the login's
     assert operator.run("plan").returncode == 0
 

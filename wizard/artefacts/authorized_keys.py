@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from wizard.artefacts.managed_block import (
@@ -18,7 +19,7 @@ from wizard.artefacts.managed_block import (
     merge_managed_block,
     parse_managed_block,
 )
-from wizard.inventory.validation import FieldError, check_absolute_path, check_name
+from wizard.inventory.validation import FieldError, check_absolute_path, check_name, check_quota
 
 PUBLIC_KEY_TYPES = (
     "ssh-ed25519",
@@ -116,6 +117,14 @@ def parse_public_key(text: str, field_name: str = "public key") -> PublicKey:
     return PublicKey(key_type=key_type, base64_blob=blob_text)
 
 
+def is_ed25519(key: PublicKey) -> bool:
+    """An `ssh-ed25519` key whose data holds exactly one 32-byte public key."""
+    if key.key_type != "ssh-ed25519":
+        return False
+    strings = _ssh_strings(base64.b64decode(key.base64_blob))
+    return len(strings) == 2 and len(strings[1]) == 32
+
+
 def _check_repo_path(client_name: str, repo_path: str) -> str:
     field_name = f"repository path of {client_name}"
     path = check_absolute_path(field_name, repo_path)
@@ -124,7 +133,28 @@ def _check_repo_path(client_name: str, repo_path: str) -> str:
     return path
 
 
-def authorized_keys_line(client_name: str, public_key: str, repo_path: str) -> str:
+def serve_command(repo_path: str, borg_path: str, quota: str | None = None) -> str:
+    """The forced command: the server's own borg (absolute path, whatever the login PATH
+    says), append-only, pinned to one repository, and the client's storage quota."""
+    words = [
+        check_absolute_path("borg path", borg_path),
+        "serve",
+        "--append-only",
+        "--restrict-to-repository",
+        repo_path,
+    ]
+    if quota is not None:
+        words += ["--storage-quota", check_quota("quota", quota)]
+    return " ".join(words)
+
+
+def authorized_keys_line(
+    client_name: str,
+    public_key: str,
+    repo_path: str,
+    borg_path: str,
+    quota: str | None = None,
+) -> str:
     """The one line that pins a client's key to append-only access to its own repo.
 
     Every value is validated first: the name ends up in a comment, the path inside
@@ -133,10 +163,8 @@ def authorized_keys_line(client_name: str, public_key: str, repo_path: str) -> s
     name = check_name("client name", client_name)
     key = parse_public_key(public_key, f"public key of {name}")
     path = _check_repo_path(name, repo_path)
-    return (
-        f'command="borg serve --append-only --restrict-to-repository {path}",restrict '
-        f"{key} {COMMENT_PREFIX}{name}"
-    )
+    command = serve_command(path, borg_path, quota)
+    return f'command="{command}",restrict {key} {COMMENT_PREFIX}{name}'
 
 
 def parse_authorized_keys_block(text: str | None) -> dict[str, str]:
@@ -189,18 +217,21 @@ def _key_blob_of(line: str) -> str | None:
 def render_authorized_keys(
     existing: str | None,
     entries: dict[str, tuple[str, str]],
+    borg_path: str,
+    quotas: Mapping[str, str] | None = None,
     *,
     prune_orphans: bool = False,
 ) -> AuthorizedKeysResult:
     """authorized_keys with its block holding one line per client, sorted by name.
 
-    `entries` maps client name -> (public key line, repository path). Block lines of
-    clients not in `entries` are reported as orphans and kept in their sorted place
-    unless `prune_orphans`: forgetting a client in the inventory must not silently
-    revoke it.
+    `entries` maps client name -> (public key line, repository path); `quotas` client
+    name -> storage quota. Block lines of clients not in `entries` are reported as orphans
+    and kept in their sorted place unless `prune_orphans`: forgetting a client in the
+    inventory must not silently revoke it.
     """
+    quotas = quotas or {}
     wanted = {
-        name: authorized_keys_line(name, public_key, repo_path)
+        name: authorized_keys_line(name, public_key, repo_path, borg_path, quotas.get(name))
         for name, (public_key, repo_path) in entries.items()
     }
     owner_of_blob: dict[str, str] = {}

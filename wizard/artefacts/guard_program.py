@@ -82,6 +82,12 @@ def guard_state_path(state_dir: str, client: str) -> str:
     return posixpath.join(directory, f"{check_name('client', client)}.guard.json")
 
 
+def legacy_state_path(state_dir: str, client: str) -> str:
+    """The older shell guard's state (`ID NAME` lines), which the guard migrates itself."""
+    directory = check_absolute_path("state_dir", state_dir)
+    return posixpath.join(directory, f"{check_name('client', client)}.archives")
+
+
 def guard_command(python_path: str, guard_path: str, action: str, client: str) -> str:
     """The exact cron/operator command: `PYTHON -I GUARD ACTION CLIENT`."""
     if action not in COMMANDS:

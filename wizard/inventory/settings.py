@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from croniter import croniter
 
 from wizard.artefacts.crontab import staggered_schedule
 from wizard.inventory.model import ClientSpec, Inventory
@@ -69,6 +72,21 @@ def default_borg_home(borg_user: str) -> str:
 def client_schedule(client: ClientSpec) -> str:
     """The client's own schedule, else a stable staggered time from its name alone."""
     return client.schedule or staggered_schedule(client.name)
+
+
+MANUAL_BACKUP_ALLOWANCE = 4
+"""Backups a day beyond the schedule that the guard accepts (first backups, manual runs)."""
+
+
+def client_backups_per_day(client: ClientSpec, start: datetime | None = None) -> int:
+    """The most archives a client may add in a day: its schedule's busiest day in the next
+    two weeks, plus a few manual runs. More than that is a burst the guard refuses."""
+    start = start or datetime(2026, 1, 5)  # a fixed Monday: the answer must not drift
+    runs = croniter(client_schedule(client), start - timedelta(seconds=1))
+    per_day: dict[object, int] = {}
+    while (moment := runs.get_next(datetime)) < start + timedelta(days=14):
+        per_day[moment.date()] = per_day.get(moment.date(), 0) + 1
+    return max(per_day.values(), default=1) + MANUAL_BACKUP_ALLOWANCE
 
 
 def client_retention(inventory: Inventory, client: ClientSpec) -> dict:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from wizard.artefacts.guard_program import guard_command
 from wizard.pipeline.desired.items import PHASE_NAMES, Passphrase
 from wizard.pipeline.plan import Change, Plan, sha256_text
 from wizard.remote import scripts
@@ -226,6 +227,10 @@ class Executor:
             self.store.set(repokey_name(self.server, change.host), exported)
             with self._lock:
                 self.exported_keys[change.host] = repokey_name(self.server, change.host)
+        elif change.action == "init-guard":
+            init = guard_command(args["python"], args["guard"], "init", args["client"])
+            login = getattr(conn, "login_user", args["user"])
+            self._run(conn, change, scripts.run_as_user(init, args["user"], args["home"], login))
         else:
             raise ApplyStepError(change.host, change.title, "unknown command")
 

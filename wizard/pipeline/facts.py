@@ -65,6 +65,8 @@ class HostFacts:
     borg_path: str | None = None
     borgmatic_version: str | None = None
     borgmatic_path: str | None = None
+    python_path: str | None = None
+    """The Python borgmatic runs on: the one server-side programs run with."""
     sudo: bool = False
     users: dict[str, UserInfo] = field(default_factory=dict)
     files: dict[str, FileState] = field(default_factory=dict)
@@ -73,6 +75,8 @@ class HostFacts:
     host_key: str | None = None
     client_public_key: str | None = None
     initialised_repos: frozenset[str] = frozenset()
+    existing: frozenset[str] = frozenset()
+    """Paths known to exist whose content was not read (e.g. the guard's state)."""
     free_space: dict[str, int] = field(default_factory=dict)
 
     @property

@@ -11,8 +11,12 @@ import re
 import shlex
 from dataclasses import replace
 
+from wizard.artefacts.guard_program import (
+    guard_program_path,
+    guard_state_path,
+    legacy_state_path,
+)
 from wizard.artefacts.layout import ServerPaths, client_paths, server_paths
-from wizard.artefacts.prune_guard import prune_guard_path
 from wizard.inventory.settings import ServerSettings, default_borg_home
 from wizard.pipeline.facts import DirState, FileState, HostFacts, UserInfo
 
@@ -23,7 +27,7 @@ kv user "$(id -un)"
 kv home "$HOME"
 if [ -r /etc/os-release ]; then . /etc/os-release; kv os "${PRETTY_NAME:-$ID}"; kv os_id "${ID:-}"; fi
 p=$(command -v borg 2>/dev/null) && { kv borg_path "$p"; kv borg_version "$("$p" --version 2>&1 | head -n1)"; }
-p=$(command -v borgmatic 2>/dev/null) && { kv borgmatic_path "$p"; kv borgmatic_version "$("$p" --version 2>&1 | tail -n1)"; }
+p=$(command -v borgmatic 2>/dev/null) && { kv borgmatic_path "$p"; kv borgmatic_version "$("$p" --version 2>&1 | tail -n1)"; kv borgmatic_shebang "$(head -c 200 "$p" | head -n1)"; }
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then kv sudo 1; fi
 for u in {users}; do e=$(getent passwd "$u") && kv "passwd" "$e"; done
 true
@@ -93,10 +97,28 @@ def parse_basic(host: str, text: str) -> tuple[HostFacts, str]:
         borg_path=values.get("borg_path"),
         borgmatic_version=borgmatic_version,
         borgmatic_path=values.get("borgmatic_path"),
+        python_path=python_of_shebang(values.get("borgmatic_shebang", "")),
         sudo=values.get("sudo") == "1",
         users=users,
     )
     return facts, values.get("os_id", "")
+
+
+def python_of_shebang(line: str) -> str | None:
+    """The interpreter borgmatic runs on (`#!/usr/bin/python3`, a venv's python), so that
+    server-side programs use a Python that is certainly there; None when it is not a plain
+    absolute path (e.g. `#!/usr/bin/env python3`: the caller falls back to python3)."""
+    if not line.startswith("#!"):
+        return None
+    words = line[2:].split()
+    if not words:
+        return None
+    if words[0] == "/usr/bin/env" and len(words) == 2 and words[1].startswith("python"):
+        return None
+    interpreter = words[0]
+    if not re.fullmatch(r"/[A-Za-z0-9._/+-]*python[0-9.]*", interpreter):
+        return None
+    return interpreter
 
 
 def check_versions(facts: HostFacts, os_id: str) -> None:
@@ -191,6 +213,7 @@ def parse_paths_output(facts: HostFacts, text: str) -> tuple[HostFacts, set[str]
         crontabs={**facts.crontabs, **crontabs},
         initialised_repos=frozenset(repos),
         free_space=space,
+        existing=facts.existing | frozenset(present),
     ), present
 
 
@@ -251,10 +274,18 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
     files = [paths.authorized_keys]
     for client in clients:
         files += [paths.prune_config(client), paths.passphrase(client)]
-    files.append(prune_guard_path(paths.state_dir))
+    files.append(guard_program_path(paths.state_dir))
     script = read_paths_script(
         files=files,
         dirs=[paths.ssh_dir, paths.state_dir, paths.repo_root],
+        exists=[
+            path
+            for c in clients
+            for path in (
+                guard_state_path(paths.state_dir, c),
+                legacy_state_path(paths.state_dir, c),
+            )
+        ],
         repos=[paths.repository(c) for c in clients],
         crontab_users=[(settings.borg_user, settings.borg_user != facts.login_user)]
         if settings.borg_user in facts.users or settings.borg_user == facts.login_user

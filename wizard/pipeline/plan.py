@@ -186,6 +186,7 @@ def compute_plan(
         warnings.append(
             f"{desired.server}: authorized_keys has a borgkeep line for {client!r}, which is not in the inventory; it is kept"
         )
+    warnings += desired.warnings
     for entry in desired.items:
         host_facts = facts[entry.host]
         item = entry.item

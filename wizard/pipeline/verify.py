@@ -2,22 +2,25 @@
 
 Per client: its config validates with its own borgmatic; `borg info` through its own key
 and pinned host key works; the key gets no shell and no other repository; the server
-forces `--append-only` for it. Per client on the server: the prune config runs with
-`--dry-run` and considers only that client's archives.
+forces `--append-only` (with the server's borg and the client's quota) for it. Per client
+on the server: the guard's read-only `check` passes (baseline recorded, nothing vanished
+or forged, borgmatic's prune dry run removes nothing the policy keeps). For the server:
+no line of authorized_keys outside the block undoes a pin.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from wizard.artefacts.authorized_keys import authorized_keys_line, parse_authorized_keys_block
-from wizard.artefacts.borgmatic_client import archive_prefix
+from wizard.artefacts.authorized_keys_audit import audit_authorized_keys
 from wizard.artefacts.borgmatic_versions import validate_config_command
 from wizard.artefacts.client_ssh import client_ssh_argv
+from wizard.artefacts.guard_program import guard_command, guard_program_path
 from wizard.inventory.settings import repository_url
+from wizard.pipeline.desired.server_prune import FALLBACK_PYTHON
 from wizard.pipeline.facts import client_layout, server_layout
 from wizard.remote import scripts
 
@@ -48,16 +51,6 @@ def _tail(data: bytes, limit: int = 300) -> str:
     """The last meaningful line of a command's output, for a one-line proof detail."""
     lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
     return lines[-1][-limit:] if lines else ""
-
-
-def run_as_user(command: str, user: str, home: str, login_user: str) -> str:
-    """A command run as `user` (from a root login), with that user's HOME as cron would."""
-    if user == login_user:
-        return command
-    return (
-        f"env HOME={shlex.quote(home)} runuser -u {shlex.quote(user)} -- "
-        f"sh -c {shlex.quote(command)}"
-    )
 
 
 def verify_client(session, client_name: str) -> list[Proof]:
@@ -132,7 +125,18 @@ def verify_client(session, client_name: str) -> list[Proof]:
     )
     public = facts.client_public_key
     repo = spaths.repository(client_name)
-    forced = bool(public and line == authorized_keys_line(client_name, public, repo))
+    expected = (
+        authorized_keys_line(
+            client_name,
+            public,
+            repo,
+            server_facts.borg_path or "",
+            session.inventory.client(client_name).quota,
+        )
+        if public
+        else None
+    )
+    forced = bool(line and line == expected)
     proofs.append(
         Proof(
             session.server_name,
@@ -146,38 +150,41 @@ def verify_client(session, client_name: str) -> list[Proof]:
     return proofs
 
 
-PRUNE_LISTING = re.compile(
-    r"(?:Keeping archive(?: \(rule: [^)]*\))?|Would prune|Pruning archive(?: \(\d+/\d+\))?):"
-    r"\s+(\S+)"
-)
-
-
-def archives_in_prune_output(output: str) -> list[str]:
-    """Archive names in `borg prune --list` output (kept and pruned alike)."""
-    return PRUNE_LISTING.findall(output)
-
-
-def verify_server_prune(session, client_name: str) -> Proof:
+def verify_guard(session, client_name: str) -> Proof:
+    """The guard's own read-only `check`: the baseline exists, nothing vanished or was
+    forged since, and borgmatic's prune dry run removes nothing the policy keeps."""
     server_facts = session.facts[session.server_name]
     settings = session.settings
     conn = session.connections[session.server_name]
     spaths = server_layout(server_facts, settings)
-    command = (
-        f"{shlex.quote(server_facts.borgmatic_path)} -c "
-        f"{shlex.quote(spaths.prune_config(client_name))} prune --dry-run --list"
-    )
-    command = run_as_user(command, settings.borg_user, spaths.home, server_facts.login_user)
+    python = server_facts.python_path or FALLBACK_PYTHON
+    command = guard_command(python, guard_program_path(spaths.state_dir), "check", client_name)
+    command = scripts.run_as_user(command, settings.borg_user, spaths.home, server_facts.login_user)
     result = conn.run(command, sudo=session.server_name in session.sudo_hosts)
-    output = (result.stdout + result.stderr).decode("utf-8", "replace")
-    archives = archives_in_prune_output(output)
-    foreign = [a for a in archives if not a.startswith(archive_prefix(client_name))]
-    ok = result.rc == 0 and not foreign
-    detail = (
-        f"{len(archives)} archive(s) considered, all {client_name}'s"
-        if ok
-        else (f"other clients' archives considered: {foreign}" if foreign else _tail(result.stderr))
+    detail = _tail(result.stdout if result.rc == 0 else result.stderr or result.stdout)
+    detail = detail.removeprefix(f"borgkeep-guard: {client_name}: ")
+    return Proof(
+        session.server_name, f"the guard's check for {client_name}", result.rc == 0, detail
     )
-    return Proof(session.server_name, f"prune --dry-run for {client_name}", ok, detail)
+
+
+def verify_authorized_keys(session, clients: list[str]) -> Proof:
+    """No line outside the block carries a managed key or serves borg without append-only."""
+    server_facts = session.facts[session.server_name]
+    spaths = server_layout(server_facts, session.settings)
+    text = server_facts.file(spaths.authorized_keys).text
+    managed = {
+        key.split()[1]: name
+        for name in clients
+        if (key := session.facts[name].client_public_key) and len(key.split()) > 1
+    }
+    problems = audit_authorized_keys(text, managed)
+    return Proof(
+        session.server_name,
+        "authorized_keys has no line that undoes the pins",
+        not problems,
+        "; ".join(problems) if problems else "every client key is only on its pinned line",
+    )
 
 
 def verify_fleet(session) -> VerifyReport:
@@ -195,11 +202,13 @@ def verify_fleet(session) -> VerifyReport:
 
     def one(name: str) -> list[Proof]:
         try:
-            return [*verify_client(session, name), verify_server_prune(session, name)]
+            return [*verify_client(session, name), verify_guard(session, name)]
         except Exception as exc:  # a proof that cannot run is a failed proof
             return [Proof(name, "verification could run", False, str(exc))]
 
     with ThreadPoolExecutor(max_workers=session.max_parallel) as pool:
         for proofs in pool.map(one, clients):
             report.proofs.extend(proofs)
+    if session.server_name in session.facts:
+        report.proofs.append(verify_authorized_keys(session, clients))
     return report

@@ -156,3 +156,11 @@ def export_key_script(url: str, key: str, known_hosts: str, passphrase_file: str
     t = "t=$(mktemp)\ntrap 'rm -f \"$t\"' EXIT\n"
     env = borg_env(key, known_hosts, passphrase_file)
     return f'set -eu\numask 077\n{SIGNALS}{t}{env} borg key export {_q(url)} "$t"\ncat "$t"\n'
+
+
+def run_as_user(command: str, user: str, home: str, login_user: str) -> str:
+    """A command run as `user` (from a root login, or under `sudo -n`), with that user's
+    HOME as cron would give it; unchanged when the login is that user."""
+    if user == login_user:
+        return command
+    return f"env HOME={_q(home)} runuser -u {_q(user)} -- sh -c {_q(command)}"

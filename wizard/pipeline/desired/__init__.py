@@ -29,13 +29,9 @@ def compute_desired_state(
     its name; clients missing from `facts` (unreachable, left out) get nothing new."""
     fleet = Fleet.resolve(inventory, settings, facts, passphrases)
     key_items, public_keys, placeholders = client_keys(fleet)
-    access_items, keys_file = server_access(fleet, public_keys)
-    items = [
-        *key_items,
-        *access_items,
-        *client_setup(fleet),
-        *server_prune(fleet, keys_file.orphans),
-    ]
+    access_items, keys_file, access_warnings = server_access(fleet, public_keys, placeholders)
+    prune_items, prune_warnings = server_prune(fleet, keys_file.orphans)
+    items = [*key_items, *access_items, *client_setup(fleet), *prune_items]
     return DesiredState(
         fleet.server,
         items,
@@ -43,4 +39,5 @@ def compute_desired_state(
         fleet.server_paths,
         {c.name: client_layout(facts[c.name], c.name) for c in fleet.reachable_clients},
         placeholders,
+        [*access_warnings, *prune_warnings],
     )

@@ -97,6 +97,8 @@ class DesiredState:
     server_paths: ServerPaths
     client_paths: dict[str, ClientPaths]
     placeholders: dict[str, str]  # placeholder base64 -> client name
+    warnings: list[str] = field(default_factory=list)
+    """What the operator should read before applying (lines that undo pins, no baseline)."""
 
 
 def placeholder_public_key(client_name: str) -> str:

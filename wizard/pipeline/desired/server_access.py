@@ -1,24 +1,34 @@
 """Phase 2: the server's borg account, the repository root, and authorized_keys with one
-append-only line per client."""
+append-only line per client.
+
+Every client key is checked before it is written: it must be an ed25519 key, and no other
+client (and no hand-written line) may already use it — sshd gives a key to the first line
+that carries it, so a shared key would open one client's repository to another.
+"""
 
 from __future__ import annotations
 
 from wizard.artefacts import authorized_keys
-from wizard.pipeline.desired.fleet import Fleet
+from wizard.artefacts.authorized_keys_audit import audit_authorized_keys, key_lines
+from wizard.inventory.validation import FieldError
+from wizard.pipeline.desired.fleet import Fleet, require
 from wizard.pipeline.desired.items import (
     PHASE_SERVER_ACCESS,
     DesiredCommand,
     DesiredDir,
     DesiredFile,
     DesiredItem,
+    DesiredStateError,
 )
 
 
 def server_access(
-    fleet: Fleet, public_keys: dict[str, str]
-) -> tuple[list[DesiredItem], authorized_keys.AuthorizedKeysResult]:
-    """`public_keys`: reachable clients' keys (phase 1). Clients that are not reachable keep
-    the key their line already has, so an unreachable host is never revoked by accident."""
+    fleet: Fleet, public_keys: dict[str, str], placeholders: dict[str, str]
+) -> tuple[list[DesiredItem], authorized_keys.AuthorizedKeysResult, list[str]]:
+    """`public_keys`: reachable clients' keys (phase 1; `placeholders` maps the blobs of keys
+    not generated yet). Clients that are not reachable keep the key their line already has,
+    so an unreachable host is never revoked by accident. Returns the items, the new
+    authorized_keys, and warnings about lines outside the block that undo the pins."""
     server, spaths, borg_user = fleet.server, fleet.server_paths, fleet.borg_user
     server_facts = fleet.server_facts
     items: list[DesiredItem] = []
@@ -46,7 +56,13 @@ def server_access(
             key = authorized_keys.public_key_of_line(current[client.name])
         if key is not None:
             entries[client.name] = (key, spaths.repository(client.name))
-    result = authorized_keys.render_authorized_keys(existing, entries)
+    _refuse_hostile_keys(server, existing, current, entries, placeholders)
+    borg_path = require(server_facts, "the borg path", server_facts.borg_path)
+    quotas = {c.name: c.quota for c in fleet.inventory.clients if c.quota}
+    try:
+        result = authorized_keys.render_authorized_keys(existing, entries, borg_path, quotas)
+    except ValueError as exc:
+        raise DesiredStateError(server, f"authorized_keys: {exc}") from None
     items.append(
         DesiredItem(
             server,
@@ -61,4 +77,48 @@ def server_access(
             ),
         )
     )
-    return items, result
+    managed = {key.split()[1]: name for name, (key, _) in entries.items()}
+    where = f"{server}: {spaths.authorized_keys}"
+    warnings = [f"{where}: {problem}" for problem in audit_authorized_keys(existing, managed)]
+    return items, result, warnings
+
+
+def _refuse_hostile_keys(
+    server: str,
+    existing: str | None,
+    current: dict[str, str],
+    entries: dict[str, tuple[str, str]],
+    placeholders: dict[str, str],
+) -> None:
+    """A key that enters the block must be a well-formed ed25519 key used by nobody else;
+    otherwise nothing is planned at all (`DesiredStateError` naming both users)."""
+    owner: dict[str, str] = {}
+    for name in sorted(entries):
+        key = entries[name][0]
+        blob = key.split()[1] if len(key.split()) > 1 else ""
+        try:
+            parsed = authorized_keys.parse_public_key(key, f"public key of {name}")
+            if blob not in placeholders and not authorized_keys.is_ed25519(parsed):
+                raise FieldError(
+                    f"public key of {name}", f"{parsed.key_type} is not an ed25519 key"
+                )
+        except FieldError as exc:
+            raise DesiredStateError(name, f"refused: {exc.message}") from None
+        if blob in owner:
+            raise DesiredStateError(
+                name,
+                f"refused: its public key is the same as client {owner[blob]}'s; each client "
+                "needs its own key (a cloned machine? remove ~/.ssh/borgkeep_ed25519* on one)",
+            )
+        owner[blob] = name
+    foreign = {line.blob: line for line in key_lines(existing) if not line.in_block}
+    for blob, name in owner.items():
+        already_pinned = authorized_keys.public_key_of_line(current.get(name, "")) or ""
+        if blob in foreign and blob not in already_pinned.split():
+            line = foreign[blob]
+            raise DesiredStateError(
+                name,
+                f"refused: its public key is already used on line {line.number} of "
+                f"{server}'s authorized_keys ({line.comment or line.key_type}); "
+                "a key can only serve one client",
+            )

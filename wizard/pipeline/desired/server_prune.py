@@ -1,53 +1,62 @@
-"""Phase 4: the server's side of pruning — the prune guard, each client's passphrase and
-prune config, and the borg user's crontab block that runs the guard per client."""
+"""Phase 4: the server's side of pruning — the guard program, each client's passphrase and
+prune config, the guard's baseline for new repositories, and the borg user's crontab block
+that runs the guard per client."""
 
 from __future__ import annotations
 
-from wizard.artefacts import crontab, managed_block, passphrase_file, prune_guard
-from wizard.artefacts.borgmatic_server import render_server_prune_config
-from wizard.inventory.settings import client_retention
+import shlex
+
+from wizard.artefacts import crontab, guard_program, managed_block, passphrase_file
+from wizard.artefacts.borgmatic_client import archive_prefix
+from wizard.artefacts.borgmatic_server import PRUNE_LOCK_WAIT_SECONDS, render_server_prune_config
+from wizard.inventory.model import ClientSpec
+from wizard.inventory.settings import client_backups_per_day, client_retention
 from wizard.pipeline.desired.fleet import Fleet, require
 from wizard.pipeline.desired.items import (
     PHASE_SERVER_PRUNE,
     Desired,
+    DesiredCommand,
     DesiredCrontab,
     DesiredFile,
     DesiredItem,
 )
 
+CLOCK_SKEW_SECONDS = 3600
+"""How far a client's clock may be off before its new archives count as forged dates."""
+FALLBACK_PYTHON = "/usr/bin/python3"
+GUARD_CRON_OUTPUT = ">/dev/null"
+"""The guard's success line goes to syslog; cron mails only what it prints on stderr."""
 
-def server_prune(fleet: Fleet, orphans: list[str]) -> list[DesiredItem]:
+
+def server_prune(fleet: Fleet, orphans: list[str]) -> tuple[list[DesiredItem], list[str]]:
     """`orphans`: clients with a key line but no longer in the inventory; they and the
     clients without a passphrase (unreachable, left out) keep their existing prune line."""
     server, spaths, borg_user = fleet.server, fleet.server_paths, fleet.borg_user
     server_facts = fleet.server_facts
     items: list[DesiredItem] = []
+    warnings: list[str] = []
 
     def add(item: Desired) -> None:
         items.append(DesiredItem(server, PHASE_SERVER_PRUNE, item))
 
-    server_borgmatic = require(server_facts, "the borgmatic path", server_facts.borgmatic_path)
-    guard_path = prune_guard.prune_guard_path(spaths.state_dir)
-    add(
-        DesiredFile(
-            guard_path,
-            prune_guard.render_prune_guard(
-                borg_path=require(server_facts, "the borg path", server_facts.borg_path),
-                borgmatic_path=server_borgmatic,
-                state_dir=spaths.state_dir,
-                repo_root=spaths.repo_root,
-            ),
-            prune_guard.PRUNE_GUARD_MODE,
-            borg_user,
-            description="prune guard: refuses to prune after archives vanished",
-        )
-    )
-    existing_cron = server_facts.crontabs.get(borg_user)
     planned = [c for c in fleet.inventory.clients if c.name in fleet.passphrases]
+    existing_cron = server_facts.crontabs.get(borg_user)
     untouched = orphans + [
         c.name for c in fleet.inventory.clients if c.name not in fleet.passphrases
     ]
     prune_lines = kept_cron_lines(existing_cron, untouched)
+    guarded = [c for c in fleet.inventory.clients if c in planned or c.name in prune_lines]
+    guard_path = guard_program.guard_program_path(spaths.state_dir)
+    python = guard_python(fleet)
+    add(
+        DesiredFile(
+            guard_path,
+            guard_program.render_guard_program(guard_config(fleet, guarded)),
+            0o600,
+            borg_user,
+            description="the prune guard: prunes only what the server's clock allows",
+        )
+    )
     server_version = require(server_facts, "the borgmatic version", server_facts.borgmatic_version)
     for client in planned:
         add(
@@ -76,13 +85,85 @@ def server_prune(fleet: Fleet, orphans: list[str]) -> list[DesiredItem]:
                 description=f"prune + compact config for {client.name}",
             )
         )
+        baseline = _baseline(fleet, client, python, guard_path)
+        if isinstance(baseline, DesiredCommand):
+            add(baseline)
+        elif baseline:
+            warnings.append(baseline)
+        command = guard_program.guard_command(python, guard_path, "prune", client.name)
         prune_lines[client.name] = crontab.server_prune_cron_line(
-            fleet.settings.prune_schedule,
-            prune_guard.prune_guard_command(guard_path, client.name),
+            fleet.settings.prune_schedule, f"{command} {GUARD_CRON_OUTPUT}"
         )
     block = [prune_lines[name] for name in sorted(prune_lines)]
     add(DesiredCrontab(borg_user, crontab.render_crontab(existing_cron, block)))
-    return items
+    without_quota = [c.name for c in planned if not c.quota]
+    if without_quota:
+        warnings.append(
+            f"{server}: no storage quota for {', '.join(without_quota)}: each of these clients "
+            f"can fill {spaths.repo_root} and stop every other backup (set clients[].quota)"
+        )
+    return items, warnings
+
+
+def guard_python(fleet: Fleet) -> str:
+    """The interpreter borgmatic itself runs on, else the system's python3."""
+    return fleet.server_facts.python_path or FALLBACK_PYTHON
+
+
+def guard_config(fleet: Fleet, clients: list[ClientSpec]) -> dict:
+    """The guard program's CONFIG for this server (see `wizard.artefacts.guard_program`)."""
+    server_facts, spaths = fleet.server_facts, fleet.server_paths
+    return {
+        "server": fleet.server,
+        "borg": require(server_facts, "the borg path", server_facts.borg_path),
+        "borgmatic": require(server_facts, "the borgmatic path", server_facts.borgmatic_path),
+        "state_dir": spaths.state_dir,
+        "repo_root": spaths.repo_root,
+        "lock_wait": PRUNE_LOCK_WAIT_SECONDS,
+        "clock_skew": CLOCK_SKEW_SECONDS,
+        "clients": {
+            client.name: {
+                "prefix": archive_prefix(client.name),
+                "retention": client_retention(fleet.inventory, client),
+                "max_new_per_day": client_backups_per_day(client),
+                "prune_config": spaths.prune_config(client.name),
+                "passphrase_file": spaths.passphrase(client.name),
+            }
+            for client in clients
+        },
+    }
+
+
+def _baseline(
+    fleet: Fleet, client: ClientSpec, python: str, guard_path: str
+) -> DesiredCommand | str | None:
+    """The guard needs the list of archives it protects before its first prune. A repository
+    this apply creates is empty, so its baseline is recorded right away; an existing one
+    without a recorded baseline is the operator's to inspect and initialise."""
+    spaths, server_facts = fleet.server_paths, fleet.server_facts
+    state = guard_program.guard_state_path(spaths.state_dir, client.name)
+    legacy = guard_program.legacy_state_path(spaths.state_dir, client.name)
+    if {state, legacy} & server_facts.existing:
+        return None
+    init = guard_program.guard_command(python, guard_path, "init", client.name)
+    repo = spaths.repository(client.name)
+    if repo not in server_facts.initialised_repos:
+        return DesiredCommand(
+            "init-guard",
+            f"record the guard's baseline for {client.name}'s new repository {repo}",
+            {
+                "client": client.name,
+                "python": python,
+                "guard": guard_path,
+                "user": fleet.borg_user,
+                "home": spaths.home,
+            },
+        )
+    return (
+        f"{fleet.server}: the guard has no baseline for {client.name}'s repository {repo}: its "
+        "scheduled prune refuses until you check the archives (borg list) and record one as "
+        f"{fleet.borg_user}: {init}"
+    )
 
 
 def kept_cron_lines(crontab_text: str | None, clients: list[str]) -> dict[str, str]:
@@ -90,11 +171,28 @@ def kept_cron_lines(crontab_text: str | None, clients: list[str]) -> dict[str, s
     by client: they keep their server-side prune while their keys stay in authorized_keys."""
     if not crontab_text or not clients:
         return {}
-    lines = managed_block.parse_managed_block(crontab_text).block_lines
     kept = {}
-    for line in lines:
-        words = line.split()
-        for name in clients:
-            if words[-1:] == [name] or f"prune-{name}.yaml" in line:
-                kept[name] = line
+    for line in managed_block.parse_managed_block(crontab_text).block_lines:
+        owner = cron_line_client(line)
+        if owner in clients:
+            kept[owner] = line
     return kept
+
+
+def cron_line_client(line: str) -> str | None:
+    """Whose prune a line of the borg user's block runs: `guard.py prune NAME`, or the older
+    `prune-guard NAME` and `-c …/prune-NAME.yaml` forms."""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return None
+    for index, word in enumerate(words[:-1]):
+        if word == "prune" and index > 0 and words[index - 1].endswith("guard.py"):
+            return words[index + 1]
+        if word.endswith("/prune-guard"):
+            return words[-1]
+    for word in words:
+        name = word.rsplit("/", 1)[-1]
+        if name.startswith("prune-") and name.endswith(".yaml"):
+            return name.removeprefix("prune-").removesuffix(".yaml")
+    return None
