@@ -93,7 +93,14 @@ def _refuse_hostile_keys(
     """A key that enters the block must be a well-formed ed25519 key used by nobody else;
     otherwise nothing is planned at all (`DesiredStateError` naming both users)."""
     owner: dict[str, str] = {}
-    for name in sorted(entries):
+
+    def already_pinned(name: str) -> bool:
+        pinned = authorized_keys.public_key_of_line(current.get(name, "")) or ""
+        return bool(pinned) and pinned.split()[1:] == entries[name][0].split()[1:2]
+
+    # A client whose key is already pinned keeps it; the newcomer with the same key is the
+    # one refused (a cloned machine, or a client copying another's key).
+    for name in sorted(entries, key=lambda n: (not already_pinned(n), n)):
         key = entries[name][0]
         blob = key.split()[1] if len(key.split()) > 1 else ""
         try:
@@ -113,8 +120,7 @@ def _refuse_hostile_keys(
         owner[blob] = name
     foreign = {line.blob: line for line in key_lines(existing) if not line.in_block}
     for blob, name in owner.items():
-        already_pinned = authorized_keys.public_key_of_line(current.get(name, "")) or ""
-        if blob in foreign and blob not in already_pinned.split():
+        if blob in foreign and not already_pinned(name):
             line = foreign[blob]
             raise DesiredStateError(
                 name,
