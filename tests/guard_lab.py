@@ -116,6 +116,8 @@ class GuardLab:
                     "prefix": f"{CLIENT}-",
                     "retention": RETENTION,
                     "max_new_per_day": MAX_NEW_PER_DAY,
+                    "stale_after": 86400,
+                    "quota": 0,
                     "prune_config": str(self.prune_config),
                     "passphrase_file": str(self.passphrase_file),
                 }

@@ -63,6 +63,8 @@ CONFIG = {
             "prefix": "host1-",
             "retention": {"keep_daily": 7, "keep_within": "2d"},
             "max_new_per_day": 6,
+            "stale_after": 172800,
+            "quota": 0,
             "prune_config": "/home/borg/.config/borgkeep/prune-host1.yaml",
             "passphrase_file": "/home/borg/.config/borgkeep/host1.passphrase",
         }
@@ -334,6 +336,7 @@ def test_alerts_go_where_configured_and_never_print_their_url(
         _Recorder.received.clear()
         send_alerts(alerts, server="nas", client="host1", state="refused", line="L1", now=NOW)
         send_alerts(alerts, server="nas", client="host1", state="ok", line="L2", now=NOW)
+        send_alerts(alerts, server="nas", client="all", state="ok", line="L3", now=NOW)
     finally:
         server.shutdown()
     received = {(path, body) for path, _, body in _Recorder.received}
@@ -343,7 +346,7 @@ def test_alerts_go_where_configured_and_never_print_their_url(
         ("/topic", b"L1"),
         ("/hc/uuid/fail", b"L1"),
         ("/hook", json.dumps(webhook).encode()),
-        ("/hc/uuid", b"L2"),
+        ("/hc/uuid", b"L3"),  # only the health job's all-clear, never one client's success
     }
     dead = {"ntfy": "http://127.0.0.1:9/secret-token", "webhook": "https://nowhere.invalid/tok"}
     send_alerts(dead, server="nas", client="host1", state="failed", line="L3")

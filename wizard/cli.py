@@ -4,7 +4,8 @@ The program's entry point, `screens.launcher`, parses the same arguments and add
 sits above the engine: the wizard (no command) and `demo` (the lab). This module imports
 neither.
 
-Exit codes: 0 success / nothing to change, 2 changes pending (`plan`), 1 error.
+Exit codes: 0 success / nothing to change, 2 changes pending (`plan`) or attention needed
+(`status`), 1 error.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from datetime import UTC
 from pathlib import Path
 
 from wizard import __version__
@@ -52,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "verify", parents=[common], help="run the post-apply proofs on every host (read-only)"
     )
+    status = sub.add_parser(
+        "status",
+        parents=[common],
+        help="every client's last backup, size and guard state, read from the server alone",
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
     demo = sub.add_parser(
         "demo", parents=[common], help="start the local lab (needs root) and open the wizard on it"
     )
@@ -201,12 +209,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_OK if report.ok and not session.errors else EXIT_ERROR
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Exit 0 when every client is ok, 2 when any needs attention, 1 on error."""
+    from datetime import datetime
+
+    from wizard.reports import render_status_text
+
+    inventory = _load(args)
+    with _session(args, inventory, quiet=True) as session:
+        report = session.status()
+    if args.json:
+        print(report.to_json())
+    else:
+        print(render_status_text(report, datetime.now(UTC)), end="")
+    return EXIT_OK if report.ok else EXIT_CHANGES
+
+
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str | None, Command] = {
     "validate": cmd_validate,
     "plan": cmd_plan,
     "apply": cmd_apply,
     "verify": cmd_verify,
+    "status": cmd_status,
 }
 
 

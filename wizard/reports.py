@@ -7,9 +7,12 @@ screen say the same thing.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from wizard.pipeline.apply import ApplyResult
 from wizard.pipeline.desired.items import PHASE_NAMES
 from wizard.pipeline.plan import Change, Plan, plan_warnings
+from wizard.pipeline.status import ClientStatus, StatusReport
 from wizard.pipeline.verify import VerifyReport
 from wizard.safe_text import safe_text
 
@@ -98,8 +101,10 @@ def secrets_lines(result: ApplyResult, store_location: str) -> list[str]:
 
 def proof_rows(report: VerifyReport) -> list[tuple[str, str, str, str]]:
     """(mark, host, proof, detail) for every proof, then every host that was not verified."""
-    rows = [(MARK_DONE if p.ok else MARK_ERROR, p.host, p.name, p.detail) for p in report.proofs]
-    rows += [(MARK_ERROR, host, "not verified", why) for host, why in report.skipped.items()]
+    rows = [
+        (MARK_DONE if p.ok else MARK_ERROR, p.host, p.name, safe_text(p.detail, False))
+        for p in report.proofs
+    ]
     rows += [
         (MARK_SKIP, host, "left out of this apply", "not verified") for host in report.left_out
     ]
@@ -119,9 +124,100 @@ def render_verify_report(report: VerifyReport) -> str:
     for proof in report.proofs:
         mark = MARK_DONE if proof.ok else MARK_ERROR
         lines.append(f"  {mark} {proof.host}: {proof.name} — {safe_text(proof.detail, False)}")
-    for host, reason in report.skipped.items():
-        lines.append(f"  {MARK_ERROR} {host}: not verified ({safe_text(reason, False)})")
     for host in report.left_out:
         lines.append(f"  {MARK_SKIP} {host}: left out of this apply, not verified")
-    lines.append("all proofs passed" if report.ok else "SOME PROOFS FAILED")
+    passed = sum(1 for p in report.proofs if p.ok)
+    lines.append(
+        f"all proofs passed ({passed})"
+        if report.ok
+        else f"SOME PROOFS FAILED: {passed} of {len(report.proofs)} passed"
+    )
+    return "\n".join(lines) + "\n"
+
+
+# --- status -----------------------------------------------------------------------------
+
+STATE_MARKS = {
+    "ok": MARK_DONE,
+    "stale": "!",
+    "never": "?",
+    "refused": MARK_ERROR,
+    "error": MARK_ERROR,
+}
+
+
+def ago(moment: datetime | None, now: datetime) -> str:
+    """`3 h ago`, `2 days ago`, `12 min ago`; `never` without a moment."""
+    if moment is None:
+        return "never"
+    seconds = (now - moment).total_seconds()
+    if seconds < 0:
+        return "in the future"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 48 * 3600:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} days ago"
+
+
+def human_size(amount: int | None) -> str:
+    if amount is None:
+        return "-"
+    value = float(amount)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{amount} B"
+
+
+def guard_summary(client: ClientStatus) -> str:
+    result = (client.guard or {}).get("last_result") or {}
+    if not client.guard:
+        return "-"
+    return result.get("status", "ok") + (f" {result['time'][:16]}" if result.get("time") else "")
+
+
+def status_rows(report: StatusReport, now: datetime) -> list[tuple[str, ...]]:
+    """(mark, client, state, last backup, archives, size, quota, guard), problems first."""
+    rows = []
+    for client in report.by_urgency():
+        quota = client.quota or {}
+        used, limit = quota.get("used"), quota.get("limit")
+        rows.append(
+            (
+                STATE_MARKS.get(client.state, MARK_ERROR),
+                client.name,
+                client.state,
+                ago(client.newest_time, now),
+                str(client.archives),
+                human_size(client.size),
+                f"{human_size(used)} of {human_size(limit)}" if limit else human_size(used),
+                guard_summary(client),
+            )
+        )
+    return rows
+
+
+def render_status_text(report: StatusReport, now: datetime) -> str:
+    """`borgkeep status`: one row per client (problems first), their problems, the disk."""
+    header = ("", "client", "state", "last backup", "archives", "size", "repository", "guard")
+    rows = [header, *status_rows(report, now)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    for client in report.by_urgency():
+        for problem in client.problems:
+            lines.append(f"{client.name}: {safe_text(problem, False)}")
+    server = report.server
+    if "free" in server:
+        low = "  LOW" if server.get("low_space") else ""
+        lines.append(
+            f"server {server.get('name') or ''}: {human_size(server['free'])} free of "
+            f"{human_size(server['total'])} at {server['repo_root']}{low}"
+        )
+    verdict = "all clients ok" if report.ok else f"{len(report.attention)} client(s) need attention"
+    lines.append(verdict)
     return "\n".join(lines) + "\n"

@@ -22,7 +22,12 @@ from wizard.pipeline.apply import DEFAULT_PARALLEL, ApplyResult, EventSink, appl
 from wizard.pipeline.desired import compute_desired_state
 from wizard.pipeline.desired.items import DesiredState, Passphrase
 from wizard.pipeline.facts import HostFacts, client_layout, server_layout
-from wizard.pipeline.gather import gather_client_facts, gather_server_facts, needs_sudo
+from wizard.pipeline.gather import (
+    gather_basic,
+    gather_client_facts,
+    gather_server_facts,
+    needs_sudo,
+)
 from wizard.pipeline.plan import Change, Plan, compute_plan, plan_warnings
 from wizard.pipeline.plan_file import (
     PlanMismatch,
@@ -30,6 +35,7 @@ from wizard.pipeline.plan_file import (
     compare_plans,
     save_plan_file,
 )
+from wizard.pipeline.status import StatusError, StatusReport, parse_status, status_command
 from wizard.pipeline.verify import VerifyReport, verify_fleet
 from wizard.remote.host_keys import HostKeyChanged
 from wizard.remote.lock import DEFAULT_TIMEOUT as DEFAULT_LOCK_TIMEOUT
@@ -54,6 +60,8 @@ __all__ = [  # the front door: what the CLI and the screens may use
     "PlanMismatch",
     "ServerProbe",
     "ServerUnavailable",
+    "StatusError",
+    "StatusReport",
     "VerifyReport",
     "config_hosts",
     "plan_warnings",
@@ -313,6 +321,27 @@ class FleetSession:
                     + "\n  ".join(problems)
                 )
             return self.apply(fresh, cancel)
+
+    def status(self) -> StatusReport:
+        """The fleet's health from the server alone (one connection, two commands): works
+        when every client is down. Raises `ServerUnavailable` or `StatusError`."""
+        self.resolve_targets()
+        assert self.settings is not None
+        try:
+            conn = self._connect(self.server_name)
+            facts = gather_basic(conn, self.server_name, users=[self.settings.borg_user])
+        except Exception as exc:
+            raise ServerUnavailable(f"{self.server_name}: {exc}") from exc
+        sudo = needs_sudo(facts, self.settings)
+        result = conn.run(status_command(facts, self.settings), sudo=sudo)
+        if result.rc != 0:
+            why = result.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise StatusError(
+                f"{self.server_name}: the guard could not report (exit {result.rc}): "
+                + (why[-1] if why else "no output")
+                + " — has `borgkeep apply` installed it?"
+            )
+        return parse_status(result.stdout.decode("utf-8", "replace"), self.inventory)
 
     def save_plan(self, plan: Plan, path: Path, inventory_path: Path) -> None:
         """`plan --out`: the plan, without secrets, for `apply PLANFILE` later."""

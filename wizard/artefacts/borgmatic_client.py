@@ -20,7 +20,13 @@ import yaml
 from wizard.artefacts import borgmatic_versions as versions
 from wizard.artefacts.client_ssh import client_ssh_command
 from wizard.artefacts.managed_block import MANAGED_HEADER
-from wizard.inventory.validation import check_absolute_path, check_exclude_pattern, check_name
+from wizard.inventory.validation import (
+    check_absolute_path,
+    check_alert_url,
+    check_exclude_pattern,
+    check_name,
+    split_ntfy_url,
+)
 
 COMPRESSION = "auto,zstd"
 
@@ -95,6 +101,31 @@ def _checks(check_frequency: str) -> list[dict[str, str]]:
     ]
 
 
+def monitoring_hooks(client_name: str, healthchecks: str | None, ntfy: str | None) -> dict:
+    """borgmatic's own monitoring hooks, pinged on failure only: a failed backup is reported
+    at once, and one client's success never masks another's failure (they share the check).
+    The same keys in 1.7 (under `hooks:`) and in >= 1.8 (top level)."""
+    hooks: dict = {}
+    if healthchecks:
+        hooks["healthchecks"] = {
+            "ping_url": check_alert_url("alerts.healthchecks", healthchecks),
+            "states": ["fail"],
+        }
+    if ntfy:
+        server, topic = split_ntfy_url(ntfy)
+        hooks["ntfy"] = {
+            "topic": topic,
+            "server": server,
+            "fail": {
+                "title": f"borgkeep: backup of {check_name('client_name', client_name)} failed",
+                "message": f"borgmatic on {client_name} failed; see its log.",
+                "tags": "rotating_light",
+            },
+            "states": ["fail"],
+        }
+    return hooks
+
+
 def render_client_config(
     *,
     borgmatic_version: str,
@@ -106,6 +137,8 @@ def render_client_config(
     ssh_key_file: str,
     known_hosts_file: str,
     check_frequency: str = "2 weeks",
+    healthchecks: str | None = None,
+    ntfy: str | None = None,
 ) -> str:
     """The client's borgmatic config for the borgmatic version installed on that client."""
     name = check_name("client_name", client_name)
@@ -123,6 +156,7 @@ def render_client_config(
     passcommand = encryption_passcommand(passphrase_file)
     ssh_command = client_ssh_command(ssh_key_file, known_hosts_file)
     checks = _checks(check_frequency)
+    monitoring = monitoring_hooks(name, healthchecks, ntfy)
 
     if versions.is_sectioned(borgmatic_version):
         location: dict = {"source_directories": sources, "repositories": [repository]}
@@ -146,6 +180,7 @@ def render_client_config(
             "hooks": {
                 "before_prune": [guard_hook(_CLIENT_GUARD.format(action="prune"))],
                 "before_compact": [guard_hook(_CLIENT_GUARD.format(action="compact"))],
+                **monitoring,
             },
         }
         return render_managed_yaml(config)
@@ -167,4 +202,5 @@ def render_client_config(
     else:
         config["before_prune"] = [guard_hook(_CLIENT_GUARD.format(action="prune"))]
         config["before_compact"] = [guard_hook(_CLIENT_GUARD.format(action="compact"))]
+    config |= monitoring
     return render_managed_yaml(config)

@@ -15,7 +15,7 @@ import hashlib
 import shlex
 
 from wizard.artefacts.managed_block import merge_managed_block
-from wizard.inventory.validation import FieldError, check_absolute_path, check_cron
+from wizard.inventory.validation import FieldError, check_absolute_path, check_cron, check_email
 
 CLIENT_ACTIONS = ("create", "check")
 # Flags that borgmatic 1.7.7 (Debian 12) and 2.x both accept. Errors only on the console,
@@ -68,6 +68,9 @@ def server_prune_cron_line(schedule: str, command: str) -> str:
 
 
 def _check_cron_line(index: int, line: str) -> None:
+    if line.startswith("MAILTO="):
+        check_email(f"crontab line {index + 1}", line.removeprefix("MAILTO="))
+        return
     words = line.split(" ", 5)
     if len(words) < 6:
         raise FieldError(f"crontab line {index + 1}", f"{line!r} is not 'SCHEDULE COMMAND'")
@@ -75,14 +78,17 @@ def _check_cron_line(index: int, line: str) -> None:
     _check_cron_command(words[5])
 
 
-def render_crontab(existing: str | None, lines: list[str]) -> str:
+def render_crontab(existing: str | None, lines: list[str], mailto: str | None = None) -> str:
     """The user's crontab with borgkeep's block holding `lines`; foreign lines untouched.
 
-    MAILTO=, environment lines and comments outside the block keep every byte.
+    MAILTO=, environment lines and comments outside the block keep every byte. `mailto`
+    becomes the block's first line, so cron mails what the block's jobs print to it (cron
+    applies a MAILTO to the lines after it).
     """
-    for index, line in enumerate(lines):
+    block = [f"MAILTO={mailto}", *lines] if mailto else list(lines)
+    for index, line in enumerate(block):
         _check_cron_line(index, line)
-    return merge_managed_block(existing, list(lines))
+    return merge_managed_block(existing, block)
 
 
 def staggered_schedule(client_name: str, window_start_hour: int = 1, window_hours: int = 5) -> str:

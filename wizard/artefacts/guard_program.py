@@ -22,6 +22,8 @@ CONFIG schema (every key required, no others; strings are ASCII)::
           "prefix": "host1-",         # the archive-name prefix borgmatic prunes (glob PREFIX*)
           "retention": {"keep_daily": 7, ...},   # as in the server's prune config
           "max_new_per_day": N,       # >= 1: archives the client may add per day
+          "stale_after": SECONDS,     # >= 1: status/health call it stale after this
+          "quota": BYTES,             # its storage quota, 0 for none (status shows use)
           "prune_config": ABSOLUTE_PATH,          # the server-side borgmatic prune config
           "passphrase_file": ABSOLUTE_PATH,       # 0600, the repository passphrase
         }
@@ -38,7 +40,7 @@ import shlex
 from pathlib import Path
 
 from wizard.artefacts.managed_block import MANAGED_HEADER
-from wizard.hostside.guard_main import COMMANDS
+from wizard.hostside.guard_main import COMMANDS, FLEET_COMMANDS
 from wizard.inventory.validation import FieldError, check_absolute_path, check_name, check_retention
 
 GUARD_FILE_NAME = "guard.py"
@@ -51,6 +53,7 @@ GUARD_MODULES = (
     "guard_borg",
     "guard_setup",
     "guard_notify",
+    "guard_health",
     "guard_prune",
     "guard_main",
 )
@@ -61,7 +64,15 @@ LEFTOVER_IMPORT_RE = re.compile(r"^\s*(?:from|import) wizard\b", re.MULTILINE)
 FUTURE_IMPORT = "from __future__ import annotations\n"
 _PREFIX_RE = re.compile(r"[A-Za-z0-9._-]+\Z")
 _TOP_KEYS = {"server", "borg", "borgmatic", "state_dir", "repo_root", "lock_wait", "clock_skew"}
-_CLIENT_KEYS = {"prefix", "retention", "max_new_per_day", "prune_config", "passphrase_file"}
+_CLIENT_KEYS = {
+    "prefix",
+    "retention",
+    "max_new_per_day",
+    "prune_config",
+    "passphrase_file",
+    "stale_after",
+    "quota",
+}
 _FOOTER = """
 
 if __name__ == "__main__":
@@ -82,6 +93,22 @@ def guard_state_path(state_dir: str, client: str) -> str:
     return posixpath.join(directory, f"{check_name('client', client)}.guard.json")
 
 
+ALERTS_FILE_NAME = "alerts.json"
+
+
+def alerts_file_path(state_dir: str) -> str:
+    """Where the guard finds its alert channels (0600: the URLs carry tokens)."""
+    return posixpath.join(check_absolute_path("state_dir", state_dir), ALERTS_FILE_NAME)
+
+
+def render_alerts_file(urls: dict[str, str]) -> str:
+    """`{"ntfy": URL, "healthchecks": URL, "webhook": URL}` (any subset, `{}` for none)."""
+    unknown = set(urls) - {"ntfy", "healthchecks", "webhook"}
+    if unknown:
+        raise FieldError("alerts", f"unknown channels {sorted(unknown)}")
+    return json.dumps(dict(sorted(urls.items())), indent=1) + "\n"
+
+
 def legacy_state_path(state_dir: str, client: str) -> str:
     """The older shell guard's state (`ID NAME` lines), which the guard migrates itself."""
     directory = check_absolute_path("state_dir", state_dir)
@@ -99,6 +126,21 @@ def guard_command(python_path: str, guard_path: str, action: str, client: str) -
             check_absolute_path("guard_path", guard_path),
             action,
             check_name("client", client),
+        ]
+    )
+
+
+def fleet_command(python_path: str, guard_path: str, action: str, *flags: str) -> str:
+    """`PYTHON -I GUARD status [--json]` / `... health`: every client at once."""
+    if action not in FLEET_COMMANDS or not set(flags) <= {"--json"}:
+        raise FieldError("action", f"{action!r} {flags!r} is not status [--json] or health")
+    return shlex.join(
+        [
+            check_absolute_path("python_path", python_path),
+            "-I",
+            check_absolute_path("guard_path", guard_path),
+            action,
+            *flags,
         ]
     )
 
@@ -139,6 +181,8 @@ def check_guard_config(config: dict) -> dict:
             "prefix": prefix,
             "retention": check_retention(f"{where}.retention", entry["retention"]),
             "max_new_per_day": _whole(f"{where}.max_new_per_day", entry["max_new_per_day"], 1),
+            "stale_after": _whole(f"{where}.stale_after", entry["stale_after"], 1),
+            "quota": _whole(f"{where}.quota", entry["quota"], 0),
             "prune_config": check_absolute_path(f"{where}.prune_config", entry["prune_config"]),
             "passphrase_file": check_absolute_path(
                 f"{where}.passphrase_file", entry["passphrase_file"]
@@ -164,7 +208,8 @@ def render_guard_program(config: dict) -> str:
         + f"# The borgkeep prune guard for server {checked['server']} (standard library only).\n"
         + "# Run it as the borg user with the server's own Python, isolated:\n"
         + f"#   PYTHON -I {guard_program_path(checked['state_dir'])} COMMAND CLIENT\n"
-        + "# COMMAND: prune | check | init | acknowledge; --help explains them.\n"
+        + "# COMMAND: prune | check | init | acknowledge CLIENT, or status | health;\n"
+        + "# --help explains them.\n"
         + "# Exit status: 0 ok, 1 failure, 2 usage, 3 refused.\n"
     )
     parts = [

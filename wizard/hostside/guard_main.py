@@ -9,6 +9,7 @@ Exit codes: 0 ok, 1 failure, 2 usage, 3 refused. Every outcome is one line,
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -23,6 +24,8 @@ from wizard.hostside.guard_borg import parse_prune_list
 from wizard.hostside.guard_borg import recover_hidden_repository
 from wizard.hostside.guard_decision import named_archives
 from wizard.hostside.guard_decision import refusal_summary
+from wizard.hostside.guard_health import collect_status
+from wizard.hostside.guard_health import health_problems
 from wizard.hostside.guard_notify import load_alerts
 from wizard.hostside.guard_notify import report_line
 from wizard.hostside.guard_notify import send_alerts
@@ -36,6 +39,7 @@ from wizard.hostside.guard_segments import last_committed_segment
 from wizard.hostside.guard_segments import touched_objects
 from wizard.hostside.guard_setup import EXIT_FAILED
 from wizard.hostside.guard_setup import EXIT_OK
+from wizard.hostside.guard_setup import EXIT_REFUSED
 from wizard.hostside.guard_setup import EXIT_USAGE
 from wizard.hostside.guard_setup import ClientSetup
 from wizard.hostside.guard_setup import ConfigError
@@ -53,8 +57,10 @@ from wizard.hostside.guard_text import MESSAGE_PREFIX
 from wizard.hostside.guard_text import capped_names
 
 COMMANDS = ("prune", "check", "init", "acknowledge")
+FLEET_COMMANDS = ("status", "health")
 USAGE = """\
 usage: python3 -I GUARD COMMAND CLIENT
+       python3 -I GUARD status [--json] | health
 
 The borgkeep prune guard, run as the borg user. Commands:
   prune CLIENT        prune + compact CLIENT's repository unless the archives were tampered
@@ -62,8 +68,11 @@ The borgkeep prune guard, run as the borg user. Commands:
   check CLIENT        read-only: would prune be allowed, and what would it keep/remove
   init CLIENT         record the current archives as the first baseline
   acknowledge CLIENT  accept the repository as it is now (after a refusal); prunes nothing
+  status [--json]     read-only: every client's newest archive, size, quota use, guard state
+  health              the daily job: status, and an alert per problem (stale, never backed
+                      up, refused, error, low disk space)
 
-Exit status: 0 ok, 1 failure, 2 usage, 3 refused."""
+Exit status: 0 ok, 1 failure, 2 usage, 3 refused (health: a problem was found)."""
 
 
 def _utc_now() -> datetime:
@@ -85,6 +94,8 @@ def main(
     if list(argv) in (["--help"], ["-h"]):
         print(USAGE)
         return EXIT_OK
+    if argv and argv[0] in FLEET_COMMANDS:
+        return fleet_main(list(argv), config, program=program, now=now)
     if len(argv) != 2 or argv[0] not in COMMANDS:
         print(f"{MESSAGE_PREFIX}: wrong arguments\n{USAGE}", file=sys.stderr)
         return EXIT_USAGE
@@ -131,6 +142,39 @@ def main(
     return outcome.exit_code
 
 
+def fleet_main(
+    argv: list[str],
+    config: dict,
+    *,
+    program: tuple[str, str],
+    now: Callable[[], datetime],
+) -> int:
+    """`status [--json]` and `health`: every client at once, read-only."""
+    if argv not in (["status"], ["status", "--json"], ["health"]):
+        print(f"{MESSAGE_PREFIX}: wrong arguments\n{USAGE}", file=sys.stderr)
+        return EXIT_USAGE
+    moment = now()
+    status = collect_status(config, *program, moment)
+    if argv == ["status", "--json"]:
+        print(json.dumps(status, indent=1, sort_keys=True))
+        return EXIT_OK
+    problems = health_problems(status)
+    if argv == ["status"]:
+        for client in status["clients"]:
+            print(f"{client['name']}: {client['state']}")
+        return EXIT_OK
+    alerts = load_alerts(str(config.get("state_dir", "")))
+    server = str(config.get("server", ""))
+    for who, state, text in problems:
+        line = report_line(who, f"{state}: {text}", problem=True)
+        send_alerts(alerts, server=server, client=who, state=state, line=line, now=moment)
+    if problems:
+        return EXIT_REFUSED
+    line = report_line("all", f"{len(status['clients'])} client(s) ok", problem=False)
+    send_alerts(alerts, server=server, client="all", state="ok", line=line, now=moment)
+    return EXIT_OK
+
+
 def _record_failure(setup: ClientSetup, outcome: Outcome, moment: datetime) -> None:
     """Note a failure in the state's last_result (baseline untouched), if there is a state."""
     try:
@@ -169,6 +213,9 @@ def run_check(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
         f"{len(report.removed)}"
     )
     problems = [refusal_summary(decision.reasons)] if decision.reasons else []
+    last = state.last_result or {}
+    if last.get("status") == "refused":
+        problems.append(f"the last scheduled run refused at {last.get('time')}")
     if endangered:
         problems.append(
             f"borgmatic's dry run would remove {len(endangered)} archive(s) that the policy "

@@ -91,13 +91,15 @@ def send_alerts(
     line: str,
     now: datetime | None = None,
 ) -> None:
-    """Send `line` where configured: every alert on a problem, Healthchecks on success."""
+    """Send `line` where configured: every channel on a problem; Healthchecks also gets the
+    health job's daily all-clear (`client="all"`), its dead man's switch. A single client's
+    success never pings it, so it cannot mask another client's failure."""
     problem = state != "ok"
     moment = iso_utc(now or datetime.now(timezone.utc))
     sends = []
     if problem and "ntfy" in alerts:
         sends.append(("ntfy", alerts["ntfy"], line.encode(), "text/plain; charset=utf-8"))
-    if "healthchecks" in alerts:
+    if "healthchecks" in alerts and (problem or client == "all"):
         url = alerts["healthchecks"].rstrip("/") + ("/fail" if problem else "")
         sends.append(("healthchecks", url, line.encode(), "text/plain; charset=utf-8"))
     if problem and "webhook" in alerts:

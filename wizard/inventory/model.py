@@ -27,7 +27,8 @@ CLIENT_KEYS = (
     "retention",
     "quota",
 )
-TOP_KEYS = ("version", "server", "retention", "clients")
+TOP_KEYS = ("version", "server", "retention", "clients", "alerts")
+ALERT_KEYS = ("email", "ntfy", "healthchecks", "webhook", "stale_after")
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,31 @@ class ClientSpec:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """Where the server's health job and guard send problems (every field optional).
+    The URLs may carry tokens: they are secrets in plans and output."""
+
+    email: str | None = None
+    ntfy: str | None = None
+    healthchecks: str | None = None
+    webhook: str | None = None
+    stale_after: str | None = None
+    """A client is stale when its newest archive is older (`36h`); default: twice the
+    longest gap of its schedule."""
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """The channels the server posts to, by name (what `alerts.json` holds)."""
+        channels = {"ntfy": self.ntfy, "healthchecks": self.healthchecks, "webhook": self.webhook}
+        return {name: url for name, url in channels.items() if url}
+
+
+@dataclass(frozen=True)
 class Inventory:
     server: ServerSpec
     retention: dict
     clients: tuple[ClientSpec, ...] = ()
+    alerts: Alerts = field(default_factory=Alerts)
 
     def client(self, name: str) -> ClientSpec:
         for client in self.clients:
@@ -87,7 +109,9 @@ def default_inventory_path() -> Path:
 # --- saving ---------------------------------------------------------------------------
 
 
-def inventory_data(server: dict, retention: dict, clients: list[dict]) -> dict:
+def inventory_data(
+    server: dict, retention: dict, clients: list[dict], alerts: dict | None = None
+) -> dict:
     """The one YAML form of an inventory: documented key order, empty optional keys left out.
 
     Takes plain values, so the wizard (whose fields may not be valid yet) and the lab build
@@ -97,7 +121,7 @@ def inventory_data(server: dict, retention: dict, clients: list[dict]) -> dict:
     def present(key: str, value: object, required: tuple[str, ...]) -> bool:
         return key in required or value not in (None, "", [], {}, ())
 
-    return {
+    data = {
         "version": INVENTORY_VERSION,
         "server": {
             key: server[key]
@@ -114,6 +138,10 @@ def inventory_data(server: dict, retention: dict, clients: list[dict]) -> dict:
             for client in clients
         ],
     }
+    channels = {k: v for k, v in (alerts or {}).items() if k in ALERT_KEYS and present(k, v, ())}
+    if channels:
+        data["alerts"] = {key: channels[key] for key in ALERT_KEYS if key in channels}
+    return data
 
 
 def inventory_to_data(inventory: Inventory) -> dict:
@@ -131,7 +159,8 @@ def inventory_to_data(inventory: Inventory) -> dict:
         }
         for c in inventory.clients
     ]
-    return inventory_data(server, inventory.retention, clients)
+    alerts = {key: getattr(inventory.alerts, key) for key in ALERT_KEYS}
+    return inventory_data(server, inventory.retention, clients, alerts)
 
 
 def dump_inventory_data(data: dict) -> str:

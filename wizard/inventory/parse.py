@@ -9,10 +9,12 @@ from pathlib import Path
 import yaml
 
 from wizard.inventory.model import (
+    ALERT_KEYS,
     CLIENT_KEYS,
     INVENTORY_VERSION,
     SERVER_KEYS,
     TOP_KEYS,
+    Alerts,
     ClientSpec,
     Inventory,
     ServerSpec,
@@ -20,9 +22,13 @@ from wizard.inventory.model import (
 from wizard.inventory.validation import (
     FieldError,
     check_absolute_path,
+    check_alert_url,
     check_cron,
+    check_duration,
+    check_email,
     check_exclude_pattern,
     check_name,
+    check_ntfy_url,
     check_quota,
     check_retention,
     check_ssh_destination,
@@ -193,9 +199,33 @@ def _validate(data: object, errors: list[FieldError]) -> Inventory | None:
             )
         seen.add(client.name)
         clients.append(client)
-    if errors or server is None or retention is None:
+    alerts = _validate_alerts(data.get("alerts"), errors)
+    if errors or server is None or retention is None or alerts is None:
         return None
-    return Inventory(server=server, retention=retention, clients=tuple(clients))
+    return Inventory(server=server, retention=retention, clients=tuple(clients), alerts=alerts)
+
+
+def _validate_alerts(raw: object, errors: list[FieldError]) -> Alerts | None:
+    if raw is None:
+        return Alerts()
+    if not isinstance(raw, dict):
+        errors.append(FieldError("alerts", "expected a mapping (email, ntfy, healthchecks, ...)"))
+        return None
+    _unknown_keys(raw, ALERT_KEYS, "alerts", errors)
+    before = len(errors)
+    checks = {
+        "email": check_email,
+        "ntfy": check_ntfy_url,
+        "healthchecks": check_alert_url,
+        "webhook": check_alert_url,
+        "stale_after": check_duration,
+    }
+    values = {
+        key: _collect(errors, check, f"alerts.{key}", raw[key])
+        for key, check in checks.items()
+        if raw.get(key) is not None
+    }
+    return Alerts(**values) if len(errors) == before else None
 
 
 def _validate_server(raw: object, errors: list[FieldError]) -> ServerSpec | None:

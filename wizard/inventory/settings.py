@@ -14,7 +14,7 @@ from croniter import croniter
 
 from wizard.artefacts.crontab import staggered_schedule
 from wizard.inventory.model import ClientSpec, Inventory
-from wizard.inventory.validation import split_host_port
+from wizard.inventory.validation import duration_seconds, split_host_port
 
 DEFAULT_BORG_USER = "borg"
 DEFAULT_ROOT_REPO_ROOT = "/backups"
@@ -87,6 +87,20 @@ def client_backups_per_day(client: ClientSpec, start: datetime | None = None) ->
     while (moment := runs.get_next(datetime)) < start + timedelta(days=14):
         per_day[moment.date()] = per_day.get(moment.date(), 0) + 1
     return max(per_day.values(), default=1) + MANUAL_BACKUP_ALLOWANCE
+
+
+def client_stale_after(inventory: Inventory, client: ClientSpec) -> int:
+    """Seconds after which a client's newest archive is stale: `alerts.stale_after`, else
+    twice the longest gap between two runs of its schedule."""
+    if inventory.alerts.stale_after:
+        return duration_seconds(inventory.alerts.stale_after)
+    start = datetime(2026, 1, 5)
+    runs = croniter(client_schedule(client), start)
+    previous, longest = runs.get_next(datetime), timedelta(0)
+    while previous < start + timedelta(days=35):
+        moment = runs.get_next(datetime)
+        longest, previous = max(longest, moment - previous), moment
+    return int(2 * longest.total_seconds())
 
 
 def client_retention(inventory: Inventory, client: ClientSpec) -> dict:

@@ -232,3 +232,61 @@ def quota_bytes(quota: str) -> int:
     match = QUOTA_RE.match(quota)
     assert match is not None, quota
     return int(float(match["number"]) * QUOTA_UNITS[match["unit"]])
+
+
+ALERT_URL_RE = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+\Z")
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\Z")
+DURATION_RE = re.compile(r"(?P<amount>[1-9][0-9]*)(?P<unit>[smhdw])\Z")
+DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def check_alert_url(field: str, value: object) -> str:
+    """An http(s) URL the server posts alerts to: printable, no spaces or quotes (it may
+    carry a token, so it is never shown, but it is written into a JSON file)."""
+    if not isinstance(value, str) or not ALERT_URL_RE.match(value) or len(value) > 2048:
+        raise FieldError(
+            field,
+            "expected an http:// or https:// URL without spaces, quotes or control characters",
+        )
+    return value
+
+
+def check_email(field: str, value: object) -> str:
+    """One address for cron's MAILTO (a line in a crontab: nothing but the address)."""
+    if not isinstance(value, str) or not EMAIL_RE.match(value) or len(value) > 254:
+        raise FieldError(field, f"{value!r} is not an e-mail address such as ops@example.com")
+    return value
+
+
+def check_duration(field: str, value: object) -> str:
+    """`90m`, `36h`, `2d`, `1w` (s, m, h, d, w)."""
+    if not isinstance(value, str) or not DURATION_RE.match(value):
+        raise FieldError(field, f"{value!r} is not a duration such as '36h', '2d' or '90m'")
+    return value
+
+
+def duration_seconds(duration: str) -> int:
+    match = DURATION_RE.match(duration)
+    assert match is not None, duration
+    return int(match["amount"]) * DURATION_SECONDS[match["unit"]]
+
+
+NTFY_TOPIC_RE = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+
+
+def split_ntfy_url(url: str) -> tuple[str, str]:
+    """`https://ntfy.example/backups` -> ("https://ntfy.example", "backups"): ntfy publishes
+    to SERVER/TOPIC, and borgmatic's hook takes the two apart."""
+    server, _, topic = url.rstrip("/").rpartition("/")
+    if "://" not in server or server.endswith(":/") or not NTFY_TOPIC_RE.match(topic):
+        raise FieldError("alerts.ntfy", f"{url!r} is not a ntfy URL such as https://ntfy.sh/TOPIC")
+    return server, topic
+
+
+def check_ntfy_url(field: str, value: object) -> str:
+    url = check_alert_url(field, value)
+    try:
+        split_ntfy_url(url)
+    except FieldError as exc:
+        raise FieldError(field, exc.message) from None
+    return url

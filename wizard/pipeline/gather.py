@@ -12,6 +12,7 @@ import shlex
 from dataclasses import replace
 
 from wizard.artefacts.guard_program import (
+    alerts_file_path,
     guard_program_path,
     guard_state_path,
     legacy_state_path,
@@ -274,7 +275,7 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
     files = [paths.authorized_keys]
     for client in clients:
         files += [paths.prune_config(client), paths.passphrase(client)]
-    files.append(guard_program_path(paths.state_dir))
+    files += [guard_program_path(paths.state_dir), alerts_file_path(paths.state_dir)]
     script = read_paths_script(
         files=files,
         dirs=[paths.ssh_dir, paths.state_dir, paths.repo_root],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 
 from wizard.artefacts.managed_block import is_managed_file
@@ -25,6 +26,7 @@ from wizard.safe_text import safe_text
 SECRET_UNCHANGED = "<secret: unchanged>"
 SECRET_NEW = "<secret: new>"
 SECRET_OLD = "<secret: replaced>"
+SECRET_VALUE = "<secret>"
 
 
 def sha256_text(text: str | None) -> str | None:
@@ -56,6 +58,8 @@ class Change:
     group: str | None = None
     dir_mode: int | None = None
     secret: bool = False
+    redacted: bool = False
+    """Parts of the content are secrets (alert URLs): the diff hides them, plan files too."""
     args: dict = field(default_factory=dict)
     diff: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -73,6 +77,8 @@ class Change:
     def public_dict(self) -> dict:
         """Everything but secret content: safe for JSON output and plan files."""
         data = asdict(self)
+        if self.redacted:
+            data["old"] = data["new"] = None
         if self.secret:
             data["old"] = None
             data["new"] = None
@@ -280,6 +286,8 @@ def _file_change(
         action = "create" if old is None else "update"
         if item.secret:
             diff = _secret_diff(old, label)
+        elif item.redact_keys:
+            diff = _redacted_diff(old, item.content, label, item.redact_keys)
         else:
             diff = _show_placeholders(unified_diff(old, item.content, label), placeholders)
         if (
@@ -305,9 +313,25 @@ def _file_change(
         group=item.group,
         dir_mode=item.dir_mode,
         secret=item.secret,
+        redacted=bool(item.redact_keys),
         diff=diff,
         warnings=warnings,
     )
+
+
+def redact_values(text: str | None, keys: tuple[str, ...]) -> str | None:
+    """`ping_url: https://hc/UUID` -> `ping_url: <secret>`, for every YAML line of `keys`."""
+    if text is None:
+        return None
+    pattern = re.compile(rf"^(\s*(?:- )?(?:{'|'.join(map(re.escape, keys))}):[ \t]*)\S.*$", re.M)
+    return pattern.sub(rf"\g<1>{SECRET_VALUE}", text)
+
+
+def _redacted_diff(old: str | None, new: str, label: str, keys: tuple[str, ...]) -> str:
+    shown_old, shown_new = redact_values(old, keys), redact_values(new, keys)
+    if shown_old == shown_new:
+        return f"--- a/{label}\n+++ b/{label}\n(only a secret value changed: {', '.join(keys)})\n"
+    return unified_diff(shown_old, shown_new, label)
 
 
 def plan_warnings(plan: Plan) -> list[str]:

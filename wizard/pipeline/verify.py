@@ -4,8 +4,10 @@ Per client: its config validates with its own borgmatic; `borg info` through its
 and pinned host key works; the key gets no shell and no other repository; the server
 forces `--append-only` (with the server's borg and the client's quota) for it. Per client
 on the server: the guard's read-only `check` passes (baseline recorded, nothing vanished
-or forged, borgmatic's prune dry run removes nothing the policy keeps). For the server:
-no line of authorized_keys outside the block undoes a pin.
+or forged, its last run did not refuse, borgmatic's prune dry run removes nothing the
+policy keeps). For the server: no line of authorized_keys outside the block undoes a pin.
+For every host: no drift — each managed file is what the plan would write. A host that
+cannot be reached is a failed proof.
 """
 
 from __future__ import annotations
@@ -39,12 +41,11 @@ class Proof:
 @dataclass
 class VerifyReport:
     proofs: list[Proof] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
     left_out: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(p.ok for p in self.proofs) and not self.skipped
+        return bool(self.proofs) and all(p.ok for p in self.proofs)
 
 
 def _tail(data: bytes, limit: int = 300) -> str:
@@ -187,8 +188,31 @@ def verify_authorized_keys(session, clients: list[str]) -> Proof:
     )
 
 
+def verify_drift(session) -> list[Proof]:
+    """One proof per host: every managed file, directory and crontab is what the plan would
+    write. A host edited by hand since the apply, or never configured, fails here, naming
+    the files."""
+    try:
+        plan = session.plan(leave_out=session.left_out)
+    except Exception as exc:  # the plan itself refusing (hostile key, ...) is a failure
+        return [Proof(session.server_name, "the plan can be computed", False, str(exc))]
+    proofs = []
+    for host in plan.hosts:
+        if host in session.left_out:
+            continue
+        changes = plan.for_host(host)
+        detail = (
+            "drift: " + "; ".join(change.title for change in changes)
+            if changes
+            else "every managed file is as borgkeep wrote it"
+        )
+        proofs.append(Proof(host, "no drift from the plan", not changes, detail))
+    return proofs
+
+
 def verify_fleet(session) -> VerifyReport:
-    """Run every proof on the facts `session` (a `FleetSession`) holds; hosts in parallel."""
+    """Run every proof on the facts `session` (a `FleetSession`) holds; hosts in parallel.
+    An unreachable host is a failed proof, never a skipped one."""
     report = VerifyReport()
     left_out = session.left_out
     clients = [
@@ -197,7 +221,7 @@ def verify_fleet(session) -> VerifyReport:
         if c.name in session.facts and c.name not in left_out
     ]
     for name, reason in session.errors.items():
-        report.skipped[name] = reason
+        report.proofs.append(Proof(name, "reachable over SSH", False, reason))
     report.left_out = sorted(left_out)
 
     def one(name: str) -> list[Proof]:
@@ -211,4 +235,5 @@ def verify_fleet(session) -> VerifyReport:
             report.proofs.extend(proofs)
     if session.server_name in session.facts:
         report.proofs.append(verify_authorized_keys(session, clients))
+        report.proofs.extend(verify_drift(session))
     return report

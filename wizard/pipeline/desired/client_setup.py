@@ -18,6 +18,9 @@ from wizard.pipeline.desired.items import (
 )
 from wizard.pipeline.facts import client_layout
 
+MONITORING_SECRETS = ("ping_url", "topic")
+"""In the client's config, the Healthchecks ping URL and the ntfy topic carry the tokens."""
+
 
 def client_setup(fleet: Fleet) -> list[DesiredItem]:
     host_key = fleet.server_facts.host_key
@@ -58,6 +61,8 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
             passphrase_file=paths.passphrase,
             ssh_key_file=paths.key,
             known_hosts_file=paths.known_hosts,
+            healthchecks=fleet.inventory.alerts.healthchecks,
+            ntfy=fleet.inventory.alerts.ntfy,
         )
         add(
             DesiredFile(
@@ -67,6 +72,7 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
                 owner,
                 dir_mode=0o755 if facts.is_root else 0o700,
                 description="borgmatic config (create + check only)",
+                redact_keys=MONITORING_SECRETS,
             )
         )
         if repo_path not in fleet.server_facts.initialised_repos:

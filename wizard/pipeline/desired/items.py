@@ -53,6 +53,8 @@ class DesiredFile:
     dir_mode: int = 0o700
     managed_block: bool = False
     description: str = ""
+    redact_keys: tuple[str, ...] = ()
+    """YAML keys whose values are secrets (alert URLs): shown as `<secret>` in the plan."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,12 @@ from wizard.artefacts import crontab, guard_program, managed_block, passphrase_f
 from wizard.artefacts.borgmatic_client import archive_prefix
 from wizard.artefacts.borgmatic_server import PRUNE_LOCK_WAIT_SECONDS, render_server_prune_config
 from wizard.inventory.model import ClientSpec
-from wizard.inventory.settings import client_backups_per_day, client_retention
+from wizard.inventory.settings import (
+    client_backups_per_day,
+    client_retention,
+    client_stale_after,
+)
+from wizard.inventory.validation import quota_bytes
 from wizard.pipeline.desired.fleet import Fleet, require
 from wizard.pipeline.desired.items import (
     PHASE_SERVER_PRUNE,
@@ -25,6 +30,8 @@ CLOCK_SKEW_SECONDS = 3600
 """How far a client's clock may be off before its new archives count as forged dates."""
 FALLBACK_PYTHON = "/usr/bin/python3"
 GUARD_CRON_OUTPUT = ">/dev/null"
+HEALTH_SCHEDULE = "0 12 * * *"
+"""The daily health job: midday, long after the night's backups and the morning's prune."""
 """The guard's success line goes to syslog; cron mails only what it prints on stderr."""
 
 
@@ -94,8 +101,21 @@ def server_prune(fleet: Fleet, orphans: list[str]) -> tuple[list[DesiredItem], l
         prune_lines[client.name] = crontab.server_prune_cron_line(
             fleet.settings.prune_schedule, f"{command} {GUARD_CRON_OUTPUT}"
         )
+    add(
+        DesiredFile(
+            guard_program.alerts_file_path(spaths.state_dir),
+            guard_program.render_alerts_file(fleet.inventory.alerts.urls),
+            0o600,
+            borg_user,
+            secret=True,
+            description="where the guard and the health job send alerts (URLs are secrets)",
+        )
+    )
+    health = guard_program.fleet_command(python, guard_path, "health")
     block = [prune_lines[name] for name in sorted(prune_lines)]
-    add(DesiredCrontab(borg_user, crontab.render_crontab(existing_cron, block)))
+    block.append(crontab.server_prune_cron_line(HEALTH_SCHEDULE, f"{health} {GUARD_CRON_OUTPUT}"))
+    mailto = fleet.inventory.alerts.email
+    add(DesiredCrontab(borg_user, crontab.render_crontab(existing_cron, block, mailto=mailto)))
     without_quota = [c.name for c in planned if not c.quota]
     if without_quota:
         warnings.append(
@@ -126,6 +146,8 @@ def guard_config(fleet: Fleet, clients: list[ClientSpec]) -> dict:
                 "prefix": archive_prefix(client.name),
                 "retention": client_retention(fleet.inventory, client),
                 "max_new_per_day": client_backups_per_day(client),
+                "stale_after": client_stale_after(fleet.inventory, client),
+                "quota": quota_bytes(client.quota) if client.quota else 0,
                 "prune_config": spaths.prune_config(client.name),
                 "passphrase_file": spaths.passphrase(client.name),
             }
