@@ -23,11 +23,15 @@ build() {  # NAME REQUIREMENT... — make $LAB/NAME hold exactly these requireme
   local want="$* constraints=$constraints_sum"
   local hash; hash=$(printf '%s' "$want" | sha256sum | cut -c1-12)
   local real=$LAB/.venvs/$name-$hash link=$LAB/$name
+  # One builder per venv at a time (two checkouts may bootstrap at once); this job's own fd.
+  exec 9>"$LAB/.venvs/.$name.lock"
+  flock 9
   if [ "$(readlink "$link" 2>/dev/null)" = ".venvs/$name-$hash" ] \
     && [ "$(cat "$real/.borgkeep-lab" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
   echo "build-lab: building $link ($*)"
+  local started=$SECONDS
   rm -rf "$real"
   /usr/bin/python3 -m venv --without-pip "$real"
   # Debian's pip installs into the venv; PIP_CONSTRAINT also reaches isolated build envs.
@@ -43,6 +47,7 @@ build() {  # NAME REQUIREMENT... — make $LAB/NAME hold exactly these requireme
   mv -T "$link.new" "$link"
   find "$LAB/.venvs" -mindepth 1 -maxdepth 1 -name "$name-*" ! -name "$name-$hash" \
     -exec rm -rf {} +
+  echo "build-lab: built $link in $((SECONDS - started))s"
 }
 
 if [ ! -d "$LAB/.venvs" ]; then
