@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 LAB=/opt/borgkeep-lab
 constraints=$PWD/scripts/lab-constraints.txt
 constraints_sum=$(sha256sum "$constraints" | cut -d' ' -f1)
-mapfile -t specs < <(/usr/bin/python3 -m wizard.artefacts.proven_versions lab)
+spec_text=$(/usr/bin/python3 -m wizard.artefacts.proven_versions lab)  # fails loudly, unlike <(...)
+mapfile -t specs <<<"$spec_text"
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
