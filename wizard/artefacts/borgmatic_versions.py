@@ -17,6 +17,10 @@ FLAT_OPTIONS_SINCE: Version = (1, 8, 0)
 MATCH_ARCHIVES_SINCE: Version = (1, 7, 11)
 """1.7.11 added `match_archives` (in `storage`) and deprecated the `prefix` options."""
 SKIP_ACTIONS_SINCE: Version = (1, 8, 5)
+"""1.8.5 added `skip_actions`; before it the client config guards prune/compact with hooks."""
+CREATE_FIRST_SINCE: Version = (1, 7, 9)
+"""1.7.9 changed bare `borgmatic` from prune, compact, create, check to create, prune,
+compact, check: before it a failing before_prune guard stops the run before any backup."""
 CONFIG_VALIDATE_ACTION_SINCE: Version = (1, 8, 0)
 """From here on `borgmatic config validate`; older releases ship `validate-borgmatic-config`."""
 
@@ -50,6 +54,11 @@ def is_sectioned(version: str) -> bool:
 def supports_skip_actions(version: str) -> bool:
     """`skip_actions` makes a config refuse prune/compact even when bare `borgmatic` asks."""
     return check_supported(version) >= SKIP_ACTIONS_SINCE
+
+
+def bare_run_creates_first(version: str) -> bool:
+    """Whether bare `borgmatic` (no actions) runs create before prune and compact."""
+    return check_supported(version) >= CREATE_FIRST_SINCE
 
 
 def supports_match_archives(version: str) -> bool:
