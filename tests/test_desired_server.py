@@ -186,3 +186,14 @@ def test_a_converged_fleet_plans_nothing_more():
     desired, plan = plan_for(inventory, settings, facts, passphrases)
     assert plan.empty, render_plan_text(plan)
     assert applied_facts(desired, facts, settings) == facts
+
+
+def test_an_unproven_version_is_a_plan_warning_naming_the_nearest_proven_release():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    facts["host1"] = replace(facts["host1"], borgmatic_version="1.8.7")
+    _, plan = plan_for(inventory, settings, facts, passphrases)
+    text = render_plan_text(plan)
+    (line,) = [ln for ln in text.splitlines() if "1.8.7" in ln]
+    assert line.startswith("warning: borgmatic 1.8.7 on host1 has not been proven")
+    assert "1.8.5" in line
+    assert not [ln for ln in text.splitlines() if "on host2 has not been proven" in ln]

@@ -15,8 +15,8 @@ from wizard.artefacts.proven_versions import (
     lab_specs,
     version_warnings,
 )
-from wizard.facts import HostFacts
-from wizard.gather import FactsError, check_versions
+from wizard.pipeline.facts import HostFacts
+from wizard.pipeline.gather import FactsError, check_versions
 
 BORGMATICS = [release.version for release in PROVEN_BORGMATIC]
 BORGS = [release.version for release in PROVEN_BORG]
@@ -63,7 +63,7 @@ def test_debian_packages_and_lab_venvs() -> None:
 
 
 def test_the_lab_hosts_borgmatic2_venv_is_the_newest_proven_release() -> None:
-    from wizard.lab import BORGMATIC2_VENV
+    from wizard.lab.lab import BORGMATIC2_VENV
 
     assert PROVEN_BORGMATIC[-1].lab_dir == str(BORGMATIC2_VENV)
     assert PROVEN_BORGMATIC[-1].version.startswith("2.")

@@ -52,24 +52,14 @@ def login_path_for_version(version: str) -> str:
 
 
 def ensure_borgmatic2_venv(path: Path = BORGMATIC2_VENV) -> Path:
-    """Build the borgmatic 2.x venv if missing, and return its borgmatic.
-
-    Built from /usr/bin/python3 so that non-root lab users can run it (a Python under
-    /root would not be readable by them).
-    """
+    """The lab's borgmatic 2.x (a proven release, built by `scripts/build-lab.sh` from
+    /usr/bin/python3 so that non-root lab users can run it); refuse, saying how to get it."""
     borgmatic = path / "bin" / "borgmatic"
-    if borgmatic.exists():
-        return borgmatic
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o755)
-    old_umask = os.umask(0o022)
-    try:
-        run_checked(["/usr/bin/python3", "-m", "venv", str(path)])
-        run_checked([str(path / "bin" / "pip"), "install", "--quiet", "borgmatic>=2,<3"])
-    finally:
-        os.umask(old_umask)
     if not borgmatic.exists():
-        raise LabError(f"pip installed borgmatic 2 into {path} but {borgmatic} is missing")
+        raise LabError(
+            f"the lab's borgmatic 2 is missing ({borgmatic}): run `bash scripts/bootstrap.sh` "
+            "from the Borgkeep checkout (it builds the lab's proven borgmatic and Borg venvs)"
+        )
     return borgmatic
 
 

@@ -8,6 +8,7 @@ plan shows as such and the executor fills in.
 
 from __future__ import annotations
 
+from wizard.artefacts.proven_versions import version_warnings
 from wizard.inventory.model import Inventory
 from wizard.inventory.settings import ServerSettings
 from wizard.pipeline.desired.client_keys import client_keys
@@ -32,6 +33,13 @@ def compute_desired_state(
     access_items, keys_file, access_warnings = server_access(fleet, public_keys, placeholders)
     prune_items, prune_warnings = server_prune(fleet, keys_file.orphans)
     items = [*key_items, *access_items, *client_setup(fleet), *prune_items]
+    version_notes = [
+        warning
+        for name, host in facts.items()
+        for warning in version_warnings(
+            name, borgmatic_version=host.borgmatic_version, borg_version=host.borg_version
+        )
+    ]
     return DesiredState(
         fleet.server,
         items,
@@ -39,5 +47,5 @@ def compute_desired_state(
         fleet.server_paths,
         {c.name: client_layout(facts[c.name], c.name) for c in fleet.reachable_clients},
         placeholders,
-        [*access_warnings, *prune_warnings],
+        [*version_notes, *access_warnings, *prune_warnings],
     )
