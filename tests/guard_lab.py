@@ -129,6 +129,7 @@ class GuardLab:
         self.prune_config.write_text(
             render_server_prune_config(
                 borgmatic_version=self.borgmatic_version,
+                borg_path="/usr/bin/borg",
                 client_name=CLIENT,
                 repository_path=str(self.repo),
                 passphrase_file=str(self.passphrase_file),

@@ -66,6 +66,7 @@ def server_facts(**kw) -> HostFacts:
         home="/root",
         borg_version="1.2.4",
         borg_path="/usr/bin/borg",
+        cron_borg_path="/usr/bin/borg",
         borgmatic_version="2.1.10",
         borgmatic_path="/usr/local/bin/borgmatic",
         host_key=SERVER_KEY,
@@ -81,6 +82,7 @@ def client_facts(name: str, user: str = "root", version: str = "1.7.7", **kw) ->
         home="/root" if user == "root" else f"/home/{user}",
         borg_version="1.2.4",
         borg_path="/usr/bin/borg",
+        cron_borg_path="/usr/bin/borg",
         borgmatic_version=version,
         borgmatic_path="/usr/bin/borgmatic",
     )

@@ -28,6 +28,7 @@ BASE = {
     "passphrase_file": "/root/.config/borgkeep/web-01.lan.passphrase",
     "ssh_key_file": "/root/.ssh/borgkeep_ed25519",
     "known_hosts_file": "/root/.ssh/borgkeep_known_hosts",
+    "borg_path": "/usr/bin/borg",
 }
 
 
@@ -130,6 +131,7 @@ def test_flat_config_structure() -> None:
         "source_directories",
         "exclude_patterns",
         "repositories",
+        "local_path",
         "encryption_passcommand",
         "compression",
         "archive_name_format",
@@ -138,6 +140,7 @@ def test_flat_config_structure() -> None:
         "checks",
         "skip_actions",
     ]
+    assert config["local_path"] == "/usr/bin/borg"
     assert config["source_directories"] == ["/etc", "/home"]
     assert config["exclude_patterns"] == ["*.pyc", "/home/*/.cache"]
     assert config["repositories"] == [
@@ -208,6 +211,7 @@ def test_sectioned_config_structure() -> None:
     assert config["location"] == {
         "source_directories": ["/etc", "/home"],
         "repositories": ["ssh://borg@127.0.0.1:2201/srv/backups/web-01.lan"],
+        "local_path": "/usr/bin/borg",
         "exclude_patterns": ["*.pyc", "/home/*/.cache"],
     }
     storage = config["storage"]
@@ -273,3 +277,26 @@ def test_rendering_is_deterministic() -> None:
     first = render_client_config(borgmatic_version=FLAT, **BASE)
     assert first == render_client_config(borgmatic_version=FLAT, **BASE)
     assert first.count("\n# ") == 0 and first.startswith("# Managed by borgkeep")
+
+
+@pytest.mark.parametrize("version", [SECTIONED, FLAT])
+def test_borgmatic_runs_the_borg_the_facts_found(version: str) -> None:
+    config = render(version, borg_path="/opt/borg-1.4/bin/borg")
+    section = config["location"] if version == SECTIONED else config
+    assert section["local_path"] == "/opt/borg-1.4/bin/borg"
+    with pytest.raises(ValueError):
+        render(version, borg_path="borg")
+
+
+@pytest.mark.parametrize("version", [SECTIONED, FLAT])
+def test_monitoring_hooks_ping_on_failure_only(version: str) -> None:
+    config = render(
+        version,
+        healthchecks="https://hc.example/ping/abc",
+        ntfy="https://ntfy.example/fleet-alerts",
+    )
+    hooks = config["hooks"] if version == SECTIONED else config
+    assert hooks["healthchecks"] == {"ping_url": "https://hc.example/ping/abc", "states": ["fail"]}
+    assert hooks["ntfy"]["server"] == "https://ntfy.example"
+    assert hooks["ntfy"]["topic"] == "fleet-alerts" and hooks["ntfy"]["states"] == ["fail"]
+    assert "web-01.lan" in hooks["ntfy"]["fail"]["title"]

@@ -14,6 +14,7 @@ BASE = {
     "repository_path": "/srv/backups/client1",
     "passphrase_file": "/home/borg/.config/borgkeep/client1.passphrase",
     "retention": RETENTION,
+    "borg_path": "/usr/bin/borg",
 }
 
 
@@ -27,6 +28,7 @@ def test_flat_structure() -> None:
     config = render("2.1.10")
     assert config == {
         "repositories": [{"path": "/srv/backups/client1", "label": "client1"}],
+        "local_path": "/usr/bin/borg",
         "encryption_passcommand": "cat /home/borg/.config/borgkeep/client1.passphrase",
         "lock_wait": 600,
         "keep_daily": 7,
@@ -51,7 +53,10 @@ def test_flat_without_skip_actions_guards_create_and_check() -> None:
 def test_sectioned_structure_uses_prefix() -> None:
     config = render("1.7.7")
     assert list(config) == ["location", "storage", "retention", "hooks"]
-    assert config["location"] == {"repositories": ["/srv/backups/client1"]}
+    assert config["location"] == {
+        "repositories": ["/srv/backups/client1"],
+        "local_path": "/usr/bin/borg",
+    }
     assert config["storage"] == {
         "encryption_passcommand": "cat /home/borg/.config/borgkeep/client1.passphrase",
         "lock_wait": 600,

@@ -97,6 +97,7 @@ def write_rendered_configs(borgmatic: Borgmatic, client: dict, directory: Path) 
     name = client["name"]
     client_config = render_client_config(
         borgmatic_version=borgmatic.version,
+        borg_path="/usr/bin/borg",
         client_name=name,
         source_directories=client["sources"],
         exclude_patterns=client["excludes"],
@@ -108,6 +109,7 @@ def write_rendered_configs(borgmatic: Borgmatic, client: dict, directory: Path) 
     )
     server_config = render_server_prune_config(
         borgmatic_version=borgmatic.version,
+        borg_path="/usr/bin/borg",
         client_name=name,
         repository_path=f"/srv/backups/{name}",
         passphrase_file=f"/home/borg/.config/borgkeep/{name}.passphrase",
@@ -208,6 +210,7 @@ def test_server_config_prunes_only_its_clients_archives(borgmatic: Borgmatic, la
     config.write_text(
         render_server_prune_config(
             borgmatic_version=borgmatic.version,
+            borg_path="/usr/bin/borg",
             client_name="client1",
             repository_path=str(lab.repo),
             passphrase_file=str(lab.passphrase_file),
@@ -234,6 +237,7 @@ def test_server_config_refuses_to_create_archives(borgmatic: Borgmatic, lab: Lab
     config.write_text(
         render_server_prune_config(
             borgmatic_version=borgmatic.version,
+            borg_path="/usr/bin/borg",
             client_name="client2",
             repository_path=str(lab.repo),
             passphrase_file=str(lab.passphrase_file),
@@ -263,6 +267,7 @@ def render_local_client_config(borgmatic: Borgmatic, lab: Lab) -> Path:
     config.write_text(
         render_client_config(
             borgmatic_version=borgmatic.version,
+            borg_path="/usr/bin/borg",
             client_name="client1",
             source_directories=[str(lab.source)],
             exclude_patterns=["*.tmp"],

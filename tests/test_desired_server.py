@@ -197,3 +197,22 @@ def test_an_unproven_version_is_a_plan_warning_naming_the_nearest_proven_release
     assert line.startswith("warning: borgmatic 1.8.7 on host1 has not been proven")
     assert "1.8.5" in line
     assert not [ln for ln in text.splitlines() if "on host2 has not been proven" in ln]
+
+
+def test_a_borg_outside_crons_path_is_named_and_used_by_absolute_path():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    venv_borg = "/opt/borg-1.4/bin/borg"
+    facts["host1"] = replace(facts["host1"], borg_path=venv_borg, cron_borg_path=None)
+    facts["nas"] = replace(facts["nas"], borg_path=venv_borg, cron_borg_path="/usr/bin/borg")
+    _, plan = plan_for(inventory, settings, facts, passphrases)
+    text = render_plan_text(plan)
+    assert f"host1: cron's PATH (/usr/bin:/bin) finds no borg, the login finds {venv_borg}" in text
+    assert (
+        f"nas: cron's PATH (/usr/bin:/bin) finds /usr/bin/borg, the login finds {venv_borg}" in text
+    )
+    config = next(c for c in plan.changes if c.path == "/etc/borgmatic.d/borgkeep-host1.yaml")
+    assert f"local_path: {venv_borg}" in config.new
+    prune = next(c for c in plan.changes if c.path == f"{STATE_DIR}/prune-host2.yaml")
+    assert f"local_path: {venv_borg}" in prune.new
+    assert f'command="{venv_borg} serve --append-only' in _change(plan, AK).new
+    assert f'"borg": "{venv_borg}"' in _change(plan, f"{STATE_DIR}/guard.py").new

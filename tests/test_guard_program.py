@@ -185,6 +185,7 @@ def test_prune_lines_give_the_id_in_the_last_brackets() -> None:
 def test_the_prune_config_is_pointed_at_the_hidden_path_exactly_once(version: str) -> None:
     text = render_server_prune_config(
         borgmatic_version=version,
+        borg_path="/usr/bin/borg",
         client_name="host1",
         repository_path="/backups/host1",
         passphrase_file="/home/borg/.config/borgkeep/host1.passphrase",

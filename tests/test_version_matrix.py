@@ -104,8 +104,15 @@ CLIENT_CASES = {
         "excludes": ["*.tmp", "/home/*/.cache", "sh:/var/cache/**", "re:\\.bak$"],
     },
     "odd-name": {"name": "web-01.lan", "sources": ["/var/www"], "excludes": ["*.log"]},
+    "alerts-hooks": {
+        "name": "db1",
+        "sources": ["/var/lib/db"],
+        "excludes": [],
+        "healthchecks": "https://hc.example/ping/0c6a1e2f-7a1b-4c2d-9e3f-123456789abc",
+        "ntfy": "https://ntfy.example/backups-fleet",
+    },
 }
-CHECK_FREQUENCIES = ["2 weeks", "always", "1 month"]
+CHECK_FREQUENCIES = ["2 weeks", "always", "1 month", "2 weeks"]
 RETENTIONS = {
     "default": {"keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6, "keep_yearly": 1},
     "within-and-hourly": {"keep_within": "2d", "keep_hourly": 24},
@@ -126,7 +133,12 @@ RETENTIONS = {
 def rendered_configs(version: str, directory: Path) -> list[Path]:
     """Every client and server config variant for `version`, written to `directory`."""
     paths = []
-    urls = ["ssh://borg@backup.lan:2222/srv/backups/{name}", "ssh://backup/srv/{name}", "/mnt/b"]
+    urls = [
+        "ssh://borg@backup.lan:2222/srv/backups/{name}",
+        "ssh://backup/srv/{name}",
+        "/mnt/b",
+        "ssh://borg@backup.lan/srv/backups/{name}",
+    ]
     for (case, client), frequency, url in zip(
         CLIENT_CASES.items(), CHECK_FREQUENCIES, urls, strict=True
     ):
@@ -134,6 +146,7 @@ def rendered_configs(version: str, directory: Path) -> list[Path]:
         path.write_text(
             render_client_config(
                 borgmatic_version=version,
+                borg_path="/usr/bin/borg",
                 client_name=client["name"],
                 source_directories=client["sources"],
                 exclude_patterns=client["excludes"],
@@ -142,6 +155,8 @@ def rendered_configs(version: str, directory: Path) -> list[Path]:
                 ssh_key_file="/root/.ssh/borgkeep_ed25519",
                 known_hosts_file="/root/.ssh/borgkeep_known_hosts",
                 check_frequency=frequency,
+                healthchecks=client.get("healthchecks"),
+                ntfy=client.get("ntfy"),
             )
         )
         paths.append(path)
@@ -150,6 +165,7 @@ def rendered_configs(version: str, directory: Path) -> list[Path]:
         path.write_text(
             render_server_prune_config(
                 borgmatic_version=version,
+                borg_path="/usr/bin/borg",
                 client_name="client1",
                 repository_path="/srv/backups/client1",
                 passphrase_file="/home/borg/.config/borgkeep/client1.passphrase",
@@ -192,7 +208,7 @@ def test_every_rendered_config_passes_the_releases_own_validator(
 ) -> None:
     env = isolated_env(tmp_path / "home")
     configs = rendered_configs(release.version, tmp_path)
-    assert len(configs) == 7
+    assert len(configs) == len(CLIENT_CASES) + len(RETENTIONS)
     for path, result in validate(release, configs, env).items():
         assert result.returncode == 0, (
             f"borgmatic {release.version} rejects {path.name}:\n{describe(result)}\n"
@@ -275,6 +291,7 @@ def client_config(release: ProvenRelease, repo: Repo) -> Path:
     config.write_text(
         render_client_config(
             borgmatic_version=release.version,
+            borg_path="/usr/bin/borg",
             client_name="client1",
             source_directories=[str(repo.source)],
             exclude_patterns=["*.tmp"],
@@ -292,6 +309,7 @@ def server_config(release: ProvenRelease, repo: Repo, client: str) -> Path:
     config.write_text(
         render_server_prune_config(
             borgmatic_version=release.version,
+            borg_path="/usr/bin/borg",
             client_name=client,
             repository_path=str(repo.path),
             passphrase_file=str(repo.passphrase_file),

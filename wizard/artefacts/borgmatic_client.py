@@ -136,11 +136,15 @@ def render_client_config(
     passphrase_file: str,
     ssh_key_file: str,
     known_hosts_file: str,
+    borg_path: str,
     check_frequency: str = "2 weeks",
     healthchecks: str | None = None,
     ntfy: str | None = None,
 ) -> str:
-    """The client's borgmatic config for the borgmatic version installed on that client."""
+    """The client's borgmatic config for the borgmatic version installed on that client.
+
+    `borg_path` is the borg the facts found: borgmatic runs it by that absolute path
+    (`local_path`), so cron's short PATH can neither miss it nor pick another one."""
     name = check_name("client_name", client_name)
     if not source_directories:
         raise ValueError("source_directories: at least one directory is needed")
@@ -157,9 +161,14 @@ def render_client_config(
     ssh_command = client_ssh_command(ssh_key_file, known_hosts_file)
     checks = _checks(check_frequency)
     monitoring = monitoring_hooks(name, healthchecks, ntfy)
+    local_path = check_absolute_path("borg_path", borg_path)
 
     if versions.is_sectioned(borgmatic_version):
-        location: dict = {"source_directories": sources, "repositories": [repository]}
+        location: dict = {
+            "source_directories": sources,
+            "repositories": [repository],
+            "local_path": local_path,
+        }
         if excludes:
             location["exclude_patterns"] = excludes
         storage: dict = {
@@ -190,6 +199,7 @@ def render_client_config(
         config["exclude_patterns"] = excludes
     config |= {
         "repositories": [{"path": repository, "label": name}],
+        "local_path": local_path,
         "encryption_passcommand": passcommand,
         "compression": COMPRESSION,
         "archive_name_format": archive_name_format(name),

@@ -39,12 +39,15 @@ def render_server_prune_config(
     repository_path: str,
     passphrase_file: str,
     retention: dict[str, int],
+    borg_path: str,
 ) -> str:
-    """The prune config for one client's repository, for the server's borgmatic version."""
+    """The prune config for one client's repository, for the server's borgmatic version;
+    borgmatic runs the server's borg by its absolute path (`local_path`)."""
     name = check_name("client_name", client_name)
     repository = check_absolute_path("repository_path", repository_path)
     passcommand = encryption_passcommand(passphrase_file)
     keep = _ordered_retention(retention)
+    local_path = check_absolute_path("borg_path", borg_path)
 
     if versions.is_sectioned(borgmatic_version):
         storage: dict = {
@@ -57,7 +60,7 @@ def render_server_prune_config(
         else:
             retention_section["prefix"] = archive_prefix(name)
         config = {
-            "location": {"repositories": [repository]},
+            "location": {"repositories": [repository], "local_path": local_path},
             "storage": storage,
             "retention": retention_section,
             "hooks": {
@@ -69,6 +72,7 @@ def render_server_prune_config(
 
     config: dict = {
         "repositories": [{"path": repository, "label": name}],
+        "local_path": local_path,
         "encryption_passcommand": passcommand,
         "lock_wait": PRUNE_LOCK_WAIT_SECONDS,
         **keep,

@@ -66,6 +66,8 @@ class HostFacts:
     borgmatic_version: str | None = None
     borgmatic_path: str | None = None
     python_path: str | None = None
+    cron_borg_path: str | None = None
+    """The borg cron's PATH (/usr/bin:/bin) would find, if any."""
     """The Python borgmatic runs on: the one server-side programs run with."""
     sudo: bool = False
     users: dict[str, UserInfo] = field(default_factory=dict)
@@ -108,3 +110,18 @@ def server_layout(facts: HostFacts, settings: ServerSettings) -> ServerPaths:
 def client_layout(facts: HostFacts, client_name: str) -> ClientPaths:
     """Where a client's files are: system locations for root, the login's home otherwise."""
     return client_paths(client_name, facts.home, facts.is_root)
+
+
+CRON_PATH = "/usr/bin:/bin"
+
+
+def borg_path_notes(facts: HostFacts) -> list[str]:
+    """What the operator should know when cron's short PATH would not run the borg the
+    login finds (Borgkeep's jobs name it by absolute path, so they still do)."""
+    if not facts.borg_path or facts.cron_borg_path == facts.borg_path:
+        return []
+    found = f"finds {facts.cron_borg_path}" if facts.cron_borg_path else "finds no borg"
+    return [
+        f"{facts.host}: cron's PATH ({CRON_PATH}) {found}, the login finds {facts.borg_path}: "
+        f"every job and forced command Borgkeep installs runs {facts.borg_path} by its path"
+    ]

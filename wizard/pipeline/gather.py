@@ -28,6 +28,7 @@ kv user "$(id -un)"
 kv home "$HOME"
 if [ -r /etc/os-release ]; then . /etc/os-release; kv os "${PRETTY_NAME:-$ID}"; kv os_id "${ID:-}"; fi
 p=$(command -v borg 2>/dev/null) && { kv borg_path "$p"; kv borg_version "$("$p" --version 2>&1 | head -n1)"; }
+kv cron_borg "$(PATH=/usr/bin:/bin command -v borg 2>/dev/null)"
 p=$(command -v borgmatic 2>/dev/null) && { kv borgmatic_path "$p"; kv borgmatic_version "$("$p" --version 2>&1 | tail -n1)"; kv borgmatic_shebang "$(head -c 200 "$p" | head -n1)"; }
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then kv sudo 1; fi
 for u in {users}; do e=$(getent passwd "$u") && kv "passwd" "$e"; done
@@ -99,6 +100,7 @@ def parse_basic(host: str, text: str) -> tuple[HostFacts, str]:
         borgmatic_version=borgmatic_version,
         borgmatic_path=values.get("borgmatic_path"),
         python_path=python_of_shebang(values.get("borgmatic_shebang", "")),
+        cron_borg_path=values.get("cron_borg") or None,
         sudo=values.get("sudo") == "1",
         users=users,
     )

@@ -17,7 +17,7 @@ from wizard.pipeline.desired.fleet import Fleet
 from wizard.pipeline.desired.items import DesiredState, Passphrase
 from wizard.pipeline.desired.server_access import server_access
 from wizard.pipeline.desired.server_prune import server_prune
-from wizard.pipeline.facts import HostFacts, client_layout
+from wizard.pipeline.facts import HostFacts, borg_path_notes, client_layout
 
 
 def compute_desired_state(
@@ -36,9 +36,12 @@ def compute_desired_state(
     version_notes = [
         warning
         for name, host in facts.items()
-        for warning in version_warnings(
-            name, borgmatic_version=host.borgmatic_version, borg_version=host.borg_version
-        )
+        for warning in [
+            *version_warnings(
+                name, borgmatic_version=host.borgmatic_version, borg_version=host.borg_version
+            ),
+            *borg_path_notes(host),
+        ]
     ]
     return DesiredState(
         fleet.server,

@@ -61,6 +61,7 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
             passphrase_file=paths.passphrase,
             ssh_key_file=paths.key,
             known_hosts_file=paths.known_hosts,
+            borg_path=require(facts, "the borg path", facts.borg_path),
             healthchecks=fleet.inventory.alerts.healthchecks,
             ntfy=fleet.inventory.alerts.ntfy,
         )

@@ -82,6 +82,7 @@ def server_prune(fleet: Fleet, orphans: list[str]) -> tuple[list[DesiredItem], l
             repository_path=spaths.repository(client.name),
             passphrase_file=spaths.passphrase(client.name),
             retention=client_retention(fleet.inventory, client),
+            borg_path=require(server_facts, "the borg path", server_facts.borg_path),
         )
         add(
             DesiredFile(
