@@ -50,16 +50,6 @@ def _tail(data: bytes, limit: int = 300) -> str:
     return lines[-1][-limit:] if lines else ""
 
 
-def run_as_user(command: str, user: str, home: str, login_user: str) -> str:
-    """A command run as `user` (from a root login), with that user's HOME as cron would."""
-    if user == login_user:
-        return command
-    return (
-        f"env HOME={shlex.quote(home)} runuser -u {shlex.quote(user)} -- "
-        f"sh -c {shlex.quote(command)}"
-    )
-
-
 def verify_client(session, client_name: str) -> list[Proof]:
     facts = session.facts[client_name]
     settings = session.settings
@@ -166,8 +156,8 @@ def verify_server_prune(session, client_name: str) -> Proof:
         f"{shlex.quote(server_facts.borgmatic_path)} -c "
         f"{shlex.quote(spaths.prune_config(client_name))} prune --dry-run --list"
     )
-    command = run_as_user(command, settings.borg_user, spaths.home, server_facts.login_user)
-    result = conn.run(command, sudo=session.server_name in session.sudo_hosts)
+    borg = session.identities[session.server_name].as_user(settings.borg_user)
+    result = conn.run(borg.wrap(command))
     output = (result.stdout + result.stderr).decode("utf-8", "replace")
     archives = archives_in_prune_output(output)
     foreign = [a for a in archives if not a.startswith(archive_prefix(client_name))]
