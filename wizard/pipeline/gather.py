@@ -53,16 +53,16 @@ true
 
 # Nothing here follows a link where a file or directory is expected: `[ -L ]` first, and
 # `stat` never dereferences. `f PATH TOP`/`d PATH TOP` also report a link at any directory
-# between TOP and PATH. What is not a readable regular file (or a directory) comes back as
+# between TOP and PATH (and then does not look at PATH at all). What is not a readable regular file (or a directory) comes back as
 # `K EXPECTED KIND PATH` and becomes a `PathProblem` in the facts.
 READ_FUNCTIONS = r"""
 kind() { if [ -L "$1" ]; then echo symlink; elif [ -d "$1" ]; then echo dir; elif [ -f "$1" ]; then echo file; else echo other; fi; }
-up() { a=$(dirname -- "$1"); while [ "$a" != "$2" ] && [ "$a" != / ] && [ "$a" != . ]; do
-       if [ -L "$a" ]; then printf 'K dir symlink %s\n' "$a"; fi; a=$(dirname -- "$a"); done; }
-f() { up "$1" "$2"; if [ -L "$1" ]; then printf 'K file symlink %s\n' "$1";
+up() { a=$(dirname -- "$1"); u=0; while [ "$a" != "$2" ] && [ "$a" != / ] && [ "$a" != . ]; do
+       if [ -L "$a" ]; then printf 'K dir symlink %s\n' "$a"; u=1; fi; a=$(dirname -- "$a"); done; return $u; }
+f() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K file symlink %s\n' "$1";
       elif [ -f "$1" ] && [ -r "$1" ]; then printf 'F %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$1"; base64 -w0 -- "$1"; echo;
       elif [ -e "$1" ]; then printf 'K file %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
-d() { up "$1" "$2"; if [ -L "$1" ]; then printf 'K dir symlink %s\n' "$1";
+d() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K dir symlink %s\n' "$1";
       elif [ -d "$1" ]; then printf 'D %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$1";
       elif [ -e "$1" ]; then printf 'K dir %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
 a() { p=$(dirname -- "$1"); while :; do
