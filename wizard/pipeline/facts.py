@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from wizard.artefacts.layout import ClientPaths, ServerPaths, client_paths, server_paths
 from wizard.inventory.settings import ServerSettings, default_borg_home
+from wizard.remote.scripts import LINK_REFUSAL
 
 LINK = "symlink"
 
@@ -66,14 +67,13 @@ class PathProblem:
 
 
 def link_problem(path: str) -> PathProblem:
-    return PathProblem(
-        path, "is a symbolic link; Borgkeep never writes through links — remove it and run again"
-    )
+    """The same words the write scripts use when they meet a link at apply time."""
+    return PathProblem(path, LINK_REFUSAL)
 
 
 def not_a_file_problem(path: str) -> PathProblem:
     return PathProblem(
-        path, "is not a regular file; Borgkeep only writes regular files — remove it and run again"
+        path, "is not a regular file; Borgkeep expects one there — remove it and run again"
     )
 
 

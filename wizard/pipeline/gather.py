@@ -53,8 +53,8 @@ true
 
 # Nothing here follows a link where a file or directory is expected: `[ -L ]` first, and
 # `stat` never dereferences. `f PATH TOP`/`d PATH TOP` also report a link at any directory
-# between TOP and PATH (and then does not look at PATH at all). What is not a readable regular file (or a directory) comes back as
-# `K EXPECTED KIND PATH` and becomes a `PathProblem` in the facts.
+# between TOP and PATH, and then do not look at PATH at all. What is not a readable regular
+# file (or a directory) comes back as `K EXPECTED KIND PATH`, a `PathProblem` in the facts.
 READ_FUNCTIONS = r"""
 kind() { if [ -L "$1" ]; then echo symlink; elif [ -d "$1" ]; then echo dir; elif [ -f "$1" ]; then echo file; else echo other; fi; }
 up() { a=$(dirname -- "$1"); u=0; while [ "$a" != "$2" ] && [ "$a" != / ] && [ "$a" != . ]; do
