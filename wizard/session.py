@@ -22,13 +22,9 @@ from wizard.pipeline.apply import DEFAULT_PARALLEL, ApplyResult, EventSink, appl
 from wizard.pipeline.desired import compute_desired_state
 from wizard.pipeline.desired.items import DesiredState, Passphrase
 from wizard.pipeline.facts import HostFacts, client_layout, server_layout
-from wizard.pipeline.gather import (
-    gather_basic,
-    gather_client_facts,
-    gather_server_facts,
-    needs_sudo,
-)
-from wizard.pipeline.plan import Change, Plan, compute_plan, plan_warnings
+from wizard.pipeline.gather import gather_basic, gather_client_facts, gather_server_facts
+from wizard.pipeline.identity import HostIdentity, client_identity, server_identity
+from wizard.pipeline.plan import Change, Plan, UnsafePaths, compute_plan, plan_warnings
 from wizard.pipeline.plan_file import (
     PlanMismatch,
     check_plan_file,
@@ -62,6 +58,7 @@ __all__ = [  # the front door: what the CLI and the screens may use
     "ServerUnavailable",
     "StatusError",
     "StatusReport",
+    "UnsafePaths",
     "VerifyReport",
     "config_hosts",
     "plan_warnings",
@@ -135,12 +132,16 @@ class FleetSession:
     left_out: set[str] = field(default_factory=set, init=False)
 
     @property
-    def sudo_hosts(self) -> frozenset[str]:
-        """Hosts whose steps run through `sudo -n` (a non-root login managing the borg user)."""
-        server = self.facts.get(self.server_name)
-        if server is None or self.settings is None:
-            return frozenset()
-        return frozenset({self.server_name}) if needs_sudo(server, self.settings) else frozenset()
+    def identities(self) -> dict[str, HostIdentity]:
+        """Who runs each step on each host whose facts are known (see
+        `wizard.pipeline.identity`): derived from the facts, never stored apart from them."""
+        identities = {}
+        for name, facts in self.facts.items():
+            if name == self.server_name:
+                identities[name] = server_identity(facts, self.settings)
+            else:
+                identities[name] = client_identity(facts)
+        return identities
 
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -304,7 +305,7 @@ class FleetSession:
             on_event=self.on_event,
             max_parallel=self.max_parallel,
             cancel=cancel,
-            sudo_hosts=self.sudo_hosts,
+            identities=self.identities,
         )
 
     def apply_reviewed(self, reviewed: Plan, cancel: threading.Event | None = None) -> ApplyResult:
@@ -332,8 +333,8 @@ class FleetSession:
             facts = gather_basic(conn, self.server_name, users=[self.settings.borg_user])
         except Exception as exc:
             raise ServerUnavailable(f"{self.server_name}: {exc}") from exc
-        sudo = needs_sudo(facts, self.settings)
-        result = conn.run(status_command(facts, self.settings), sudo=sudo)
+        borg = server_identity(facts, self.settings).as_user(self.settings.borg_user)
+        result = conn.run(borg.wrap(status_command(facts, self.settings)))
         if result.rc != 0:
             why = result.stderr.decode("utf-8", "replace").strip().splitlines()
             raise StatusError(

@@ -1,5 +1,9 @@
 """The executor: apply a plan in ordered phases, hosts in parallel inside a phase.
 
+Every step runs as the account its host's `HostIdentity` names: a file or crontab as its
+owner, a directory as its owner (root only creates one whose parent no other account
+controls), `useradd` as root, the client's key and repository as the login.
+
 A host's failure stops that host's remaining steps and is reported with the step and the
 remote error; the other hosts go on. If the server fails, no client is touched further
 (their later steps depend on the server).
@@ -8,14 +12,16 @@ remote error; the other hosts go on. If the server fails, no client is touched f
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from wizard.artefacts.guard_program import guard_command
 from wizard.pipeline.desired.items import PHASE_NAMES, Passphrase
+from wizard.pipeline.identity import HostIdentity
 from wizard.pipeline.plan import Change, Plan, sha256_text
 from wizard.remote import scripts
+from wizard.remote.identity import RunAs
 from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
 
 DEFAULT_PARALLEL = 8
@@ -63,10 +69,10 @@ class Executor:
         on_event: EventSink | None = None,
         max_parallel: int = DEFAULT_PARALLEL,
         cancel: threading.Event | None = None,
-        sudo_hosts: frozenset[str] = frozenset(),
+        identities: Mapping[str, HostIdentity] | None = None,
     ):
         self.plan = plan
-        self.sudo_hosts = sudo_hosts
+        self.identities = identities or {}
         self.connections = connections
         self.server = server
         self.store = store
@@ -130,8 +136,8 @@ class Executor:
                 outcome.done.append(change.title)
                 self.on_event(host, "done", change.title)
 
-    def _run(self, conn, change: Change, script: str, stdin: bytes | None = None):
-        result = conn.run(script, stdin=stdin, sudo=change.host in self.sudo_hosts)
+    def _run(self, conn, change: Change, run_as: RunAs, script: str, stdin: bytes | None = None):
+        result = conn.run(run_as.wrap(script), stdin=stdin)
         if result.rc != 0:
             message = result.stderr.decode("utf-8", "replace").strip() or f"exit code {result.rc}"
             raise ApplyStepError(
@@ -140,41 +146,38 @@ class Executor:
         return result
 
     def _apply_change(self, conn, change: Change) -> None:
-        as_root = change.host in self.sudo_hosts or bool(getattr(conn, "is_root", False))
+        identity = self.identities[change.host]
         if change.kind == "file":
             content = self._final_content(change)
             script = scripts.write_file_script(
                 change.path,
                 change.old_sha256,
                 change.mode,
-                change.owner,
-                change.group,
-                change.dir_mode or 0o700,
-                as_root,
                 sha256_text(content),
+                identity.base(change.path),
+                change.dir_mode or 0o700,
+                change.group,
             )
-            if change.action == "permissions":
-                script = scripts.chmod_script(
-                    change.path, change.mode, change.owner, change.group, as_root
-                )
-                self._run(conn, change, script)
-                return
-            self._run(conn, change, script, content.encode("utf-8", "surrogateescape"))
+            data = content.encode("utf-8", "surrogateescape")
+            self._run(conn, change, identity.as_user(change.owner), script, data)
         elif change.kind == "dir":
-            script = scripts.ensure_dir_script(
-                change.path, change.mode, change.owner, change.group, as_root
-            )
-            self._run(conn, change, script)
+            owner = identity.as_user(change.owner)
+            if identity.controller(change.path) != change.owner:
+                script = scripts.create_dir_as_root_script(
+                    change.path, change.mode, change.owner, change.group
+                )
+                self._run(conn, change, identity.admin, script)
+            script = scripts.ensure_dir_script(change.path, change.mode, identity.base(change.path))
+            self._run(conn, change, owner, script)
         elif change.kind == "crontab":
-            other = change.host in self.sudo_hosts or change.owner != getattr(
-                conn, "login_user", change.owner
-            )
             script = scripts.install_crontab_script(
-                change.owner, change.old_sha256, other, sha256_text(change.new or "")
+                change.owner, change.old_sha256, sha256_text(change.new or "")
             )
-            self._run(conn, change, script, (change.new or "").encode())
+            self._run(
+                conn, change, identity.as_user(change.owner), script, (change.new or "").encode()
+            )
         elif change.kind == "command":
-            self._run_command(conn, change)
+            self._run_command(conn, change, identity)
         else:
             raise ApplyStepError(change.host, change.title, f"unknown change kind {change.kind}")
 
@@ -194,11 +197,12 @@ class Executor:
                 )
         return content
 
-    def _run_command(self, conn, change: Change) -> None:
+    def _run_command(self, conn, change: Change, identity: HostIdentity) -> None:
         args = change.args
+        login = identity.login
         if change.action == "generate-key":
             result = self._run(
-                conn, change, scripts.generate_key_script(args["path"], args["comment"])
+                conn, change, login, scripts.generate_key_script(args["path"], args["comment"])
             )
             public = result.stdout.decode().strip()
             parts = public.split()
@@ -207,11 +211,13 @@ class Executor:
             with self._lock:
                 self.generated_keys[change.host] = " ".join(parts[:2])
         elif change.action == "create-user":
-            self._run(conn, change, scripts.create_user_script(args["user"], args["home"]))
+            script = scripts.create_user_script(args["user"], args["home"])
+            self._run(conn, change, identity.admin, script)
         elif change.action == "init-repo":
             self._run(
                 conn,
                 change,
+                login,
                 scripts.init_repo_script(
                     args["url"], args["key"], args["known_hosts"], args["passphrase_file"]
                 ),
@@ -219,6 +225,7 @@ class Executor:
             result = self._run(
                 conn,
                 change,
+                login,
                 scripts.export_key_script(
                     args["url"], args["key"], args["known_hosts"], args["passphrase_file"]
                 ),
@@ -229,8 +236,7 @@ class Executor:
                 self.exported_keys[change.host] = repokey_name(self.server, change.host)
         elif change.action == "init-guard":
             init = guard_command(args["python"], args["guard"], "init", args["client"])
-            login = getattr(conn, "login_user", args["user"])
-            self._run(conn, change, scripts.run_as_user(init, args["user"], args["home"], login))
+            self._run(conn, change, identity.as_user(args["user"]), init)
         else:
             raise ApplyStepError(change.host, change.title, "unknown command")
 

@@ -10,17 +10,23 @@ from dataclasses import dataclass, field
 
 from wizard.artefacts.layout import ClientPaths, ServerPaths, client_paths, server_paths
 from wizard.inventory.settings import ServerSettings, default_borg_home
+from wizard.remote.scripts import LINK_REFUSAL
+
+LINK = "symlink"
 
 
 @dataclass(frozen=True)
 class FileState:
-    """One managed path on a host: absent, or its exact bytes with mode and owner."""
+    """One managed path on a host: absent, or its exact bytes with mode and owner. `kind` is
+    what gather found there without following links (`file`, `symlink`, `dir`, `other`;
+    None when absent or built by hand); only a readable regular file has `content`."""
 
     path: str
     content: bytes | None = None
     mode: int | None = None
     owner: str | None = None
     group: str | None = None
+    kind: str | None = None
 
     @property
     def exists(self) -> bool:
@@ -37,11 +43,52 @@ class FileState:
 
 @dataclass(frozen=True)
 class DirState:
+    """A directory Borgkeep manages or relies on; `kind` as in `FileState` (a symbolic link
+    to a directory is `symlink` and does not `exist` as a directory)."""
+
     path: str
     exists: bool = False
     mode: int | None = None
     owner: str | None = None
     group: str | None = None
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class PathProblem:
+    """A path Borgkeep would have to write through or over, found by gather: the plan refuses
+    while any remains (see `wizard.pipeline.plan.refuse_unsafe_paths`)."""
+
+    path: str
+    what: str
+
+    def message(self, host: str) -> str:
+        return f"{host}: {self.path} {self.what}"
+
+
+def link_problem(path: str) -> PathProblem:
+    """The same words the write scripts use when they meet a link at apply time."""
+    return PathProblem(path, LINK_REFUSAL)
+
+
+def not_a_file_problem(path: str) -> PathProblem:
+    return PathProblem(
+        path, "is not a regular file; Borgkeep expects one there — remove it and run again"
+    )
+
+
+def not_a_directory_problem(path: str) -> PathProblem:
+    return PathProblem(
+        path, "is not a directory; Borgkeep expects one there — remove it and run again"
+    )
+
+
+def unreadable_problem(path: str, user: str) -> PathProblem:
+    return PathProblem(
+        path,
+        f"cannot be read by {user}, who reads and writes it for Borgkeep — "
+        f"give it to {user} (chown) and run again",
+    )
 
 
 @dataclass(frozen=True)
@@ -80,6 +127,7 @@ class HostFacts:
     existing: frozenset[str] = frozenset()
     """Paths known to exist whose content was not read (e.g. the guard's state)."""
     free_space: dict[str, int] = field(default_factory=dict)
+    problems: tuple[PathProblem, ...] = ()
 
     @property
     def is_root(self) -> bool:

@@ -1,12 +1,15 @@
-"""Read-only fact gathering over one SSH connection: two round trips per host.
+"""Read-only fact gathering over one SSH connection.
 
-Round 1 learns who we are and what is installed; round 2 reads every managed path (whose
-location depends on round 1: home, root or not, the borg user's home).
+Round 1 learns who we are and what is installed; then every managed path is read (its
+location depends on round 1: home, root or not, the borg user's home), each by the account
+that owns it (see `wizard.pipeline.identity`): on a client the login; on the server root
+reads only metadata around the repository root, the borg user everything in its own tree.
 """
 
 from __future__ import annotations
 
 import base64
+import posixpath
 import re
 import shlex
 from dataclasses import replace
@@ -17,9 +20,28 @@ from wizard.artefacts.guard_program import (
     guard_state_path,
     legacy_state_path,
 )
-from wizard.artefacts.layout import ServerPaths, client_paths, server_paths
-from wizard.inventory.settings import ServerSettings, default_borg_home
-from wizard.pipeline.facts import DirState, FileState, HostFacts, UserInfo
+from wizard.artefacts.layout import client_paths
+from wizard.inventory.settings import ServerSettings
+from wizard.pipeline.facts import (
+    LINK,
+    DirState,
+    FileState,
+    HostFacts,
+    PathProblem,
+    UserInfo,
+    link_problem,
+    not_a_directory_problem,
+    not_a_file_problem,
+    server_layout,
+    unreadable_problem,
+)
+from wizard.pipeline.identity import (
+    HostIdentity,
+    ancestors,
+    client_identity,
+    needs_sudo,
+    server_identity,
+)
 
 BASIC_SCRIPT = r"""
 kv() { printf '%s=%s\n' "$1" "$2"; }
@@ -35,13 +57,26 @@ for u in {users}; do e=$(getent passwd "$u") && kv "passwd" "$e"; done
 true
 """
 
+# Nothing here follows a link where a file or directory is expected: `[ -L ]` first, and
+# `stat` never dereferences. `f PATH TOP`/`d PATH TOP` also report a link at any directory
+# between TOP and PATH, and then do not look at PATH at all. What is not a readable regular
+# file (or a directory) comes back as `K EXPECTED KIND PATH`, a `PathProblem` in the facts.
 READ_FUNCTIONS = r"""
-f() { if [ -f "$1" ] && [ -r "$1" ]; then printf 'F %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$1"; base64 -w0 -- "$1"; echo;
-      elif [ -e "$1" ]; then printf 'X %s\n' "$1"; else printf 'N %s\n' "$1"; fi; }
-d() { if [ -d "$1" ]; then printf 'D %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
-e() { if [ -e "$1" ]; then printf 'E %s\n' "$1"; else printf 'N %s\n' "$1"; fi; }
+kind() { if [ -L "$1" ]; then echo symlink; elif [ -d "$1" ]; then echo dir; elif [ -f "$1" ]; then echo file; else echo other; fi; }
+up() { a=$(dirname -- "$1"); u=0; while [ "$a" != "$2" ] && [ "$a" != / ] && [ "$a" != . ]; do
+       if [ -L "$a" ]; then printf 'K dir symlink %s\n' "$a"; u=1; fi; a=$(dirname -- "$a"); done; return $u; }
+f() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K file symlink %s\n' "$1";
+      elif [ -f "$1" ] && [ -r "$1" ]; then printf 'F %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$1"; base64 -w0 -- "$1"; echo;
+      elif [ -e "$1" ]; then printf 'K file %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
+d() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K dir symlink %s\n' "$1";
+      elif [ -d "$1" ]; then printf 'D %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$1";
+      elif [ -e "$1" ]; then printf 'K dir %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
+a() { p=$(dirname -- "$1"); while :; do
+      if [ -L "$p" ] || [ -e "$p" ]; then printf 'A %s %s %s\n' "$(kind "$p")" "$(stat -c '%a %U' -- "$p")" "$p"; fi
+      if [ "$p" = / ]; then break; fi; p=$(dirname -- "$p"); done; }
+e() { if [ -e "$1" ] || [ -L "$1" ]; then printf 'E %s\n' "$1"; else printf 'N %s\n' "$1"; fi; }
 r() { if [ -f "$1/config" ]; then printf 'R %s\n' "$1"; fi; }
-c() { t=$(mktemp) || return; if crontab $2 -l >"$t" 2>/dev/null; then printf 'C %s\n' "$1"; base64 -w0 "$t"; echo;
+c() { t=$(mktemp) || return; if crontab -l >"$t" 2>/dev/null; then printf 'C %s\n' "$1"; base64 -w0 "$t"; echo;
       else printf 'c %s\n' "$1"; fi; rm -f "$t"; }
 s() { p="$1"; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; printf 'S %s %s\n' "$(df -Pk "$p" | awk 'NR==2 {print $4}')" "$1"; }
 """
@@ -147,36 +182,50 @@ def check_versions(facts: HostFacts, os_id: str) -> None:
 
 
 def read_paths_script(
-    files: list[str],
-    dirs: list[str] = (),
+    files: list[tuple[str, str]] = (),
+    dirs: list[tuple[str, str]] = (),
     exists: list[str] = (),
     repos: list[str] = (),
-    crontab_users: list[tuple[str, bool]] = (),
+    crontab_of: str | None = None,
     space: list[str] = (),
+    ancestors_of: list[str] = (),
 ) -> str:
-    """One script that reads every path; `crontab_users` pairs a user with "is another user"."""
+    """One script that reads every path as whoever runs it. `files` and `dirs` pair a path
+    with the top of the tree it lies in (see `HostIdentity.base`); `crontab_of` names the
+    running account, whose own crontab is read; `ancestors_of` lists, without following
+    links, who owns every directory above a path."""
     q = shlex.quote
     lines = [READ_FUNCTIONS]
-    lines += [f"f {q(p)}" for p in files]
-    lines += [f"d {q(p)}" for p in dirs]
+    lines += [f"f {q(path)} {q(top)}" for path, top in files]
+    lines += [f"d {q(path)} {q(top)}" for path, top in dirs]
     lines += [f"e {q(p)}" for p in exists]
     lines += [f"r {q(p)}" for p in repos]
-    for user, other in crontab_users:
-        flag = q("-u " + user) if other else "''"
-        lines.append(f"c {q(user)} {flag}")
+    if crontab_of:
+        lines.append(f"c {q(crontab_of)}")
     lines += [f"s {q(p)}" for p in space]
+    lines += [f"a {q(p)}" for p in ancestors_of]
     lines.append("true")
     return "\n".join(lines) + "\n"
 
 
-def parse_paths_output(facts: HostFacts, text: str) -> tuple[HostFacts, set[str]]:
-    """Facts with every path read; plus the paths that exist but were not read as files."""
+def _problem(expected: str, kind: str, path: str, reader: str) -> PathProblem:
+    if kind == LINK:
+        return link_problem(path)
+    if expected == "file":
+        return unreadable_problem(path, reader) if kind == "file" else not_a_file_problem(path)
+    return not_a_directory_problem(path)
+
+
+def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[HostFacts, set[str]]:
+    """Facts with every path read (by `reader`); plus the paths that exist but were not
+    read as files."""
     files: dict[str, FileState] = {}
     dirs: dict[str, DirState] = {}
     crontabs: dict[str, str | None] = {}
     repos: set[str] = set()
     present: set[str] = set()
     space: dict[str, int] = {}
+    problems: dict[str, PathProblem] = {p.path: p for p in facts.problems}
     lines = text.split("\n")
     i = 0
     while i < len(lines):
@@ -190,12 +239,21 @@ def parse_paths_output(facts: HostFacts, text: str) -> tuple[HostFacts, set[str]
             if tag == "F":
                 content = base64.b64decode(lines[i]) if lines[i] else b""
                 i += 1
-                files[path] = FileState(path, content, int(mode, 8), owner, group)
+                files[path] = FileState(path, content, int(mode, 8), owner, group, "file")
             else:
-                dirs[path] = DirState(path, True, int(mode, 8), owner, group)
-        elif tag == "X":
-            files[rest] = FileState(rest, None)
-            present.add(rest)
+                dirs[path] = DirState(path, True, int(mode, 8), owner, group, "dir")
+        elif tag == "K":
+            expected, kind, path = rest.split(" ", 2)
+            problems.setdefault(path, _problem(expected, kind, path, reader or facts.login_user))
+            present.add(path)
+            if expected == "file":
+                files.setdefault(path, FileState(path, None, kind=kind))
+            else:
+                dirs.setdefault(path, DirState(path, False, kind=kind))
+        elif tag == "A":
+            kind, mode, owner, path = rest.split(" ", 3)
+            if path not in dirs:
+                dirs[path] = DirState(path, kind == "dir", int(mode, 8), owner, None, kind)
         elif tag == "E":
             present.add(rest)
         elif tag == "R":
@@ -214,8 +272,9 @@ def parse_paths_output(facts: HostFacts, text: str) -> tuple[HostFacts, set[str]
         files={**facts.files, **files},
         dirs={**facts.dirs, **dirs},
         crontabs={**facts.crontabs, **crontabs},
-        initialised_repos=frozenset(repos),
-        free_space=space,
+        initialised_repos=facts.initialised_repos | frozenset(repos),
+        free_space={**facts.free_space, **space},
+        problems=tuple(problems.values()),
         existing=facts.existing | frozenset(present),
     ), present
 
@@ -233,16 +292,20 @@ def gather_basic(conn, host: str, users: list[str] = ()) -> HostFacts:
 
 
 def gather_client_facts(conn, name: str) -> HostFacts:
-    """A client's facts: its key, pin, passphrase file, config and crontab."""
+    """A client's facts: its key, pin, passphrase file, config and crontab, read as the login
+    (whose files they are)."""
     facts = gather_basic(conn, name)
+    identity = client_identity(facts)
     paths = client_paths(name, facts.home, facts.is_root)
+    files = [paths.public_key, paths.known_hosts, paths.passphrase, paths.config]
+    dirs = [paths.ssh_dir, paths.config_dir, paths.secrets_dir]
     script = read_paths_script(
-        files=[paths.public_key, paths.known_hosts, paths.passphrase, paths.config],
-        dirs=[paths.ssh_dir, paths.config_dir, paths.secrets_dir],
+        files=[(path, identity.base(path)) for path in files],
+        dirs=[(path, identity.base(path)) for path in dirs if identity.controller(path)],
         exists=[paths.key],
-        crontab_users=[(facts.login_user, False)],
+        crontab_of=facts.login_user,
     )
-    result = conn.run(script, check=True)
+    result = conn.run(identity.login.wrap(script), check=True)
     facts, present = parse_paths_output(facts, result.stdout.decode("utf-8", "replace"))
     public = facts.file(paths.public_key).text
     if public and paths.key in present:
@@ -250,21 +313,14 @@ def gather_client_facts(conn, name: str) -> HostFacts:
     return facts
 
 
-def server_layout(facts: HostFacts, settings: ServerSettings) -> ServerPaths:
-    if settings.borg_user in facts.users:
-        home = facts.users[settings.borg_user].home
-    elif settings.borg_user == facts.login_user:
-        home = facts.home
-    else:
-        home = default_borg_home(settings.borg_user)
-    return server_paths(home, settings.repo_root(home))
-
-
 def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list[str]) -> HostFacts:
-    """The server's facts: the borg user, repo root, authorized_keys, prune files, crontab."""
+    """The server's facts: the borg user, repo root, authorized_keys, prune files, crontab.
+
+    Root (or the login) reads only metadata: who owns `repo_root` and each directory above
+    it, and the free space there. Everything in the borg user's tree is read *as the borg
+    user*, so a link it planted can never show root-only content."""
     facts = gather_basic(conn, name, users=[settings.borg_user])
-    sudo = needs_sudo(facts, settings)
-    if sudo and not facts.sudo:
+    if needs_sudo(facts, settings) and not facts.sudo:
         raise FactsError(
             name,
             f"borg_user {settings.borg_user!r} differs from the login user {facts.login_user!r}: "
@@ -274,13 +330,26 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
     if facts.host_key is None:
         raise FactsError(name, "the connection did not report the server's host key")
     paths = server_layout(facts, settings)
+    admin = server_identity(facts, settings).admin
+    script = read_paths_script(
+        dirs=[(paths.repo_root, posixpath.dirname(paths.repo_root))],
+        space=[paths.repo_root],
+        ancestors_of=[paths.repo_root],
+    )
+    result = conn.run(admin.wrap(script), check=True)
+    facts, _ = parse_paths_output(facts, result.stdout.decode("utf-8", "replace"), admin.user)
+    identity = server_identity(facts, settings)  # now knowing who owns the repo root's parents
+    above = repo_root_link_problems(facts, identity, settings.borg_user, paths.repo_root)
+    facts = replace(facts, problems=facts.problems + above)
+    if settings.borg_user not in facts.users and settings.borg_user != facts.login_user:
+        return facts  # the account does not exist yet: nothing of it to read
     files = [paths.authorized_keys]
     for client in clients:
         files += [paths.prune_config(client), paths.passphrase(client)]
     files += [guard_program_path(paths.state_dir), alerts_file_path(paths.state_dir)]
     script = read_paths_script(
-        files=files,
-        dirs=[paths.ssh_dir, paths.state_dir, paths.repo_root],
+        files=[(path, identity.base(path)) for path in files],
+        dirs=[(path, identity.base(path)) for path in (paths.ssh_dir, paths.state_dir)],
         exists=[
             path
             for c in clients
@@ -290,16 +359,24 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
             )
         ],
         repos=[paths.repository(c) for c in clients],
-        crontab_users=[(settings.borg_user, settings.borg_user != facts.login_user)]
-        if settings.borg_user in facts.users or settings.borg_user == facts.login_user
-        else [],
-        space=[paths.repo_root],
+        crontab_of=settings.borg_user,
     )
-    result = conn.run(script, check=True, sudo=sudo)
-    facts, _ = parse_paths_output(facts, result.stdout.decode("utf-8", "replace"))
+    borg = identity.as_user(settings.borg_user)
+    result = conn.run(borg.wrap(script), check=True)
+    facts, _ = parse_paths_output(facts, result.stdout.decode("utf-8", "replace"), borg.user)
     return facts
 
 
-def needs_sudo(facts: HostFacts, settings: ServerSettings) -> bool:
-    """A non-root login that manages another account's files works through `sudo -n`."""
-    return not facts.is_root and settings.borg_user != facts.login_user
+def repo_root_link_problems(
+    facts: HostFacts, identity: HostIdentity, borg_user: str, repo_root: str
+) -> tuple[PathProblem, ...]:
+    """Links above `repo_root` that the borg user could have planted: its own, or any inside
+    its tree. (`repo_root` itself is checked like every managed directory.)"""
+    known = {p.path for p in facts.problems}
+    return tuple(
+        link_problem(directory)
+        for directory in ancestors(repo_root)
+        if facts.directory(directory).kind == LINK
+        and directory not in known
+        and (facts.directory(directory).owner == borg_user or identity.controller(directory))
+    )

@@ -29,6 +29,29 @@ SECRET_OLD = "<secret: replaced>"
 SECRET_VALUE = "<secret>"
 
 
+class UnsafePaths(Exception):
+    """A host holds a link (or a non-file, or a file its owner cannot read) where Borgkeep
+    would write: the whole plan is refused, so nothing is applied anywhere. One line per
+    path, naming the host."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+def refuse_unsafe_paths(desired: DesiredState, facts: dict[str, HostFacts]) -> None:
+    """Raise `UnsafePaths` if a host this plan touches reported a `PathProblem`."""
+    touched = {desired.server} | {entry.host for entry in desired.items}
+    lines = [
+        problem.message(host)
+        for host, host_facts in facts.items()
+        if host in touched
+        for problem in host_facts.problems
+    ]
+    if lines:
+        raise UnsafePaths(lines)
+
+
 def sha256_text(text: str | None) -> str | None:
     return (
         None
@@ -183,7 +206,9 @@ def compute_plan(
     facts: dict[str, HostFacts],
     unreachable: dict[str, str] | None = None,
 ) -> Plan:
-    """Compare desired state with facts; no change when they already match."""
+    """Compare desired state with facts; no change when they already match. Refuses
+    (`UnsafePaths`) when a host holds a link or the like where a change would write."""
+    refuse_unsafe_paths(desired, facts)
     changes: list[Change] = []
     warnings: list[str] = []
     for host, reason in (unreachable or {}).items():

@@ -16,7 +16,6 @@ from wizard.inventory.model import Inventory
 from wizard.inventory.settings import ServerSettings
 from wizard.pipeline.desired.server_prune import FALLBACK_PYTHON
 from wizard.pipeline.facts import HostFacts, server_layout
-from wizard.remote import scripts
 
 ATTENTION_STATES = ("error", "refused", "never", "stale")
 STATE_ORDER = {state: index for index, state in enumerate((*ATTENTION_STATES, "ok"))}
@@ -83,11 +82,10 @@ class StatusReport:
 
 
 def status_command(facts: HostFacts, settings: ServerSettings) -> str:
-    """The guard's `status --json`, as the borg user (from a root or sudo login)."""
+    """The guard's `status --json` (the caller runs it as the borg user)."""
     spaths = server_layout(facts, settings)
     python = facts.python_path or FALLBACK_PYTHON
-    command = fleet_command(python, guard_program_path(spaths.state_dir), "status", "--json")
-    return scripts.run_as_user(command, settings.borg_user, spaths.home, facts.login_user)
+    return fleet_command(python, guard_program_path(spaths.state_dir), "status", "--json")
 
 
 def parse_status(output: str, inventory: Inventory) -> StatusReport:

@@ -160,8 +160,8 @@ def verify_guard(session, client_name: str) -> Proof:
     spaths = server_layout(server_facts, settings)
     python = server_facts.python_path or FALLBACK_PYTHON
     command = guard_command(python, guard_program_path(spaths.state_dir), "check", client_name)
-    command = scripts.run_as_user(command, settings.borg_user, spaths.home, server_facts.login_user)
-    result = conn.run(command, sudo=session.server_name in session.sudo_hosts)
+    borg = session.identities[session.server_name].as_user(settings.borg_user)
+    result = conn.run(borg.wrap(command))
     detail = _tail(result.stdout if result.rc == 0 else result.stderr or result.stdout)
     detail = detail.removeprefix(f"borgkeep-guard: {client_name}: ")
     return Proof(

@@ -1,8 +1,16 @@
 """The remote shell scripts that apply one change each; every value is shell-quoted.
 
-Writes are atomic: a temp file in the same directory, mode and owner set on it, the old
-file copied to a backup, then a rename. A file whose current hash differs from the one
-the plan saw is refused (exit code `STALE_EXIT`) and left untouched.
+Each script runs as the account that owns what it changes (see `wizard.pipeline.identity`):
+a file is written by its owner, never by root on the owner's behalf, so nothing is ever
+chowned and a link planted by that owner gains it nothing. Still, nothing follows a link
+where a regular file or a directory is expected: a link there is refused (exit code
+`STALE_EXIT`, naming the path), and so is a file whose current hash differs from the one
+the plan saw.
+
+Writes are atomic: a temp file (`mktemp`) in the same directory, its hash checked, its mode
+set, the old file kept as a hard link under an unpredictable name
+(`FILE.borgkeep-STAMP-RANDOM.bak`; `ln` never follows a link at its destination and fails
+if the name exists), then a rename.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from wizard.artefacts.client_ssh import client_ssh_command
 
 STALE_EXIT = 75
 ABSENT = "absent"
+LINK_REFUSAL = "is a symbolic link; Borgkeep never writes through links — remove it and run again"
 
 # A cut connection must not kill a script before its EXIT trap removes its temp file:
 # writes to a closed stderr fail instead of raising SIGPIPE, and a hangup exits cleanly.
@@ -22,8 +31,13 @@ _VERIFY_UPLOAD = (
     'if [ "$(sha256sum < "$t" | cut -d" " -f1)" != {expected} ]; then\n'
     '  echo "the upload was incomplete; nothing was changed" >&2\n  exit 1\nfi\n'
 )
-_CURRENT_HASH = (
-    'if [ -e "$p" ]; then cur=$(sha256sum < "$p" | cut -d" " -f1); else cur={absent}; fi\n'
+# `linked P` refuses P; `no_links P TOP` refuses a link at P or any directory above it up
+# to TOP (exclusive); `mk D` creates D and its missing parents with mode $dm.
+_PATH_FUNCTIONS = (
+    f'linked() {{ echo "$1 {LINK_REFUSAL}" >&2; exit {STALE_EXIT}; }}\n'
+    'no_links() { a="$1"; while [ "$a" != "$2" ] && [ "$a" != / ] && [ "$a" != . ]; do\n'
+    '  if [ -L "$a" ]; then linked "$a"; fi; a=$(dirname -- "$a"); done; }\n'
+    'mk() { if [ ! -d "$1" ]; then mk "$(dirname -- "$1")"; mkdir -m "$dm" -- "$1"; fi; }\n'
 )
 
 
@@ -31,85 +45,107 @@ def _q(value: str) -> str:
     return shlex.quote(value)
 
 
-def _owner_spec(owner: str | None, group: str | None) -> str:
-    """`user:group`, or `user:` for the user's login group."""
-    if not owner:
-        return ""
-    return f"{owner}:{group or ''}"
-
-
-def _make_dirs(mode: int, owner_spec: str | None) -> str:
-    """A shell function `mk DIR` creating DIR and each missing parent with `mode` and owner,
-    so that a new `~borg/.config` is not left owned by root."""
-    chown = f' && chown {_q(owner_spec)} "$1"' if owner_spec else ""
+def _not_a(what: str, variable: str) -> str:
     return (
-        'mk() { if [ ! -d "$1" ]; then mk "$(dirname "$1")"; '
-        f'mkdir "$1" && chmod {mode:04o} "$1"{chown}; fi; }}\n'
+        f'  echo "${variable} is not a {what}; Borgkeep expects one there — remove it and run '
+        f'again" >&2\n  exit {STALE_EXIT}\n'
     )
-
-
-def ensure_dir_script(
-    path: str, mode: int, owner: str | None, group: str | None, as_root: bool
-) -> str:
-    chown = f'chown {_q(_owner_spec(owner, group))} "$d"\n' if as_root and owner else ""
-    return f'set -eu\nd={_q(path)}\nmkdir -p "$d"\nchmod {mode:04o} "$d"\n{chown}'
 
 
 def write_file_script(
     path: str,
     expected_sha256: str | None,
     mode: int,
-    owner: str | None,
-    group: str | None,
-    dir_mode: int,
-    as_root: bool,
     new_sha256: str,
-    backup_suffix: str | None = None,
+    base: str,
+    dir_mode: int = 0o700,
+    group: str | None = None,
+    backup_stamp: str | None = None,
 ) -> str:
-    """Content comes on stdin (never on the command line: it may be a secret). Its hash is
-    checked before the rename, so a connection cut mid-upload never installs half a file."""
-    owner_spec = _owner_spec(owner, group)
-    chown_tmp = f'chown {_q(owner_spec)} "$t"\n' if as_root and owner else ""
-    suffix = backup_suffix or time.strftime("%Y%m%dT%H%M%S")
+    """Run as the file's owner. Content comes on stdin (never on the command line: it may be
+    a secret); its hash is checked before the rename, so a connection cut mid-upload never
+    installs half a file. Every directory between `base` and the file must be a real one
+    (missing ones are created with `dir_mode`). Same content, own file: only the mode is set,
+    in place, without a backup."""
+    chgrp = f'chgrp {_q(group)} "$t"\n' if group else ""
+    chgrp_in_place = f'  chgrp {_q(group)} "$p"\n' if group else ""
+    stamp = backup_stamp or time.strftime("%Y%m%dT%H%M%S")
     return (
         "set -eu\numask 077\n"
         + SIGNALS
-        + f'p={_q(path)}\nd=$(dirname "$p")\n'
-        + _make_dirs(dir_mode, owner_spec if as_root and owner else None)
-        + 'mk "$d"\n'
-        + _CURRENT_HASH.format(absent=ABSENT)
+        + f'p={_q(path)}\nd=$(dirname -- "$p")\ndm={dir_mode:04o}\n'
+        + _PATH_FUNCTIONS
+        + f'no_links "$d" {_q(base)}\nmk "$d"\n'
+        + 'if [ -L "$p" ]; then linked "$p"; fi\n'
+        + 'if [ -e "$p" ] && [ ! -f "$p" ]; then\n'
+        + _not_a("regular file", "p")
+        + "fi\n"
+        + 'if [ -e "$p" ]; then cur=$(sha256sum < "$p" | cut -d" " -f1); '
+        + f"else cur={ABSENT}; fi\n"
         + f'if [ "$cur" != {_q(expected_sha256 or ABSENT)} ]; then\n'
         '  echo "$p changed since the plan was made (refusing to overwrite it)" >&2\n'
         f"  exit {STALE_EXIT}\nfi\n"
+        f'if [ "$cur" = {_q(new_sha256)} ] && [ -O "$p" ]; then\n'
+        f'  chmod {mode:04o} "$p"\n{chgrp_in_place}  exit 0\nfi\n'
         't=$(mktemp "$d/.borgkeep.XXXXXXXX")\n'
         "trap 'rm -f \"$t\"' EXIT\n"
         'cat > "$t"\n'
         + _VERIFY_UPLOAD.format(expected=_q(new_sha256))
-        + f'chmod {mode:04o} "$t"\n{chown_tmp}'
+        + f'chmod {mode:04o} "$t"\n{chgrp}'
         'sync "$t" 2>/dev/null || true\n'
-        f'if [ -e "$p" ]; then cp -p "$p" "$p.borgkeep-{suffix}.bak"; fi\n'
-        'mv -f "$t" "$p"\ntrap - EXIT\n'
+        'if [ -e "$p" ]; then\n'
+        f'  b="$(mktemp -u "$p.borgkeep-{stamp}-XXXXXX").bak"\n'
+        '  ln -- "$p" "$b" 2>/dev/null || (set -C; cat -- "$p" > "$b")\n'
+        "fi\n"
+        'mv -fT -- "$t" "$p"\ntrap - EXIT\n'
     )
 
 
-def chmod_script(path: str, mode: int, owner: str | None, group: str | None, as_root: bool) -> str:
-    chown = f"chown {_q(_owner_spec(owner, group))} {_q(path)}\n" if as_root and owner else ""
-    return f"set -eu\nchmod {mode:04o} {_q(path)}\n{chown}"
+def ensure_dir_script(path: str, mode: int, base: str) -> str:
+    """Run as the directory's owner: create it (and missing parents) below `base`, refusing
+    links on the way, and set its mode. A directory of another account is refused: chowning
+    inside an account's own tree is exactly what root must not do."""
+    return (
+        f"set -eu\nd={_q(path)}\ndm={mode:04o}\n"
+        + _PATH_FUNCTIONS
+        + f'no_links "$d" {_q(base)}\n'
+        + 'if [ -e "$d" ] && [ ! -d "$d" ]; then\n'
+        + _not_a("directory", "d")
+        + 'fi\nmk "$d"\n'
+        'if [ ! -O "$d" ]; then\n'
+        '  echo "$d belongs to $(stat -c %U -- "$d"), not to $(id -un); Borgkeep does not chown '
+        'it as root there — chown it by hand and run again" >&2\n  exit 1\nfi\n'
+        f'chmod {mode:04o} "$d"\n'
+    )
 
 
-def install_crontab_script(
-    user: str, expected_sha256: str | None, other_user: bool, new_sha256: str
-) -> str:
-    """New crontab on stdin; refuses when the current crontab differs from the planned one."""
-    flag = f"-u {_q(user)} " if other_user else ""
+def create_dir_as_root_script(path: str, mode: int, owner: str, group: str | None) -> str:
+    """Run by root for a directory whose parent no other account controls: create it with
+    `mode` and give it to `owner` (`chown -h`). A link or a non-directory is refused; a
+    directory that already is `owner`'s is left to `owner` (its mode: `ensure_dir_script`)."""
+    owner_spec = _q(f"{owner}:{group or ''}")
+    return (
+        f"set -eu\nd={_q(path)}\n"
+        f'if [ -L "$d" ]; then echo "$d {LINK_REFUSAL}" >&2; exit {STALE_EXIT}; fi\n'
+        'if [ -e "$d" ] && [ ! -d "$d" ]; then\n' + _not_a("directory", "d") + "fi\n"
+        'if [ ! -d "$d" ]; then\n'
+        f'  mkdir -p -- "$(dirname -- "$d")"\n  mkdir -m {mode:04o} -- "$d"\nfi\n'
+        f'if [ "$(stat -c %U -- "$d")" != {_q(owner)} ]; then\n'
+        f'  chmod {mode:04o} "$d"\n  chown -h {owner_spec} "$d"\nfi\n'
+    )
+
+
+def install_crontab_script(user: str, expected_sha256: str | None, new_sha256: str) -> str:
+    """Run as `user`: their own crontab (`crontab -` on stdin, no `-u`, no root). The new
+    crontab comes on stdin; refuses when the current one differs from the planned one."""
     return (
         "set -eu\n" + SIGNALS + 'c=$(mktemp)\nt=$(mktemp)\ntrap \'rm -f "$t" "$c"\' EXIT\n'
-        f'if crontab {flag}-l > "$c" 2>/dev/null; then cur=$(sha256sum < "$c" | cut -d" " -f1); '
+        'if crontab -l > "$c" 2>/dev/null; then cur=$(sha256sum < "$c" | cut -d" " -f1); '
         f"else cur={ABSENT}; fi\n"
         f'if [ "$cur" != {_q(expected_sha256 or ABSENT)} ]; then\n'
         f'  echo "the crontab of {user} changed since the plan was made" >&2\n'
         f"  exit {STALE_EXIT}\nfi\n"
-        'cat > "$t"\n' + _VERIFY_UPLOAD.format(expected=_q(new_sha256)) + f'crontab {flag}"$t"\n'
+        'cat > "$t"\n' + _VERIFY_UPLOAD.format(expected=_q(new_sha256)) + 'crontab - < "$t"\n'
     )
 
 
@@ -119,7 +155,8 @@ def generate_key_script(path: str, comment: str) -> str:
         "set -eu\n"
         f"k={_q(path)}\n"
         'mkdir -p "$(dirname "$k")"\nchmod 0700 "$(dirname "$k")"\n'
-        'if [ -e "$k" ]; then echo "$k already exists (created since the plan was made)" >&2; '
+        'if [ -e "$k" ] || [ -L "$k" ]; then echo "$k already exists (created since the plan '
+        'was made)" >&2; '
         f"exit {STALE_EXIT}; fi\n"
         f'ssh-keygen -q -t ed25519 -N "" -C {_q(comment)} -f "$k" < /dev/null\n'
         'cat "$k.pub"\n'
@@ -156,11 +193,3 @@ def export_key_script(url: str, key: str, known_hosts: str, passphrase_file: str
     t = "t=$(mktemp)\ntrap 'rm -f \"$t\"' EXIT\n"
     env = borg_env(key, known_hosts, passphrase_file)
     return f'set -eu\numask 077\n{SIGNALS}{t}{env} borg key export {_q(url)} "$t"\ncat "$t"\n'
-
-
-def run_as_user(command: str, user: str, home: str, login_user: str) -> str:
-    """A command run as `user` (from a root login, or under `sudo -n`), with that user's
-    HOME as cron would give it; unchanged when the login is that user."""
-    if user == login_user:
-        return command
-    return f"env HOME={_q(home)} runuser -u {_q(user)} -- sh -c {_q(command)}"

@@ -179,7 +179,6 @@ def _baseline(
                 "python": python,
                 "guard": guard_path,
                 "user": fleet.borg_user,
-                "home": spaths.home,
             },
         )
     return (
