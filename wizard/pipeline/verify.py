@@ -162,8 +162,10 @@ def verify_guard(session, client_name: str) -> Proof:
     command = guard_command(python, guard_program_path(spaths.state_dir), "check", client_name)
     borg = session.identities[session.server_name].as_user(settings.borg_user)
     result = conn.run(borg.wrap(command))
-    detail = _tail(result.stdout if result.rc == 0 else result.stderr or result.stdout)
-    detail = detail.removeprefix(f"borgkeep-guard: {client_name}: ")
+    lines = (result.stdout if result.rc == 0 else result.stderr or result.stdout).splitlines()
+    last = next((ln for ln in reversed(lines) if ln.strip()), b"").decode("utf-8", "replace")
+    detail = last.strip().removeprefix(f"borgkeep-guard: {client_name}: ")
+    detail = detail if len(detail) <= 400 else detail[:397] + "..."
     return Proof(
         session.server_name, f"the guard's check for {client_name}", result.rc == 0, detail
     )
