@@ -270,13 +270,20 @@ def test_a_lost_baseline_makes_the_guard_refuse_until_initialised(fleet):
 
 def test_verify_runs_the_guards_check_and_fails_while_it_refuses(fleet):
     lab, operator = fleet
+    client = "burst"
+    victim = _genuine(lab, client)[0]
+    deleted = client_borg(lab, client, f"delete {repository_url(lab, client)}::{victim}")
+    assert deleted.returncode == 0, deleted.stderr
+    _refused(_run_guard(lab, client), client)
     verified = operator.run("verify")
     lines = verified.stdout.splitlines()
     assert any(line.startswith("  ✓ nas: the guard's check for future — check ") for line in lines)
-    assert any(
-        line.startswith("  ✗ nas: the guard's check for window — ") and "REFUSED" in line
-        for line in lines
-    ), verified.describe()
+    (refusal,) = [
+        line for line in lines if line.startswith(f"  ✗ nas: the guard's check for {client}")
+    ]
+    assert (
+        "REFUSED" in refusal and victim in refusal and "the last scheduled run refused" in refusal
+    )
     assert verified.returncode == 1
 
 
