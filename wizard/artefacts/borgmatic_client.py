@@ -20,7 +20,12 @@ import yaml
 from wizard.artefacts import borgmatic_versions as versions
 from wizard.artefacts.client_ssh import client_ssh_command
 from wizard.artefacts.managed_block import MANAGED_HEADER
-from wizard.inventory.validation import check_absolute_path, check_exclude_pattern, check_name
+from wizard.inventory.validation import (
+    check_absolute_path,
+    check_exclude_pattern,
+    check_name,
+    check_source_directory,
+)
 
 COMPRESSION = "auto,zstd"
 
@@ -112,7 +117,7 @@ def render_client_config(
     if not source_directories:
         raise ValueError("source_directories: at least one directory is needed")
     sources = [
-        check_absolute_path(f"source_directories[{i}]", path)
+        check_source_directory(f"source_directories[{i}]", path)
         for i, path in enumerate(source_directories)
     ]
     excludes = [
