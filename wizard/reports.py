@@ -13,6 +13,24 @@ from wizard.pipeline.plan import Change, Plan, plan_warnings
 from wizard.pipeline.verify import VerifyReport
 from wizard.safe_text import safe_text
 
+__all__ = [
+    "NOTHING_TO_CHANGE",
+    "apply_result_lines",
+    "change_heading",
+    "change_label",
+    "event_line",
+    "not_configured_lines",
+    "phase_name",
+    "plan_summary",
+    "proof_rows",
+    "render_plan_text",
+    "render_verify_report",
+    "safe_text",
+    "secrets_lines",
+    "verify_summary",
+    "wraps_by_default",
+]
+
 MARK_DONE, MARK_ERROR, MARK_SKIP, MARK_STEP = "✓", "✗", "-", "·"
 
 EVENT_MARKS = {"done": MARK_DONE, "error": MARK_ERROR, "skip": MARK_SKIP}
@@ -33,8 +51,57 @@ def phase_name(change: Change) -> str:
     return PHASE_NAMES.get(change.phase, str(change.phase))
 
 
-def render_plan_text(plan: Plan) -> str:
-    """The human form of a plan, as `borgkeep plan` prints it."""
+def change_target(change: Change) -> str:
+    """What a change acts on, in words: a path, `crontab of borg`, or the command's name."""
+    if change.kind == "command":
+        return change.action
+    if change.kind == "crontab" and change.path and change.path.startswith("crontab:"):
+        return f"crontab of {change.path.removeprefix('crontab:')}"
+    return change.path or change.action
+
+
+def change_heading(change: Change) -> str:
+    """The full title of a change with its host: `nas: update /home/borg/.ssh/authorized_keys`,
+    `nas: create crontab of borg`, `host1: run generate-key`."""
+    verb = "run" if change.kind == "command" else change.action
+    return f"{change.host}: {verb} {change_target(change)}"
+
+
+def change_label(change: Change) -> str:
+    """A short label (for a tree at 80 columns): the verb and the file's own name, never a
+    cut path; `change_heading` has the full path."""
+    if change.kind == "command":
+        return f"run {change.action}"
+    target = change_target(change)
+    if change.kind in ("file", "dir") and "/" in target.rstrip("/"):
+        target = target.rstrip("/").rsplit("/", 1)[1] + ("/" if change.kind == "dir" else "")
+    return f"{change.action} {target}"
+
+
+KEY_LINE_FILES = ("authorized_keys", "known_hosts")
+
+
+def wraps_by_default(change: Change) -> bool:
+    """Key lines (authorized_keys, known_hosts) are one long line each: their diff is
+    easier to compare wrapped."""
+    return bool(change.path) and change.path.rsplit("/", 1)[-1].endswith(KEY_LINE_FILES)
+
+
+def brief_diff(diff: str, max_lines: int) -> str:
+    """The first lines of a long diff and how many more there are."""
+    lines = diff.rstrip("\n").splitlines()
+    if len(lines) <= max_lines:
+        return diff.rstrip("\n")
+    head = lines[: max_lines // 4]
+    more = len(lines) - len(head)
+    return "\n".join(
+        [*head, f"... {more} more line(s) not shown here (`borgkeep plan` shows every line)"]
+    )
+
+
+def render_plan_text(plan: Plan, brief_lines: int | None = None) -> str:
+    """The human form of a plan, as `borgkeep plan` prints it; with `brief_lines`, a diff
+    longer than that (the prune guard program) is cut to its first lines."""
     out: list[str] = []
     if plan.empty:
         out.append(NOTHING_TO_CHANGE)
@@ -45,7 +112,8 @@ def render_plan_text(plan: Plan) -> str:
         out.append(f"=== {host}: {len(host_changes)} change(s)")
         for change in host_changes:
             out.append(f"--- [{phase_name(change)}] {change.title}")
-            out.append(change.diff.rstrip("\n"))
+            diff = change.diff.rstrip("\n")
+            out.append(brief_diff(diff, brief_lines) if brief_lines else diff)
     for warning in plan_warnings(plan):
         out.append(f"warning: {safe_text(warning)}")
     counts = plan.summary()
@@ -84,13 +152,25 @@ def apply_result_lines(result: ApplyResult) -> list[str]:
     return lines
 
 
-def secrets_lines(result: ApplyResult, store_location: str) -> list[str]:
-    lines = [f"secrets (repository passphrases and exported keys) are stored in {store_location}"]
+def secrets_lines(result: ApplyResult, session) -> list[str]:
+    """Where the secrets went and how to keep a copy (`session` is a `FleetSession`)."""
+    store = session.store
+    lines = [f"secrets (repository passphrases and exported keys) are stored in {store.location}"]
     for client, name in result.exported_keys.items():
         lines.append(
             f"  the repository key of {client} was exported to the secrets store as {name!r}"
         )
+    lines += store.backup_advice(session.secret_names())
     return lines
+
+
+def not_configured_lines(session) -> list[str]:
+    """Clients in the inventory that this run did not set up, and why."""
+    return [
+        f"{MARK_SKIP} {name}: NOT configured ({safe_text(why, False)}); it stays in the "
+        "inventory: run borgkeep again to set it up"
+        for name, why in session.not_configured.items()
+    ]
 
 
 # --- verify -----------------------------------------------------------------------------
@@ -98,8 +178,14 @@ def secrets_lines(result: ApplyResult, store_location: str) -> list[str]:
 
 def proof_rows(report: VerifyReport) -> list[tuple[str, str, str, str]]:
     """(mark, host, proof, detail) for every proof, then every host that was not verified."""
-    rows = [(MARK_DONE if p.ok else MARK_ERROR, p.host, p.name, p.detail) for p in report.proofs]
-    rows += [(MARK_ERROR, host, "not verified", why) for host, why in report.skipped.items()]
+    rows = [
+        (MARK_DONE if p.ok else MARK_ERROR, p.host, p.name, safe_text(p.detail, False))
+        for p in report.proofs
+    ]
+    rows += [
+        (MARK_ERROR, host, "not verified", safe_text(why, False))
+        for host, why in report.skipped.items()
+    ]
     rows += [
         (MARK_SKIP, host, "left out of this apply", "not verified") for host in report.left_out
     ]

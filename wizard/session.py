@@ -26,8 +26,10 @@ from wizard.pipeline.gather import gather_client_facts, gather_server_facts, nee
 from wizard.pipeline.plan import Change, Plan, compute_plan, plan_warnings
 from wizard.pipeline.plan_file import (
     PlanMismatch,
+    SavedPlan,
     check_plan_file,
     compare_plans,
+    load_plan_file,
     save_plan_file,
 )
 from wizard.pipeline.verify import VerifyReport, verify_fleet
@@ -42,7 +44,7 @@ from wizard.remote.ssh_config import (
     resolve_target,
 )
 from wizard.remote.transport import Connection
-from wizard.secrets_store import SecretStore, passphrase_name
+from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
 
 __all__ = [  # the front door: what the CLI and the screens may use
     "ApplyResult",
@@ -52,20 +54,47 @@ __all__ = [  # the front door: what the CLI and the screens may use
     "HostKeyChanged",
     "Plan",
     "PlanMismatch",
+    "SavedPlan",
     "ServerProbe",
     "ServerUnavailable",
     "VerifyReport",
     "config_hosts",
+    "default_connect_timeout",
+    "load_saved_plan",
     "plan_warnings",
     "probe_client",
 ]
 
 UnknownKeyCallback = Callable[[str, int, str, str], bool]
 DEFAULT_CONNECT_TIMEOUT = 15.0
+CONNECT_TIMEOUT_ENV = "BORGKEEP_CONNECT_TIMEOUT"
 
 
 class ServerUnavailable(Exception):
     """Without the server there is nothing to plan."""
+
+
+def parse_connect_timeout(text: str, origin: str = CONNECT_TIMEOUT_ENV) -> float:
+    """Seconds to wait for a host's TCP connect and its SSH banner: a number above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= 3600:
+        raise ValueError(f"{origin}: {text!r} is not a number of seconds between 0 and 3600")
+    return seconds
+
+
+def default_connect_timeout() -> float:
+    """`BORGKEEP_CONNECT_TIMEOUT` if set, else 15 seconds."""
+    text = os.environ.get(CONNECT_TIMEOUT_ENV, "").strip()
+    return parse_connect_timeout(text) if text else DEFAULT_CONNECT_TIMEOUT
+
+
+def load_saved_plan(path: Path) -> SavedPlan:
+    """Read `apply PLANFILE`'s plan and its inventory, before connecting anywhere; raises
+    `PlanMismatch` when the file is unreadable or its inventory changed since."""
+    return load_plan_file(path)
 
 
 def config_hosts() -> list[str]:
@@ -87,7 +116,7 @@ def probe_client(
     destination: str,
     on_unknown_host_key: UnknownKeyCallback | None = None,
     accept_new_host_keys: bool = False,
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    connect_timeout: float | None = None,
     ssh_config_path: Path | None = None,
     known_hosts_path: Path | None = None,
 ) -> HostFacts:
@@ -100,7 +129,7 @@ def probe_client(
         known_hosts_path or operator_known_hosts_path(),
         on_unknown=on_unknown_host_key,
         accept_new=accept_new_host_keys,
-        timeout=connect_timeout,
+        timeout=connect_timeout or default_connect_timeout(),
     ) as conn:
         return gather_client_facts(conn, name)
 
@@ -114,7 +143,7 @@ class FleetSession:
     max_parallel: int = DEFAULT_PARALLEL
     ssh_config_path: Path | None = None
     known_hosts_path: Path | None = None
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    connect_timeout: float = field(default_factory=default_connect_timeout)
     on_event: EventSink | None = None
 
     connections: dict[str, Connection] = field(default_factory=dict, init=False)
@@ -315,12 +344,31 @@ class FleetSession:
             return self.apply(fresh, cancel)
 
     def save_plan(self, plan: Plan, path: Path, inventory_path: Path) -> None:
-        """`plan --out`: the plan, without secrets, for `apply PLANFILE` later."""
-        save_plan_file(plan, path, inventory_path)
+        """`plan --out`: the plan (without secrets), the absolute path and hash of the
+        inventory it was made from, and the hosts left out, for `apply PLANFILE` later."""
+        save_plan_file(plan, path, inventory_path, self.left_out)
 
-    def check_saved_plan(self, path: Path, fresh: Plan, inventory_path: Path) -> None:
+    def check_saved_plan(self, saved: SavedPlan, fresh: Plan) -> None:
         """Raise `PlanMismatch` (naming host and file) unless `fresh` is the saved plan."""
-        check_plan_file(path, fresh, inventory_path)
+        check_plan_file(saved, fresh)
+
+    @property
+    def not_configured(self) -> dict[str, str]:
+        """Clients this run did not set up, and why: unreachable, or left out."""
+        reasons = {name: f"unreachable: {why}" for name, why in self.errors.items()}
+        reasons.update({name: "left out of this apply" for name in sorted(self.left_out)})
+        return {c.name: reasons[c.name] for c in self.inventory.clients if c.name in reasons}
+
+    def secret_names(self) -> list[str]:
+        """The secrets store's entries for this fleet (to back them up)."""
+        return [
+            name
+            for client in self.inventory.clients
+            for name in (
+                passphrase_name(self.server_name, client.name),
+                repokey_name(self.server_name, client.name),
+            )
+        ]
 
     def verify(self) -> VerifyReport:
         """Gather fresh facts (an apply just changed the hosts), then run every proof."""
