@@ -7,8 +7,12 @@ screen say the same thing.
 
 from __future__ import annotations
 
+import shlex
+from dataclasses import dataclass
+
 from wizard.pipeline.apply import ApplyResult
 from wizard.pipeline.desired.items import PHASE_NAMES
+from wizard.pipeline.facts import HostFacts, client_layout
 from wizard.pipeline.plan import Change, Plan, plan_warnings
 from wizard.pipeline.verify import VerifyReport
 from wizard.safe_text import safe_text
@@ -18,6 +22,7 @@ __all__ = [
     "apply_result_lines",
     "change_heading",
     "change_label",
+    "client_commands",
     "event_line",
     "not_configured_lines",
     "phase_name",
@@ -67,23 +72,29 @@ def change_heading(change: Change) -> str:
     return f"{change.host}: {verb} {change_target(change)}"
 
 
+SHORT_VERBS = {"create": "new", "update": "edit", "permissions": "chmod"}
+
+
 def change_label(change: Change) -> str:
-    """A short label (for a tree at 80 columns): the verb and the file's own name, never a
-    cut path; `change_heading` has the full path."""
+    """A short label (for a tree at 80 columns): a short verb and the file's own name, never
+    a cut path; `change_heading` has the full path."""
     if change.kind == "command":
         return f"run {change.action}"
     target = change_target(change)
     if change.kind in ("file", "dir") and "/" in target.rstrip("/"):
         target = target.rstrip("/").rsplit("/", 1)[1] + ("/" if change.kind == "dir" else "")
-    return f"{change.action} {target}"
+    return f"{SHORT_VERBS.get(change.action, change.action)} {target}"
 
 
 KEY_LINE_FILES = ("authorized_keys", "known_hosts")
 
 
 def wraps_by_default(change: Change) -> bool:
-    """Key lines (authorized_keys, known_hosts) are one long line each: their diff is
-    easier to compare wrapped."""
+    """Key lines (authorized_keys, known_hosts) are one long line each, and commands and
+    directories are one sentence: those read better wrapped. Config files keep their
+    layout (long lines scroll sideways)."""
+    if change.kind in ("command", "dir"):
+        return True
     return bool(change.path) and change.path.rsplit("/", 1)[-1].endswith(KEY_LINE_FILES)
 
 
@@ -171,6 +182,46 @@ def not_configured_lines(session) -> list[str]:
         "inventory: run borgkeep again to set it up"
         for name, why in session.not_configured.items()
     ]
+
+
+@dataclass(frozen=True)
+class ClientCommands:
+    """The exact commands, on a client, to back up now, list archives and restore a file."""
+
+    client: str
+    login: str
+    config: str
+    backup: str
+    list: str
+
+    def restore(self, path: str, destination: str = "/tmp/borgkeep-restore") -> str:
+        """Extract `path` (absolute, as backed up) from the newest archive into `destination`."""
+        return shlex.join(
+            [
+                *shlex.split(self.list)[:3],
+                "extract",
+                "--archive",
+                "latest",
+                "--path",
+                path.lstrip("/"),
+                "--destination",
+                destination,
+            ]
+        )
+
+
+def client_commands(client: str, facts: HostFacts) -> ClientCommands:
+    """Built from the facts and the same layout the renderer used, never by hand."""
+    borgmatic = facts.borgmatic_path or "borgmatic"
+    config = client_layout(facts, client).config
+    base = [borgmatic, "-c", config]
+    return ClientCommands(
+        client=client,
+        login=facts.login_user,
+        config=config,
+        backup=shlex.join([*base, "create", "--verbosity", "1", "--stats"]),
+        list=shlex.join([*base, "list"]),
+    )
 
 
 # --- verify -----------------------------------------------------------------------------
