@@ -52,7 +52,9 @@ def next_steps_text(state) -> str:
             lines.append(f"  back up now, as {commands.login} on {client.name}:")
             lines.append(f"    {commands.backup}")
             lines.append(f"  list archives:  {commands.list}")
-            lines.append(f"  restore a file: {commands.restore('/etc/hosts')}")
+            first = client.source_directories[0]
+            lines.append(f"  restore {first} into /tmp{first}:")
+            lines.append(f"    {commands.restore(first)}")
     if session is None:
         lines += [
             "• back up now on a client: borgmatic -c CONFIG create --verbosity 1 --stats",

@@ -33,7 +33,14 @@ def _wizard(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from wizard.lab.demo import run_demo
 
-    return run_demo(keep=args.keep, cli_only=args.cli, open_wizard=open_wizard)
+    return run_demo(
+        keep=args.keep,
+        cli_only=args.cli,
+        open_wizard=open_wizard,
+        resume=args.resume,
+        stop=args.stop,
+        full=args.full,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

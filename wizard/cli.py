@@ -75,15 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--keep",
         action="store_true",
-        help="keep the lab's hosts (their files, repositories and crontabs) when the demo ends; "
-        "bring them back with --resume DIR",
+        help="keep the lab running when the demo ends (stop it with --stop DIR; come back "
+        "to it with --resume DIR)",
     )
     demo.add_argument(
         "--resume",
         type=Path,
         metavar="DIR",
-        help="bring a kept lab back (its hosts' sshds restart from their kept files) with one "
-        "new host to add",
+        help="bring a kept lab back (stopped hosts restart from their files, on new ports if "
+        "needed) with one new host to add to the fleet",
+    )
+    demo.add_argument(
+        "--stop", type=Path, metavar="DIR", help="stop a kept lab's hosts (their files stay)"
     )
     demo.add_argument("--cli", action="store_true", help="run plan + apply + verify, no TUI")
     demo.add_argument(

@@ -106,7 +106,7 @@ def brief_diff(diff: str, max_lines: int) -> str:
     head = lines[: max_lines // 4]
     more = len(lines) - len(head)
     return "\n".join(
-        [*head, f"... {more} more line(s) not shown here (`borgkeep plan` shows every line)"]
+        [*head, f"... {more} more line(s) not shown here (without --brief: every line)"]
     )
 
 
@@ -194,8 +194,9 @@ class ClientCommands:
     backup: str
     list: str
 
-    def restore(self, path: str, destination: str = "/tmp/borgkeep-restore") -> str:
-        """Extract `path` (absolute, as backed up) from the newest archive into `destination`."""
+    def restore(self, path: str, destination: str = "/tmp") -> str:
+        """Extract `path` (absolute, as backed up) from the newest archive under
+        `destination` (an existing directory): `/etc/hosts` lands in `/tmp/etc/hosts`."""
         return shlex.join(
             [
                 *shlex.split(self.list)[:3],
