@@ -11,6 +11,8 @@ import contextlib
 import fcntl
 import json
 import os
+import shlex
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,12 +71,13 @@ class SecretStore:
                 "not on the server. Keep a copy elsewhere (a password manager, an offline "
                 "USB stick): print each entry with",
             ]
-            lines += [f"  python3 -m keyring get {SERVICE} {name}" for name in names]
+            python = shlex.quote(sys.executable)
+            lines += [f"  {python} -m keyring get {SERVICE} {name}" for name in names]
             return lines
         return [
             f"The secrets are in {self.path} (mode 0600) on this machine, not on the server. "
             "Keep a copy elsewhere, e.g.:",
-            f"  install -m 600 {self.path} /media/usb/borgkeep-secrets.json",
+            f"  install -m 600 {shlex.quote(str(self.path))} /media/usb/borgkeep-secrets.json",
         ]
 
     @property
