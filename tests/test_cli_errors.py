@@ -166,6 +166,11 @@ def test_bad_connect_timeouts_are_refused(tmp_path):
     )
     assert result.returncode == 1
     assert "BORGKEEP_CONNECT_TIMEOUT" in json.loads(result.stdout)["error"]
+    wizard = borgkeep(tmp_path, "--inventory", str(inventory), BORGKEEP_CONNECT_TIMEOUT="-1")
+    assert wizard.returncode == 1  # said before the wizard takes the terminal
+    assert wizard.stderr.strip() == (
+        "borgkeep: BORGKEEP_CONNECT_TIMEOUT: '-1' is not a number of seconds between 0 and 3600"
+    )
 
 
 @pytest.mark.parametrize("change", ["edit", "delete"])

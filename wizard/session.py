@@ -58,6 +58,7 @@ __all__ = [  # the front door: what the CLI and the screens may use
     "ServerProbe",
     "ServerUnavailable",
     "VerifyReport",
+    "CONNECT_TIMEOUT_ENV",
     "config_hosts",
     "default_connect_timeout",
     "load_saved_plan",
