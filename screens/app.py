@@ -8,10 +8,11 @@ from pathlib import Path
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.markup import escape
 from textual.screen import Screen
 
 from screens.apply import ApplyScreen
-from screens.base import StepScreen
+from screens.base import StepScreen, plain_text, shorten
 from screens.clients import ClientsScreen
 from screens.done import DoneScreen
 from screens.retention import RetentionScreen
@@ -81,12 +82,17 @@ class BorgkeepApp(App[int]):
                 step = max(0, step - 1)
                 continue
             step += 1
-        self.exit(0 if self.state.apply_result is None or self.state.apply_result.ok else 1)
+        result, failed = self.state.apply_result, self.state.apply_error is not None
+        self.exit(1 if failed or (result is not None and not result.ok) else 0)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         if isinstance(screen, StepScreen):
-            yield SystemCommand("Help for this step", screen.HELP[:60] + "…", screen.action_help)
+            yield SystemCommand(
+                "Help for this step",
+                escape(shorten(plain_text(screen.HELP), 70)),
+                screen.action_help,
+            )
             if screen.SHOW_BACK:
                 yield SystemCommand("Back", "Go to the previous step", screen.action_back)
             if screen.can_go_next():

@@ -1,4 +1,5 @@
-"""Step 6: apply — per-host and overall progress, a live log, the failing step, cancel."""
+"""Step 6: apply — per-host and overall progress, a live log, the failing step, cancel; the
+inventory is saved only once everything applied."""
 
 from __future__ import annotations
 
@@ -13,11 +14,8 @@ from textual.widgets import Button, Label, ProgressBar, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import StepScreen
-from wizard.inventory.model import save_inventory
-from wizard.reports import apply_result_lines, event_line
+from wizard.reports import apply_result_lines, event_line, safe_text
 from wizard.session import ApplyResult
-
-COUNTED_LEVELS = ("done", "error", "skip")
 
 
 class ApplyEvent(Message):
@@ -26,6 +24,14 @@ class ApplyEvent(Message):
     def __init__(self, host: str, level: str, text: str) -> None:
         super().__init__()
         self.host, self.level, self.text = host, level, text
+
+
+def host_outcome_text(done: int, total: int, skipped: int, failed: bool) -> str:
+    if failed:
+        return f"failed ({done} of {total} done, {skipped} skipped)"
+    if skipped:
+        return f"{done} of {total} done, {skipped} skipped"
+    return "done" if done == total else f"{done} of {total} done"
 
 
 class ApplyScreen(StepScreen):
@@ -37,7 +43,10 @@ class ApplyScreen(StepScreen):
         "The reviewed changes are applied in phases, hosts in parallel inside a phase. Every "
         "file is written atomically with a backup of what it replaces, and refused if it "
         "changed since the plan.\n\n**Cancel** (`ctrl+c`) lets the current step finish and "
-        "skips the rest. A failing host stops at its failing step; the others go on."
+        "skips the rest. A failing host stops at its failing step; the others go on. Each "
+        "bar shows the share of that host's changes actually applied.\n\n"
+        "The inventory is saved when every change applied; after a cancel or a failure it "
+        "is not (the next screen can save it on request)."
     )
     BINDINGS = [Binding("ctrl+c", "cancel", "Cancel", priority=True)]
 
@@ -46,6 +55,10 @@ class ApplyScreen(StepScreen):
         self.cancel = threading.Event()
         self.plan = state.plan_to_apply()
         self.bars: dict[str, ProgressBar] = {}
+        self.pending: dict[str, set[str]] = {}
+        self.done: dict[str, int] = {}
+        self.skipped: dict[str, int] = {}
+        self.failed: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
         hosts = [h for h in self.plan.hosts if self.plan.for_host(h)]
@@ -58,9 +71,10 @@ class ApplyScreen(StepScreen):
                 for index, host in enumerate(hosts):
                     with Horizontal(classes="host-row"):
                         yield Label(host, classes="bar-label")
-                        bar = ProgressBar(
-                            len(self.plan.for_host(host)), id=f"bar-{index}", show_eta=False
-                        )
+                        titles = {c.title for c in self.plan.for_host(host)}
+                        self.pending[host] = titles
+                        self.done[host] = self.skipped[host] = 0
+                        bar = ProgressBar(len(titles), id=f"bar-{index}", show_eta=False)
                         self.bars[host] = bar
                         yield bar
                         yield Static("waiting", id=f"status-{index}", classes="host-status")
@@ -69,13 +83,8 @@ class ApplyScreen(StepScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        state = self.state
-        try:
-            save_inventory(state.session.inventory, state.inventory_path)
-            self._log("", "info", f"inventory saved to {state.inventory_path}")
-        except OSError as exc:
-            self._log("", "error", f"could not save the inventory: {exc}")
-        state.session.on_event = self._event_from_thread
+        self.state.not_configured = dict(self.state.session.not_configured)
+        self.state.session.on_event = self._event_from_thread
         self.apply_worker()
 
     def _event_from_thread(self, host: str, level: str, message: str) -> None:
@@ -88,56 +97,103 @@ class ApplyScreen(StepScreen):
     def _log(self, host: str, level: str, text: str) -> None:
         self.query_one("#apply-log", RichLog).write(event_line(host, level, text))
 
+    def _status(self, host: str) -> Static:
+        return self.query_one(f"#status-{list(self.bars).index(host)}", Static)
+
     def on_apply_event(self, event: ApplyEvent) -> None:
+        """Bars move only for changes that were applied: the facts gathered again before
+        apply, skipped and failed steps do not count as done."""
         self._log(event.host, event.level, event.text)
-        bar = self.bars.get(event.host)
-        if event.level in COUNTED_LEVELS:
+        host = event.host
+        if host not in self.bars:
+            return
+        status = self._status(host)
+        step = event.text in self.pending[host]
+        if event.level == "done" and step:
+            self.pending[host].discard(event.text)
+            self.done[host] += 1
+            self.bars[host].advance(1)
             self.query_one("#overall", ProgressBar).advance(1)
-            if bar is not None:
-                bar.advance(1)
-        if bar is not None:
-            index = list(self.bars).index(event.host)
-            status = self.query_one(f"#status-{index}", Static)
-            if event.level == "error":
-                status.update("failed")
-                status.set_classes("host-status bad")
-            elif not status.has_class("bad"):
-                status.update(event.text if event.level == "step" else event.level)
+        elif event.level == "skip":
+            self.skipped[host] += 1
+            status.update(f"{self.skipped[host]} skipped")
+        elif event.level == "error":
+            self.failed.add(host)
+            status.update("failed")
+            status.set_classes("host-status bad")
+        elif event.level == "step" and host not in self.failed:
+            status.update(safe_text(event.text, keep_newlines=False))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "apply":
             return
         result_view = self.query_one("#apply-result", Static)
+        log = self.query_one("#apply-log", RichLog)
         if event.state == WorkerState.SUCCESS:
             result: ApplyResult = event.worker.result
             self.state.apply_result = result
-            lines = apply_result_lines(result)
-            if self.cancel.is_set():
-                lines.append("Cancelled: the remaining steps were skipped.")
-            lines.append("All changes applied." if result.ok else "Some steps did not apply.")
-            result_view.update("\n".join(lines))
-            result_view.set_classes("ok" if result.ok else "bad")
-            for index, host in enumerate(self.bars):
-                outcome = result.outcomes.get(host)
-                if outcome is not None and outcome.ok:
-                    status = self.query_one(f"#status-{index}", Static)
-                    status.update("done")
-                    status.set_classes("host-status ok")
+            cancelled = self.cancel.is_set()
+            complete = result.ok and not cancelled
+            verdict = ["Cancelled: the remaining steps were skipped."] if cancelled else []
+            verdict.append("All changes applied." if complete else "Some steps did not apply.")
+            verdict.append(self._save_inventory() if complete else self._not_saved(cancelled))
+            result_view.update("\n".join(verdict))
+            result_view.set_classes("ok" if complete else "bad")
+            self._final_statuses(result)
+            for line in [*apply_result_lines(result), *verdict]:
+                log.write(line)
         elif event.state == WorkerState.ERROR:
-            result_view.update(f"Apply stopped: {event.worker.error}")
+            message = f"Apply stopped: {safe_text(str(event.worker.error))}"
+            self.state.apply_error = message
+            result_view.update(f"{message}\n{self._not_saved(False)}")
             result_view.set_classes("bad")
+            log.write(message)
         else:
             return
-        self.query_one("#cancel", Button).disabled = True
+        self.query_one("#cancel", Button).display = False
+        log.scroll_end(animate=False)
         self.refresh_nav()
+        self.query_one("#next", Button).focus()
+
+    def _final_statuses(self, result: ApplyResult) -> None:
+        for host in self.bars:
+            outcome = result.outcomes.get(host)
+            total = self.bars[host].total or 0
+            skipped = len(outcome.skipped) if outcome else self.skipped[host]
+            failed = bool(outcome and outcome.error)
+            status = self._status(host)
+            status.update(host_outcome_text(self.done[host], int(total), skipped, failed))
+            ok = not failed and not skipped and self.done[host] == total
+            status.set_classes(f"host-status {'ok' if ok else 'bad' if failed else 'warn'}")
+
+    def _save_inventory(self) -> str:
+        try:
+            self.state.save_inventory(self.state.session.inventory)
+        except Exception as exc:
+            return f"The inventory could NOT be saved to {self.state.inventory_path}: {exc}"
+        return f"Inventory saved to {self.state.inventory_path}."
+
+    def _not_saved(self, cancelled: bool) -> str:
+        why = "was cancelled" if cancelled else "did not complete"
+        return (
+            f"The inventory was NOT saved: the apply {why}. Rerun to finish, "
+            "or save it on the next screen (ctrl+s)."
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self.state.apply_result is None and not self.cancel.is_set()
+        return super().check_action(action, parameters)
 
     def action_cancel(self) -> None:
         if self.state.apply_result is None and not self.cancel.is_set():
             self.cancel.set()
             self._log("", "skip", "cancel requested: finishing the current step")
+            self.query_one("#cancel", Button).disabled = True
+            self.refresh_bindings()
 
     def can_go_next(self) -> bool:
-        return self.state.apply_result is not None
+        return self.state.apply_result is not None or self.state.apply_error is not None
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "cancel":

@@ -1,4 +1,5 @@
-"""Step 7: verify and done — the post-apply proofs per host, where things were saved, next steps."""
+"""Step 7: verify and done — the post-apply proofs per host, what was and was not configured,
+where things were saved (and how to keep a copy of the secrets), next steps."""
 
 from __future__ import annotations
 
@@ -7,46 +8,90 @@ from datetime import datetime
 from croniter import croniter
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Label, LoadingIndicator, Static
+from textual.binding import Binding
+from textual.widgets import Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
-from screens.base import Body, StepScreen
+from screens.base import ReadingBody, StepScreen
 from wizard.inventory.settings import client_schedule
-from wizard.reports import proof_rows, verify_summary
+from wizard.reports import client_commands, proof_rows, safe_text, verify_summary
 from wizard.session import VerifyReport
 
 
+def not_configured(state) -> dict[str, str]:
+    """Hosts this run did not (fully) set up, and why: unreachable or left out when the plan
+    was applied, or stopped by a failed or cancelled step."""
+    reasons = dict(state.not_configured)
+    result = state.apply_result
+    for host, outcome in (result.outcomes if result else {}).items():
+        if outcome.error is not None:
+            reasons[host] = f"apply failed at {outcome.error.step}"
+        elif outcome.skipped:
+            reasons[host] = f"{len(outcome.skipped)} step(s) skipped"
+    return reasons
+
+
 def next_steps_text(state) -> str:
-    inventory = state.session.inventory if state.session else state.to_inventory()
+    session = state.session
+    inventory = session.inventory if session else state.to_inventory()
     now = state.now or datetime.now()
+    skipped = not_configured(state)
     lines = []
-    left_out = state.session.left_out if state.session else set()
     for client in inventory.clients:
-        if client.name in left_out:
-            lines.append(f"• {client.name} was left out: run borgkeep again to set it up")
+        if client.name in skipped:
+            lines.append(
+                f"• {client.name} is NOT configured ({safe_text(skipped[client.name], False)}): "
+                "run borgkeep again to set it up"
+            )
             continue
         first = croniter(client_schedule(client), now).get_next(datetime)
         lines.append(f"• first backup of {client.name}: {first:%a %d %b %H:%M} (cron)")
-    lines += [
-        "• run one now on a client:  borgmatic create --verbosity 1 --list --stats",
-        "  (with -c the config borgkeep wrote; see the review for its path)",
-        "• restore files:  borgmatic extract --archive latest --path etc/hosts",
-        "  or browse:      borg mount REPO::ARCHIVE /mnt/restore  (on the client)",
-        "• add hosts later: run borgkeep again; the inventory is remembered.",
-    ]
+        facts = session.facts.get(client.name) if session else None
+        if facts is not None:
+            commands = client_commands(client.name, facts)
+            lines.append(f"  back up now, as {commands.login} on {client.name}:")
+            lines.append(f"    {commands.backup}")
+            lines.append(f"  list archives:  {commands.list}")
+            first = client.source_directories[0]
+            lines.append(f"  restore {first} into /tmp{first}:")
+            lines.append(f"    {commands.restore(first)}")
+    if session is None:
+        lines += [
+            "• back up now on a client: borgmatic -c CONFIG create --verbosity 1 --stats",
+            "• restore files:  borgmatic -c CONFIG extract --archive latest --path etc/hosts",
+        ]
+    lines.append("• add hosts later: run borgkeep again; the inventory is remembered.")
     return "\n".join(lines)
 
 
 def saved_text(state) -> str:
-    lines = [f"Inventory: {state.inventory_path}"]
-    if state.session is not None:
-        lines.append(f"Secrets (repo passphrases): {state.session.store.location}")
-    result = state.apply_result
-    if result is not None and result.exported_keys:
-        for host, name in result.exported_keys.items():
-            lines.append(f"Repository key of {host}: saved as {name!r} in the same store")
-    lines.append("Keep a copy of the secrets store off the server: without it, no restore.")
+    if state.inventory_saved:
+        lines = [f"Inventory: saved to {state.inventory_path}"]
+        if not_configured(state):
+            lines.append("  (clients not configured stay in it, so the next run sets them up)")
+    else:
+        lines = [
+            f"Inventory: NOT saved (the apply did not complete); ctrl+s saves it to "
+            f"{state.inventory_path}"
+        ]
+    session = state.session
+    if session is not None:
+        lines.append("Secrets (repository passphrases and keys; without them no backup can be")
+        lines.append("restored):")
+        lines += [f"  {line}" for line in session.store.backup_advice(session.secret_names())]
+        result = state.apply_result
+        if result is not None:
+            for host, name in result.exported_keys.items():
+                lines.append(f"  repository key of {host}: exported there as {name!r}")
     return "\n".join(lines)
+
+
+def proofs_text(report: VerifyReport) -> str:
+    """One line per proof (wrapping, never cut): mark, host, proof, detail."""
+    return "\n".join(
+        f"{mark} {host}: {proof}" + (f" — {detail}" if detail else "")
+        for mark, host, proof, detail in proof_rows(report)
+    )
 
 
 class DoneScreen(StepScreen):
@@ -58,25 +103,30 @@ class DoneScreen(StepScreen):
         "The proofs are read-only: each client's config validates with its own borgmatic, "
         "`borg info` works through the client's pinned key, the key gets no shell and no "
         "other repository, `--append-only` is forced, and the server's prune config matches "
-        "the client's archives (`--dry-run`). `ctrl+r` runs them again."
+        "the client's archives (`--dry-run`). `ctrl+r` runs them again.\n\n"
+        "Clients that were unreachable or left out are **not configured**; they stay in the "
+        "inventory so that the next run sets them up. The inventory is saved after a "
+        "complete apply; `ctrl+s` saves it in any case."
     )
-    BINDINGS = [("ctrl+r", "verify", "Verify again")]
+    BINDINGS = [
+        Binding("ctrl+r", "verify", "Verify again"),
+        Binding("ctrl+s", "save_inventory", "Save inventory"),
+    ]
 
     def compose_body(self) -> ComposeResult:
-        with Body(id="body"):
+        with ReadingBody(id="body"):
             yield Label("Proofs", classes="section")
             yield LoadingIndicator(id="verifying")
-            yield DataTable(id="proofs", cursor_type="row", show_cursor=False)
-            yield Static("", id="verify-summary")
+            yield Static("", id="proofs", markup=False)
+            yield Static("", id="verify-summary", markup=False)
             yield Label("Saved", classes="section")
             yield Static(saved_text(self.state), id="saved", markup=False)
             yield Label("Next steps", classes="section")
             yield Static(next_steps_text(self.state), id="next-steps", markup=False)
 
     def on_mount(self) -> None:
-        table = self.query_one("#proofs", DataTable)
-        table.add_columns("", "host", "proof", "detail")
         super().on_mount()
+        self.query_one("#body").focus()
         if self.state.verify_report is not None:
             self._show(self.state.verify_report)
         else:
@@ -84,6 +134,7 @@ class DoneScreen(StepScreen):
 
     def action_verify(self) -> None:
         if self.state.session is None:
+            self.query_one("#verifying").display = False
             return
         self.query_one("#verifying").display = True
         self.query_one("#verify-summary", Static).update("Running the proofs …")
@@ -99,21 +150,29 @@ class DoneScreen(StepScreen):
         if event.state == WorkerState.SUCCESS:
             self.state.verify_report = event.worker.result
             self._show(event.worker.result)
+            self.query_one("#next-steps", Static).update(next_steps_text(self.state))
         elif event.state == WorkerState.ERROR:
             self.query_one("#verifying").display = False
             summary = self.query_one("#verify-summary", Static)
-            summary.update(f"Verification could not run: {event.worker.error}")
+            summary.update(f"Verification could not run: {safe_text(str(event.worker.error))}")
             summary.set_classes("bad")
 
     def _show(self, report: VerifyReport) -> None:
         self.query_one("#verifying").display = False
-        table = self.query_one("#proofs", DataTable)
-        table.clear()
-        for mark, host, proof, detail in proof_rows(report):
-            table.add_row(mark, host, proof, detail[:60])
+        self.query_one("#proofs", Static).update(proofs_text(report))
         summary = self.query_one("#verify-summary", Static)
         summary.update(verify_summary(report))
         summary.set_classes("ok" if report.ok else "bad")
+
+    def action_save_inventory(self) -> None:
+        session = self.state.session
+        try:
+            self.state.save_inventory(session.inventory if session else None)
+        except Exception as exc:
+            self.notify(f"The inventory was not saved: {exc}", severity="error", timeout=10)
+            return
+        self.query_one("#saved", Static).update(saved_text(self.state))
+        self.notify(f"Inventory saved to {self.state.inventory_path}", timeout=5)
 
     def collect(self):
         return True

@@ -8,6 +8,7 @@ only when they are needed, so `borgkeep --version` and `borgkeep validate` stay 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,13 +28,25 @@ def open_wizard(inventory_path: Path, accept_new_host_keys: bool = False) -> int
 
 
 def _wizard(args: argparse.Namespace) -> int:
+    from wizard.session import CONNECT_TIMEOUT_ENV, default_connect_timeout
+
+    if getattr(args, "connect_timeout", None):
+        os.environ[CONNECT_TIMEOUT_ENV] = str(args.connect_timeout)
+    default_connect_timeout()  # a bad BORGKEEP_CONNECT_TIMEOUT is one line, before the TUI
     return open_wizard(cli.inventory_path(args), args.accept_new_host_keys)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from wizard.lab.demo import run_demo
 
-    return run_demo(keep=args.keep, cli_only=args.cli, open_wizard=open_wizard)
+    return run_demo(
+        keep=args.keep,
+        cli_only=args.cli,
+        open_wizard=open_wizard,
+        resume=args.resume,
+        stop=args.stop,
+        full=args.full,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

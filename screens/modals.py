@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Markdown, Static
+from textual.widgets import Button, Input, Markdown, Static
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -27,7 +28,7 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.title_text, id="dialog-title")
+            yield Static(self.title_text, id="dialog-title", markup=False)
             yield Static(self.body, id="dialog-body", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button(self.yes, id="yes", variant="primary", compact=True)
@@ -76,7 +77,7 @@ class ErrorModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="error"):
-            yield Static(self.title_text, id="dialog-title")
+            yield Static(self.title_text, id="dialog-title", markup=False)
             yield Static(self.message, id="dialog-body", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Close", id="close", variant="error", compact=True)
@@ -94,19 +95,22 @@ class HelpModal(ModalScreen[None]):
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("question_mark", "close", "Close", key_display="?"),
+        Binding("f1", "close", "Close", show=False),
     ]
 
-    def __init__(self, title: str, text: str) -> None:
+    def __init__(self, title: str, text: str, keys: list[tuple[str, str]] | None = None) -> None:
         super().__init__()
-        self.title_text, self.text = title, text
+        self.title_text, self.text, self.keys = title, text, keys or []
 
     def compose(self) -> ComposeResult:
+        own = "".join(f"`{key}` {what.lower()} · " for key, what in self.keys)
         keys = (
-            "\n\n**Keys:** `ctrl+n` next · `escape` back · `tab` next field · "
+            f"\n\n**Keys:** {own}`ctrl+n` next · `escape` back · `tab` next field · "
+            "`F1` help (or `?`, except in a path or pattern field, where `?` is text) · "
             "`ctrl+p` command palette · `ctrl+q` quit. The mouse works everywhere."
         )
         with Vertical(id="dialog", classes="help"):
-            yield Static(f"Help: {self.title_text}", id="dialog-title")
+            yield Static(f"Help: {self.title_text}", id="dialog-title", markup=False)
             with VerticalScroll():
                 yield Markdown(self.text + keys)
             with Horizontal(id="dialog-buttons"):
@@ -118,6 +122,50 @@ class HelpModal(ModalScreen[None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.dismiss(None)
+
+
+class PathModal(ModalScreen[Path | None]):
+    """Ask for a file path (e.g. where to save the plan); escape cancels."""
+
+    CSS_PATH = "modals.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, body: str, default: str) -> None:
+        super().__init__()
+        self.title_text, self.body, self.default = title, body, default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.title_text, id="dialog-title", markup=False)
+            yield Static(self.body, id="dialog-body", markup=False)
+            yield Input(self.default, id="path", compact=True)
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Save", id="save", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#path", Input).focus()
+
+    def _answer(self) -> None:
+        text = self.query_one("#path", Input).value.strip()
+        if not text:
+            self.notify("Enter a file name.", severity="error")
+            return
+        self.dismiss(Path(text).expanduser())
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._answer()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "save":
+            self._answer()
+        else:
+            self.dismiss(None)
 
 
 def ask_host_key_from_thread(

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Static
 
-from screens.base import Body, FieldValidator, StepScreen
+from screens.base import Body, FieldInput, FieldValidator, StepScreen, field_row
 from wizard.inventory.retention_preview import describe_preview, kept_daily_archives
 from wizard.inventory.settings import staggered_schedule
 from wizard.inventory.validation import check_cron, check_keep_count
@@ -31,11 +31,13 @@ def next_runs(expression: str, now: datetime, count: int = 2) -> list[datetime]:
 
 
 def describe_runs(expression: str, now: datetime) -> str:
+    """The next two runs, short enough to sit beside the field at 80 columns."""
     try:
         check_cron("schedule", expression)
-    except Exception as exc:
-        return f"✗ {getattr(exc, 'message', exc)}"
-    return "next " + ", ".join(run.strftime("%a %d %b %H:%M") for run in next_runs(expression, now))
+    except Exception:
+        return "✗ not a valid schedule"
+    first, second = next_runs(expression, now)
+    return f"next {first:%a %d %b %H:%M}, {second:%a %H:%M}"
 
 
 class RetentionScreen(StepScreen):
@@ -55,45 +57,54 @@ class RetentionScreen(StepScreen):
     def compose_body(self) -> ComposeResult:
         now = self._now()
         with Body(id="body"):
-            yield Label("Retention (every client)", classes="section")
+            yield Label(
+                "Retention (every client; a client's own numbers: Clients step)", classes="section"
+            )
             with Horizontal(id="keep-row"):
                 for key in KEEP_FIELDS:
                     value = self.state.retention.get(key)
                     yield Label(key.removeprefix("keep_"), classes="keep-label")
-                    yield Input(
+                    yield FieldInput(
                         "" if value is None else str(value),
                         id=key,
-                        type="integer",
+                        label=key,
+                        placeholder="0",
+                        restrict=r"[0-9]*",
+                        max_length=7,
                         validators=[FieldValidator(check_keep_count, key, optional=True)],
-                        compact=True,
                         classes="keep-input",
                     )
+            for key in KEEP_FIELDS:
+                error = Static("", id=f"{key}-error", classes="field-error keep-error")
+                error.display = False
+                yield error
             yield Static("", id="retention-preview")
             yield Label("Schedules", classes="section")
-            with Horizontal(classes="field-row"):
-                yield Label(f"prune on {self.state.server_name or 'server'}", classes="field-label")
-                yield Input(
+            yield field_row(
+                f"prune on {self.state.server_name or 'server'}",
+                FieldInput(
                     self.state.prune_schedule,
                     id="prune-schedule",
+                    label=f"prune schedule of {self.state.server_name or 'the server'}",
                     validators=[FieldValidator(check_cron, "server.prune_schedule")],
-                    compact=True,
-                )
-                yield Static(describe_runs(self.state.prune_schedule, now), classes="runs")
+                ),
+                Static(describe_runs(self.state.prune_schedule, now), classes="runs"),
+            )
             for index, client in enumerate(self.state.clients):
                 default = staggered_schedule(client.name)
-                with Horizontal(classes="field-row"):
-                    yield Label(f"backup {client.name}", classes="field-label")
-                    yield Input(
+                yield field_row(
+                    f"backup {client.name}",
+                    FieldInput(
                         client.schedule or "",
                         placeholder=default,
                         id=f"schedule-{index}",
+                        label=f"{client.name}'s backup schedule",
                         validators=[FieldValidator(check_cron, "schedule", optional=True)],
-                        compact=True,
                         classes="client-schedule",
-                    )
-                    yield Static(describe_runs(client.schedule or default, now), classes="runs")
+                    ),
+                    Static(describe_runs(client.schedule or default, now), classes="runs"),
+                )
             yield Static(TRADE_OFF, id="trade-off")
-            yield Static("", id="retention-errors", classes="field-error")
 
     def on_mount(self) -> None:
         self._update_preview()
@@ -109,9 +120,22 @@ class RetentionScreen(StepScreen):
             result["keep_within"] = self.state.retention["keep_within"]
         return result
 
+    def _keep_problems(self) -> list[str]:
+        return [
+            f"{field.label}: {problem}"
+            for key in KEEP_FIELDS
+            if (problem := (field := self.query_one(f"#{key}", FieldInput)).problem())
+        ]
+
     def _update_preview(self) -> None:
-        retention = self._retention()
+        """Only valid numbers reach the preview: a bad one is named instead."""
         preview = self.query_one("#retention-preview", Static)
+        problems = self._keep_problems()
+        retention = self._retention()
+        if problems:
+            preview.update("No preview until the numbers are fixed: " + "; ".join(problems))
+            preview.set_classes("bad")
+            return
         if not retention:
             preview.update("At least one keep_* number must be greater than 0.")
             preview.set_classes("bad")
@@ -131,21 +155,11 @@ class RetentionScreen(StepScreen):
             expression = inp.value.strip() or inp.placeholder
             runs = inp.parent.query_one(".runs", Static)
             runs.update(describe_runs(expression, self._now()))
-        errors = []
-        for field in self.query(Input):
-            result = field.validate(field.value)
-            if result is not None and not result.is_valid:
-                errors.append(f"{field.id}: {' '.join(result.failure_descriptions)}")
-        self.query_one("#retention-errors", Static).update("\n".join(errors))
         self.refresh_nav()
 
     def can_go_next(self) -> bool:
-        if not self._retention():
+        if not self._retention() or self.field_problems():
             return False
-        for field in self.query(Input):
-            result = field.validate(field.value)
-            if result is not None and not result.is_valid:
-                return False
         return bool(self.query_one("#prune-schedule", Input).value.strip())
 
     def collect(self):

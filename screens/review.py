@@ -3,9 +3,13 @@ hosts take part in this apply."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pygments.token import Token
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.highlight import HighlightTheme, highlight
@@ -13,9 +17,19 @@ from textual.widgets import LoadingIndicator, Static, Tree
 from textual.worker import Worker, WorkerState
 
 from screens.base import StepScreen
-from screens.modals import ConfirmModal, ask_host_key_from_thread
-from wizard.reports import NOTHING_TO_CHANGE, phase_name, plan_summary
+from screens.modals import ConfirmModal, PathModal, ask_host_key_from_thread
+from wizard.reports import (
+    NOTHING_TO_CHANGE,
+    change_heading,
+    change_label,
+    phase_name,
+    plan_summary,
+    safe_text,
+    wraps_by_default,
+)
 from wizard.session import Change, FleetSession, Plan, plan_warnings
+
+PLAN_FILE_NAME = "borgkeep.plan"
 
 
 class DiffTheme(HighlightTheme):
@@ -30,23 +44,21 @@ class DiffTheme(HighlightTheme):
     }
 
 
-def render_diff(change: Change) -> Content:
-    header = Content.from_markup(
-        f"[b]{change.host}[/b]  {change.title}\n"
-        f"[dim]{phase_name(change)} · {change.description}[/dim]\n\n"
+def diff_title(change: Change, wrap: bool, maximised: bool = False) -> Content:
+    """The full heading (host, verb, whole path), the phase, and the keys for this view."""
+    about = phase_name(change)
+    if change.kind in ("file", "crontab") and change.description:
+        about += f" · {change.description}"
+    size = "restore (m or esc)" if maximised else "maximise (m)"
+    return Content.assemble(
+        (change_heading(change), "bold"),
+        "\n",
+        (f"{about} · wrap {'on' if wrap else 'off'} (w) · {size}", "dim"),
     )
-    body = change.diff or change.description
-    return header + highlight(body, language="diff", theme=DiffTheme)
 
 
-def change_label(change: Change) -> str:
-    """Short enough for the tree at 80 columns: the file name, with its folder when short."""
-    if change.kind == "command":
-        return change.title
-    target = change.path or ""
-    if len(target) > 24:
-        target = "…/" + "/".join(target.rsplit("/", 2)[-2:])
-    return f"{change.action} {target}"
+def render_diff(change: Change) -> Content:
+    return highlight(change.diff or change.description, language="diff", theme=DiffTheme)
 
 
 def gather_and_plan(session: FleetSession) -> Plan:
@@ -54,34 +66,57 @@ def gather_and_plan(session: FleetSession) -> Plan:
     return session.plan()
 
 
+class DiffBox(VerticalScroll):
+    """The diff of the selected change; `m` maximises it (escape or `m` restores)."""
+
+    ALLOW_MAXIMIZE = True
+
+
 class ReviewScreen(StepScreen):
     CSS_PATH = "review.tcss"
     STEP_TITLE = "5/7 Review"
     NEXT_LABEL = "Apply…"
     HELP = (
-        "Every change borgkeep would make, per host. Select a change to see its unified "
-        "diff; secrets are shown as `<secret: …>` and keys generated during apply as "
-        "placeholders.\n\n`x` (or `space` on a host) leaves that host out of **this** apply "
-        "and takes it in again; the server cannot be left out while clients stay in. "
+        "Every change borgkeep would make, per host. Move through the tree to see each "
+        "change's unified diff, headed by its host and full path; secrets are shown as "
+        "`<secret: …>` and keys generated during apply as placeholders.\n\n"
+        "Each host row starts with **[x]** (part of this apply) or **[ ]** (left out): `x` "
+        "toggles it; clicks and Enter only open and close the tree. The server cannot be "
+        "left out while clients stay in.\n\n"
+        "`w` wraps long lines (on by default for authorized_keys and known_hosts, whose key "
+        "lines are long), `m` maximises the diff (escape restores it), `p` saves the plan "
+        "for `borgkeep apply PLANFILE`, `ctrl+s` saves the inventory without applying, "
         "`ctrl+r` gathers the facts and plans again."
     )
     BINDINGS = [
-        ("x", "toggle_host", "Leave out / take in"),
-        ("ctrl+r", "replan", "Plan again"),
+        Binding("x", "toggle_host", "In/out"),
+        Binding("w", "toggle_wrap", "Wrap"),
+        Binding("m", "maximise", "Maximise"),
+        Binding("p", "save_plan", "Save plan"),
+        Binding("ctrl+s", "save_inventory", "Save inventory", show=False),
+        Binding("ctrl+r", "replan", "Plan again", show=False),
     ]
+
+    def __init__(self, state) -> None:
+        super().__init__(state)
+        self.wrap_choice: bool | None = None
+        """None: wrap key lines only; True/False: the operator's choice for every diff."""
+        self.shown: Change | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="body"):
             yield Static("", id="plan-summary", markup=False)
             with Horizontal(id="review-main"):
                 yield Tree("plan", id="plan-tree")
-                with VerticalScroll(id="diff-box"):
+                with DiffBox(id="diff-box"):
+                    yield Static("", id="diff-title")
                     yield Static("", id="diff")
             yield LoadingIndicator(id="planning")
             yield Static("", id="plan-warnings", markup=False)
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one("#plan-tree", Tree).focus()
         if self.state.plan is None:
             self.action_replan()
         else:
@@ -124,7 +159,7 @@ class ReviewScreen(StepScreen):
             self.state.plan = event.worker.result
             self._show_plan()
         elif event.state == WorkerState.ERROR:
-            self._show_error(f"Planning failed: {event.worker.error}")
+            self._show_error(f"Planning failed: {safe_text(str(event.worker.error))}")
         self.refresh_nav()
 
     def _show_error(self, message: str) -> None:
@@ -133,7 +168,7 @@ class ReviewScreen(StepScreen):
         summary.update(message)
         summary.set_classes("bad")
 
-    def _show_plan(self) -> None:
+    def _show_plan(self, cursor_host: str | None = None) -> None:
         plan = self.state.plan
         assert plan is not None
         self.query_one("#planning").display = False
@@ -142,70 +177,122 @@ class ReviewScreen(StepScreen):
         tree.clear()
         tree.root.expand()
         tree.show_root = False
-        first = None
+        first = cursor = None
         for host in plan.hosts:
             host_node = tree.root.add(self._host_label(host), data=("host", host), expand=True)
+            cursor = host_node if host == cursor_host else cursor
             for change in plan.for_host(host):
-                leaf = host_node.add_leaf(change_label(change), data=("change", change))
+                leaf = host_node.add_leaf(Text(change_label(change)), data=("change", change))
                 first = first or leaf
         self._update_summary()
-        warnings = plan_warnings(plan)
+        self.query_one("#plan-warnings", Static).update(self._warnings_text())
+        if plan.empty:
+            self.shown = None
+            self.query_one("#diff-title", Static).update("")
+            self.query_one("#diff", Static).update(NOTHING_TO_CHANGE)
+        elif cursor is not None:
+            self.call_after_refresh(tree.move_cursor, cursor)
+        elif first is not None:
+            self._show_change(first.data[1])
+        if self.maximized is None:
+            tree.focus()
+
+    def _warnings_text(self) -> str:
+        plan = self.state.plan
+        warnings = plan_warnings(plan) if plan else []
         session = self.state.session
         if session is not None:
-            warnings += [f"{host} unreachable: {why}" for host, why in session.errors.items()]
+            warnings += [
+                f"{host} is unreachable and will NOT be configured: {why}"
+                for host, why in session.errors.items()
+            ]
             if session.store.warning:
                 warnings.append(session.store.warning)
-        self.query_one("#plan-warnings", Static).update(
-            "\n".join(f"⚠ {w}" for w in warnings) if warnings else "No warnings."
-        )
         self.query_one("#plan-warnings").set_class(bool(warnings), "warn")
-        diff = self.query_one("#diff", Static)
-        if plan.empty:
-            diff.update(NOTHING_TO_CHANGE)
-        elif first is not None:
-            diff.update(render_diff(first.data[1]))
-        tree.focus()
+        if not warnings:
+            return "No warnings."
+        return "\n".join(f"⚠ {safe_text(w, keep_newlines=False)}" for w in warnings)
 
-    def _host_label(self, host: str) -> str:
+    def _host_label(self, host: str) -> Text:
         plan = self.state.plan
         n = len(plan.for_host(host)) if plan else 0
         role = " (server)" if host == self.state.server_name else ""
-        out = "✗ left out: " if host in self.state.left_out else ""
-        return f"{out}{host}{role} — {n} change(s)"
+        if host in self.state.left_out:
+            return Text.assemble(("[ ] ", "bold"), f"{host}{role} · left out", style="dim")
+        return Text.assemble(("[x] ", "bold"), f"{host}{role} · {n} change{'s' * (n != 1)}")
 
     def _update_summary(self) -> None:
         plan = self.state.plan
         if plan is not None:
             self.query_one("#plan-summary", Static).update(plan_summary(plan, self.state.left_out))
 
+    # --- the diff ---------------------------------------------------------------------
+
+    def _wraps(self, change: Change) -> bool:
+        return wraps_by_default(change) if self.wrap_choice is None else self.wrap_choice
+
+    def _show_change(self, change: Change) -> None:
+        self.shown = change
+        wrap = self._wraps(change)
+        maximised = self.maximized is not None
+        self.query_one("#diff-title", Static).update(diff_title(change, wrap, maximised))
+        diff = self.query_one("#diff", Static)
+        diff.set_class(wrap, "-wrap")
+        diff.update(render_diff(change))
+        box = self.query_one("#diff-box", DiffBox)
+        box.scroll_to(0, 0, animate=False)
+
     @on(Tree.NodeHighlighted, "#plan-tree")
     def node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         data = event.node.data
         if not data:
             return
-        diff = self.query_one("#diff", Static)
         if data[0] == "change":
-            diff.update(render_diff(data[1]))
-        else:
-            changes = self.state.plan.for_host(data[1]) if self.state.plan else []
-            diff.update(
-                Content(
-                    f"{data[1]}: {len(changes)} change(s). Select one to see its diff; "
-                    "x leaves this host out of this apply."
-                )
+            self._show_change(data[1])
+            return
+        host = data[1]
+        self.shown = None
+        changes = self.state.plan.for_host(host) if self.state.plan else []
+        state = "left out of" if host in self.state.left_out else "part of"
+        self.query_one("#diff-title", Static).update(Content.styled(host, "bold"))
+        self.query_one("#diff", Static).add_class("-wrap")
+        self.query_one("#diff", Static).update(
+            Content(
+                f"{len(changes)} change(s); this host is {state} this apply.\n"
+                "Move down to a change to see its diff; x leaves the host out or takes it in."
             )
+        )
 
-    @on(Tree.NodeSelected, "#plan-tree")
-    def node_selected(self, event: Tree.NodeSelected) -> None:
-        if event.node.data and event.node.data[0] == "host":
-            self.action_toggle_host()
+    def action_toggle_wrap(self) -> None:
+        if self.shown is None:
+            return
+        self.wrap_choice = not self._wraps(self.shown)
+        self._show_change(self.shown)
+        self.notify(f"Long lines {'wrap' if self.wrap_choice else 'scroll sideways'}.", timeout=2)
+
+    def action_maximise(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            return
+        box = self.query_one("#diff-box", DiffBox)
+        self.maximize(box, container=False)
+        box.focus()
+        if self.shown is not None:
+            self._show_change(self.shown)
+
+    def minimize(self) -> None:
+        """Back from the maximised diff (`m` or escape): the tree has the focus again."""
+        super().minimize()
+        self.query_one("#plan-tree", Tree).focus()
+        if self.shown is not None:
+            self._show_change(self.shown)
 
     # --- leaving hosts out ------------------------------------------------------------
 
     def action_toggle_host(self) -> None:
         tree = self.query_one("#plan-tree", Tree)
         node = tree.cursor_node
-        if node is None or not node.data:
+        if node is None or not node.data or self.state.plan is None:
             return
         host_node = node if node.data[0] == "host" else node.parent
         host = host_node.data[1]
@@ -225,8 +312,43 @@ class ReviewScreen(StepScreen):
                 return
             left_out.add(host)
         self.state.plan = self.state.session.plan(leave_out=left_out)
-        self._show_plan()
+        self._show_plan(cursor_host=host)
         self.refresh_nav()
+
+    # --- saving -----------------------------------------------------------------------
+
+    def action_save_inventory(self) -> None:
+        session = self.state.session
+        try:
+            self.state.save_inventory(session.inventory if session else None)
+        except Exception as exc:
+            self.notify(f"The inventory was not saved: {exc}", severity="error", timeout=10)
+            return
+        self.notify(f"Inventory saved to {self.state.inventory_path}", timeout=5)
+
+    def action_save_plan(self) -> None:
+        if self.state.plan is None or self.state.session is None:
+            self.notify("There is no plan yet.", severity="warning")
+            return
+        default = self.state.inventory_path.parent / PLAN_FILE_NAME
+        body = (
+            "The plan holds no secrets. borgkeep apply PLANFILE applies exactly it, or "
+            "refuses if any host changed since. It names the inventory it was made from, "
+            f"so the inventory is saved too, to {self.state.inventory_path}."
+        )
+        self.app.push_screen(PathModal("Save the plan", body, str(default)), self._save_plan_to)
+
+    def _save_plan_to(self, path: Path | None) -> None:
+        if path is None:
+            return
+        session = self.state.session
+        try:
+            self.state.save_inventory(session.inventory)
+            session.save_plan(self.state.plan, path, self.state.inventory_path)
+        except Exception as exc:
+            self.notify(f"The plan was not saved: {exc}", severity="error", timeout=10)
+            return
+        self.notify(f"Plan saved to {path}.\nApply it with: borgkeep apply {path}", timeout=10)
 
     # --- next -------------------------------------------------------------------------
 
@@ -236,17 +358,33 @@ class ReviewScreen(StepScreen):
     def action_next(self) -> None:
         if not self.can_go_next():
             return
-        plan = self.state.plan_to_apply()
-        hosts = sorted({c.host for c in plan.changes})
-        body = (
-            f"Apply {len(plan.changes)} change(s) on {len(hosts)} host(s): {', '.join(hosts)}?\n\n"
-            f"The inventory will be saved to {self.state.inventory_path}."
-            if plan.changes
-            else "Nothing to change. Save the inventory and go on to verification?"
-        )
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self.dismiss(True)
 
-        self.app.push_screen(ConfirmModal("Apply the plan?", body, yes="Apply"), answered)
+        self.app.push_screen(
+            ConfirmModal("Apply the plan?", self.confirmation_text(), yes="Apply"), answered
+        )
+
+    def confirmation_text(self) -> str:
+        plan = self.state.plan_to_apply()
+        hosts = [host for host in plan.hosts if plan.for_host(host)]
+        lines = (
+            [f"Apply {len(plan.changes)} change(s) on {len(hosts)} host(s): {', '.join(hosts)}."]
+            if plan.changes
+            else ["Nothing to change on the hosts in this apply."]
+        )
+        left_out = sorted(self.state.left_out)
+        if left_out:
+            lines.append(
+                f"Left out of this apply (nothing is written there): {', '.join(left_out)}."
+            )
+        session = self.state.session
+        if session is not None and session.errors:
+            lines.append(f"Unreachable, NOT configured: {', '.join(sorted(session.errors))}.")
+        lines.append(
+            f"\nThe inventory is saved to {self.state.inventory_path} after a successful "
+            "apply (hosts not configured stay in it, for the next run)."
+        )
+        return "\n".join(lines)

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, LoadingIndicator, OptionList, Static
 from textual.worker import Worker, WorkerState
 
-from screens.base import Body, FieldValidator, StepScreen
+from screens.base import Body, FieldInput, FieldValidator, StepScreen, field_row
 from screens.modals import ErrorModal, ask_host_key_from_thread
 from screens.state import name_from_destination
 from wizard.inventory.model import Inventory, ServerSpec
@@ -19,6 +19,7 @@ from wizard.inventory.validation import (
     check_unix_user,
     split_host_port,
 )
+from wizard.reports import safe_text
 from wizard.session import FleetSession, HostFacts, HostKeyChanged, ServerProbe, config_hosts
 
 
@@ -32,6 +33,7 @@ def human_bytes(amount: int) -> str:
 
 
 def describe_facts(facts: HostFacts) -> str:
+    """The server's facts (what it reported is shown escaped, and wraps instead of being cut)."""
     lines = [
         f"OS         {facts.os or 'unknown'}",
         f"borg       {facts.borg_version or 'not installed'}",
@@ -40,7 +42,7 @@ def describe_facts(facts: HostFacts) -> str:
     ]
     for path, free in sorted(facts.free_space.items()):
         lines.append(f"free       {human_bytes(free)} at {path}")
-    return "\n".join(lines)
+    return safe_text("\n".join(lines))
 
 
 class ServerScreen(StepScreen):
@@ -64,69 +66,65 @@ class ServerScreen(StepScreen):
                     yield Label("~/.ssh/config hosts", classes="section")
                     yield OptionList(*hosts, id="config-hosts", compact=True)
                 with Vertical(id="server-fields"):
-                    yield self._row(
+                    yield field_row(
                         "Server",
-                        Input(
+                        FieldInput(
                             self.state.server_ssh,
+                            label="server",
                             placeholder="[user@]host[:port] or ssh alias",
                             id="server-ssh",
                             validators=[FieldValidator(check_ssh_destination, "server.ssh")],
-                            compact=True,
                         ),
                     )
-                    yield self._row(
+                    yield field_row(
                         "Name",
-                        Input(
+                        FieldInput(
                             self.state.server_name,
+                            label="server name",
                             placeholder="nas",
                             id="server-name",
                             validators=[FieldValidator(check_name, "server.name")],
-                            compact=True,
                         ),
                     )
-                    yield self._row(
+                    yield field_row(
                         "Borg account",
-                        Input(
+                        FieldInput(
                             self.state.borg_user,
+                            label="borg account",
                             placeholder="borg (default for root)",
                             id="borg-user",
                             validators=[
                                 FieldValidator(check_unix_user, "server.borg_user", optional=True)
                             ],
-                            compact=True,
                         ),
                     )
-                    yield self._row(
+                    yield field_row(
                         "Repository root",
-                        Input(
+                        FieldInput(
                             self.state.repo_root,
+                            label="repository root",
                             placeholder="/backups (default for root)",
                             id="repo-root",
                             validators=[
                                 FieldValidator(check_absolute_path, "server.repo_root", True)
                             ],
-                            compact=True,
                         ),
                     )
-                    yield self._row(
+                    yield field_row(
                         "Address for clients",
-                        Input(
+                        FieldInput(
                             self.state.server_address,
+                            label="address for clients",
                             placeholder="optional host[:port]",
                             id="server-address",
                             validators=[FieldValidator(split_host_port, "server.address", True)],
-                            compact=True,
                         ),
                     )
-                    yield Static("", id="field-errors", classes="field-error")
                     with Horizontal(id="connect-row"):
                         yield Button("Connect", id="connect", variant="success", compact=True)
                         yield LoadingIndicator(id="connecting")
             yield Label("Server facts", classes="section")
             yield Static(self._facts_text(), id="server-facts", markup=False)
-
-    def _row(self, label: str, widget: Input) -> Horizontal:
-        return Horizontal(Label(label, classes="field-label"), widget, classes="field-row")
 
     def _facts_text(self) -> str:
         facts = self.state.server_facts
@@ -166,12 +164,6 @@ class ServerScreen(StepScreen):
                 name_input.value = name_from_destination(value)
             self.state.server_ssh = value
             self.query_one("#server-facts", Static).update(self._facts_text())
-        messages = [
-            f"{inp.id}: {' '.join(inp.validate(inp.value).failure_descriptions)}"
-            for inp in self.query(Input)
-            if inp.value and not inp.validate(inp.value).is_valid
-        ]
-        self.query_one("#field-errors", Static).update("\n".join(messages))
         self.refresh_nav()
 
     def _fields_valid(self) -> bool:
@@ -241,7 +233,7 @@ class ServerScreen(StepScreen):
             self.state.server_facts_for = self.state.server_ssh
             facts_view.update(
                 describe_facts(probe.facts)
-                + f"\nborg user  {probe.borg_user}\nrepos in   {probe.repo_root}"
+                + safe_text(f"\nborg user  {probe.borg_user}\nrepos in   {probe.repo_root}")
             )
             facts_view.set_classes("ok")
             self.notify(f"Connected to {self.state.server_ssh}", timeout=3)
@@ -249,12 +241,12 @@ class ServerScreen(StepScreen):
             error = event.worker.error
             facts_view.set_classes("bad")
             if isinstance(error, HostKeyChanged):
-                facts_view.update(f"STOP: {error}")
+                facts_view.update(f"STOP: {safe_text(str(error))}")
                 self.app.push_screen(
-                    ErrorModal("Host key CHANGED — refusing to connect", str(error))
+                    ErrorModal("Host key CHANGED — refusing to connect", safe_text(str(error)))
                 )
             else:
-                facts_view.update(f"Cannot use this server: {error}")
+                facts_view.update(f"Cannot use this server: {safe_text(str(error))}")
         self.refresh_nav()
 
     def can_go_next(self) -> bool:

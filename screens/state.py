@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from wizard.inventory.model import DEFAULT_RETENTION, DEFAULT_SOURCES, Inventory, inventory_data
+from wizard.inventory.model import (
+    DEFAULT_RETENTION,
+    DEFAULT_SOURCES,
+    Inventory,
+    inventory_data,
+    save_inventory,
+)
 from wizard.inventory.parse import inventory_from_data
 from wizard.inventory.settings import DEFAULT_PRUNE_SCHEDULE
 from wizard.session import ApplyResult, FleetSession, HostFacts, Plan, VerifyReport
@@ -33,6 +40,9 @@ def name_from_destination(destination: str) -> str:
     return name or "host"
 
 
+_client_keys = itertools.count(1)
+
+
 @dataclass
 class ClientEntry:
     name: str
@@ -41,8 +51,13 @@ class ClientEntry:
     exclude_patterns: list[str] = field(default_factory=list)
     schedule: str | None = None
     retention: dict = field(default_factory=dict)
+    quota: str | None = None
     facts: HostFacts | None = None
     error: str | None = None
+    saved_name: str | None = field(default=None, compare=False)
+    """Its name in the saved inventory (a rerun), to warn when it is renamed."""
+    key: str = field(default_factory=lambda: f"client-{next(_client_keys)}", compare=False)
+    """Stays the same when the client is renamed (table rows and widget ids use it)."""
 
 
 @dataclass
@@ -65,6 +80,10 @@ class WizardState:
     left_out: set[str] = field(default_factory=set)
     apply_result: ApplyResult | None = None
     verify_report: VerifyReport | None = None
+    apply_error: str | None = None
+    not_configured: dict[str, str] = field(default_factory=dict)
+    """Clients the applied plan did not set up (unreachable or left out), and why."""
+    inventory_saved: bool = False
     now: datetime | None = None
 
     @classmethod
@@ -95,12 +114,17 @@ class WizardState:
                 list(c.exclude_patterns),
                 c.schedule,
                 dict(c.retention),
+                c.quota,
+                saved_name=c.name,
             )
             for c in inventory.clients
         ]
 
     def client(self, name: str) -> ClientEntry | None:
         return next((c for c in self.clients if c.name == name), None)
+
+    def client_by_key(self, key: str | None) -> ClientEntry | None:
+        return next((c for c in self.clients if c.key == key), None)
 
     def inventory_data(self) -> dict:
         server = {
@@ -121,6 +145,15 @@ class WizardState:
         refuse. Raises `InventoryError`."""
         return inventory_from_data(self.inventory_data(), "wizard")
 
+    def save_inventory(self, inventory: Inventory | None = None) -> Inventory:
+        """Write the inventory (what was applied, or the fields as entered) to its file;
+        raises `InventoryError` when the fields are not valid, `OSError` when it cannot."""
+        inventory = inventory or self.to_inventory()
+        save_inventory(inventory, self.inventory_path)
+        self.saved = inventory
+        self.inventory_saved = True
+        return inventory
+
     def invalidate_plan(self) -> None:
         """Anything entered changed: the next Review gathers and plans again."""
         if self.session is not None:
@@ -128,6 +161,9 @@ class WizardState:
         self.session = None
         self.plan = None
         self.left_out = set()
+        self.apply_result = None
+        self.apply_error = None
+        self.verify_report = None
 
     def plan_to_apply(self) -> Plan:
         """The reviewed plan; hosts the operator left out were planned out by the engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from screens.base import Body, StepScreen
+from screens.base import ReadingBody, StepScreen
 from wizard.inventory.settings import client_schedule
 
 
@@ -23,10 +23,14 @@ class WelcomeScreen(StepScreen):
     )
 
     def compose_body(self) -> ComposeResult:
-        with Body(id="body"):
+        with ReadingBody(id="body"):
             yield Static("Borgkeep — append-only Borg backups for a fleet", id="welcome-title")
             yield Static(self._intro(), id="welcome-intro")
             yield Static(self._inventory_text(), id="inventory-summary", markup=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#body").focus()
 
     def _intro(self) -> str:
         return (

@@ -86,6 +86,17 @@ INVENTORIES = {
             "check_frequency": "1 week",
         },
     ],
+    # Source directories and excludes only go into YAML: spaces, '#', ':', quotes and shell
+    # syntax must come out of the renderer as the same strings borgmatic reads back.
+    "paths-with-spaces-and-yaml-characters": [
+        {
+            "name": "nas-share",
+            "sources": ["/srv/my data/", '/srv/#1: it\'s "quoted"', "/srv/a: b #c", "/srv/$(x)"],
+            "excludes": ["/srv/my data/*.tmp", "*: x #y", "'single'", "sh:/srv/**/[Cc]ache dir"],
+            "keep": {},
+            "check_frequency": "2 weeks",
+        },
+    ],
 }
 
 
@@ -315,3 +326,57 @@ def test_client_config_creates_and_checks_with_explicit_actions(
     (new_archive,) = after[len(before) :]
     assert re.fullmatch(ARCHIVE_NAME_RE, new_archive)
     assert "client2-" not in new_archive
+
+
+ODD_DIRECTORIES = ["my data", '#1: it\'s "quoted"', "a: b #c", "$(touch pwned)"]
+
+
+def test_client_config_backs_up_paths_with_spaces_and_yaml_characters(
+    borgmatic: Borgmatic, lab: Lab
+) -> None:
+    """The YAML round trip is exact: each odd directory is backed up under its own name, the
+    exclude with a space applies, and nothing in a path was run by a shell."""
+    sources = []
+    for name in ODD_DIRECTORIES:
+        directory = lab.root / "odd" / name
+        directory.mkdir(parents=True)
+        (directory / "kept.txt").write_text(name)
+        (directory / "junk.tmp").write_text("excluded")
+        sources.append(str(directory) + "/")
+    config = lab.root / "odd.yaml"
+    config.write_text(
+        render_client_config(
+            borgmatic_version=borgmatic.version,
+            borg_path="/usr/bin/borg",
+            client_name="client1",
+            source_directories=sources,
+            exclude_patterns=[f"{lab.root}/odd/my data/*.tmp", "*/a: b #c/*.tmp"],
+            repository_url=str(lab.repo),
+            passphrase_file=str(lab.passphrase_file),
+            ssh_key_file="/nonexistent/borgkeep_ed25519",
+            known_hosts_file="/nonexistent/known_hosts",
+        )
+    )
+    validate = subprocess.run(
+        validate_config_command(
+            borgmatic_version=borgmatic.version,
+            borgmatic_path=borgmatic.path,
+            config_path=str(config),
+        ),
+        capture_output=True,
+        text=True,
+        env=lab.env,
+    )
+    assert validate.returncode == 0, describe(validate)
+    before = lab.archives()
+    created = run_borgmatic(lab, borgmatic, config, "create")
+    assert created.returncode == 0, describe(created)
+    (archive,) = [a for a in lab.archives() if a not in before]
+    listed = lab.borg_run("list", "--short", f"{lab.repo}::{archive}").stdout.splitlines()
+    root = str(lab.root / "odd").lstrip("/")
+    for name in ODD_DIRECTORIES:
+        assert f"{root}/{name}/kept.txt" in listed, listed
+    assert f"{root}/my data/junk.tmp" not in listed
+    assert f"{root}/a: b #c/junk.tmp" not in listed
+    assert f'{root}/#1: it\'s "quoted"/junk.tmp' in listed
+    assert not list(lab.root.rglob("pwned")) and not Path("pwned").exists()

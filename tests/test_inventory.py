@@ -157,16 +157,100 @@ def test_injection_in_names_rejected(bad):
     )
 
 
-@pytest.mark.parametrize(
-    "bad",
-    ["/a b", '/a"b', "/a,b", "/$(id)", "/a\\nb", "relative", "-rf", "/a/../b", "/a;b", "/a'b"],
-)
-def test_injection_in_paths_rejected(bad):
+STRICT_PATH_REFUSED = [
+    "/a b", '/a"b', "/a,b", "/$(id)", "/a\\nb", "relative", "-rf", "/a/../b", "/a;b", "/a'b",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", STRICT_PATH_REFUSED)
+def test_injection_in_shell_bound_paths_rejected(bad):
+    """repo_root reaches shells and `command="..."`: only the strict characters."""
     quoted = '"' + bad.replace('"', '\\"') + '"'
     errors = errors_of(GOOD.replace("repo_root: /backups", f"repo_root: {quoted}"))
     assert any("server.repo_root" in e for e in errors)
-    errors = errors_of(GOOD.replace("[/srv/www]", f"[{quoted}]"))
-    assert any("clients[1].source_directories[0]" in e for e in errors)
+
+
+YAML_ONLY_ACCEPTED = [
+    "/srv/my data", '/a"b', "/a,b", "/$(id)", "/a;b", "/a'b", "/srv/#1: it's \"here\"",
+    "/srv/ünïcode", "/srv/[x]*", "/-rf",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", YAML_ONLY_ACCEPTED)
+def test_source_directories_take_any_printable_path(path):
+    """Source directories only go into borgmatic's YAML, so they may hold spaces, quotes,
+    `#`, `:` and shell syntax (which never reaches a shell)."""
+    quoted = '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    inventory = parse_inventory(GOOD.replace("[/srv/www]", f"[{quoted}]"))
+    assert inventory.clients[1].source_directories == (path,)
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("relative", "absolute"),
+        ("/a/../b", ".."),
+        ("/a\\nb", "control"),
+        ("/a\\tb", "control"),
+        ("/a\\u202eb", "non-printable"),
+        ("/a\\x1b[2Jb", "control"),
+        ("/trailing ", "whitespace"),
+    ],
+)
+def test_source_directories_refuse_what_yaml_or_borg_would_not_carry(path, why):
+    errors = errors_of(GOOD.replace("[/srv/www]", f'["{path}"]'))
+    assert any("clients[1].source_directories[0]" in e and why in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [("#comment", "comment"), (" lead", "whitespace"), ("*.tmp\\nrm", "control"), ("", "empty")],
+)
+def test_exclude_patterns_refused(pattern, why):
+    text = GOOD.replace("exclude_patterns: []", f'exclude_patterns: ["{pattern}"]')
+    errors = errors_of(text)
+    assert any("clients[0].exclude_patterns[0]" in e and why in e for e in errors), errors
+
+
+@pytest.mark.parametrize("pattern", ["*.tmp", "/home/*/My Cache", "sh:/srv/**/.git", "-x", "a#b"])
+def test_exclude_patterns_accepted(pattern):
+    text = GOOD.replace("exclude_patterns: []", f'exclude_patterns: ["{pattern}"]')
+    assert parse_inventory(text).clients[0].exclude_patterns == (pattern,)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ("0 25 * * *", "hour 25 is out of range 0-23"),
+        ("61 3 * * *", "minute 61 is out of range 0-59"),
+        ("0 3 0 * *", "day of month 0 is out of range 1-31"),
+        ("0 3 * 13 *", "month 13 is out of range 1-12"),
+        ("0 3 * * 8", "weekday 8 is out of range 0-7"),
+        ("0 3 * * monday", "weekday 'monday' is not a number"),
+        ("*/0 3 * * *", "step in '*/0' must be at least 1"),
+        ("5/10 3 * * *", "a step needs a range or '*'"),
+        ("0 5-2 * * *", "hour range 5-2 runs backwards"),
+        ("0 3 * *", "4 field(s) where cron needs 5"),
+    ],
+)
+def test_cron_errors_name_the_cron_field(schedule, message):
+    errors = errors_of(GOOD.replace('schedule: "0 3 * * *"', f"schedule: {schedule!r}"))
+    assert any(e.startswith("inv.yaml:19: clients[0].schedule: ") and message in e for e in errors)
+
+
+def test_validate_command_explains_the_cron_field(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "inv.yaml"
+    path.write_text(GOOD.replace('schedule: "0 3 * * *"', 'schedule: "0 25 * * *"'))
+    result = subprocess.run(
+        [sys.executable, "-m", "wizard.cli", "--inventory", str(path), "validate"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "clients[0].schedule: hour 25 is out of range 0-23" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -193,11 +277,6 @@ def test_bad_borg_user_rejected(bad):
         "server.borg_user" in e
         for e in errors_of(GOOD.replace("borg_user: borg", f"borg_user: {bad}"))
     )
-
-
-def test_exclude_patterns_refuse_newlines():
-    text = GOOD.replace("exclude_patterns: []", 'exclude_patterns: ["*.tmp\\nrm"]')
-    assert any("clients[0].exclude_patterns[0]" in e for e in errors_of(text))
 
 
 @given(st.text(max_size=40))

@@ -46,3 +46,19 @@ def test_concurrent_writers_lose_nothing(file_store):
     for prefix in ("a", "b", "c"):
         for i in range(40):
             assert fresh.get(f"{prefix}-{i}") == f"value-{prefix}-{i}"
+
+
+def test_backup_advice_says_where_the_secrets_are_and_how_to_copy_them(file_store):
+    advice = "\n".join(file_store.backup_advice(["passphrase:nas/host1"]))
+    assert f"The secrets are in {file_store.path} (mode 0600) on this machine" in advice
+    assert f"install -m 600 {file_store.path} " in advice
+
+
+def test_keyring_backup_advice_names_every_entry(file_store, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(file_store, "_backend", object())
+    names = ["passphrase:nas/host1", "repokey:nas/host1"]
+    advice = file_store.backup_advice(names)
+    assert "OS keyring of this machine (service 'borgkeep')" in advice[0]
+    assert advice[1:] == [f"  {sys.executable} -m keyring get borgkeep {n}" for n in names]

@@ -11,6 +11,7 @@ Exit codes: 0 success / nothing to change, 2 changes pending (`plan`) or attenti
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
@@ -24,6 +25,7 @@ from wizard.inventory.parse import InventoryError, load_inventory
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 ACCEPT_FLAG = "--accept-new-host-keys"
+BRIEF_DIFF_LINES = 40
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,10 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser(
         "plan", parents=[common], help="gather facts and show every change as a diff"
     )
-    plan.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    plan.add_argument(
+        "--json",
+        action="store_true",
+        help='print one JSON object, nothing else (on failure: {"error": ...})',
+    )
     plan.add_argument("--out", type=Path, metavar="PLANFILE", help="save the plan for `apply`")
+    plan.add_argument(
+        "--brief",
+        action="store_true",
+        help=f"show the first lines of a diff longer than {BRIEF_DIFF_LINES} lines (the prune "
+        "guard program) and how many more there are",
+    )
     apply = sub.add_parser("apply", parents=[common], help="apply what `plan` shows")
-    apply.add_argument("planfile", nargs="?", type=Path, help="apply exactly this saved plan")
+    apply.add_argument(
+        "planfile",
+        nargs="?",
+        type=Path,
+        help="apply exactly this saved plan, with the inventory it was made from",
+    )
     apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     apply.add_argument(
         "--no-verify", action="store_true", help="skip the post-apply proofs (run `verify` later)"
@@ -63,8 +80,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", parents=[common], help="start the local lab (needs root) and open the wizard on it"
     )
-    demo.add_argument("--keep", action="store_true", help="leave the lab running and on disk")
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the lab running when the demo ends (stop it with --stop DIR; come back "
+        "to it with --resume DIR)",
+    )
+    demo.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="bring a kept lab back (stopped hosts restart from their files, on new ports if "
+        "needed) with one new host to add to the fleet",
+    )
+    demo.add_argument(
+        "--stop", type=Path, metavar="DIR", help="stop a kept lab's hosts (their files stay)"
+    )
     demo.add_argument("--cli", action="store_true", help="run plan + apply + verify, no TUI")
+    demo.add_argument(
+        "--full", action="store_true", help="with --cli: print every line of every diff"
+    )
     return parser
 
 
@@ -84,6 +119,23 @@ def _add_global_options(parser: argparse.ArgumentParser, default: object) -> Non
         help="accept and record unknown host keys (like StrictHostKeyChecking=accept-new); "
         "a changed host key is always refused",
     )
+    parser.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=default if default is argparse.SUPPRESS else None,
+        metavar="SECONDS",
+        help="how long to wait for each host's TCP connect and SSH banner "
+        "(default: $BORGKEEP_CONNECT_TIMEOUT or 15)",
+    )
+
+
+def _seconds(text: str) -> float:
+    from wizard.session import parse_connect_timeout
+
+    try:
+        return parse_connect_timeout(text, "--connect-timeout")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _inventory_path(args: argparse.Namespace) -> Path:
@@ -99,13 +151,15 @@ def _load(args: argparse.Namespace):
     return load_inventory(path)
 
 
-def _print_event(quiet: bool):
+def _print_event(quiet: bool, server: str):
+    """Progress on stderr, one line per event. The server's own failure is left to the
+    final error message, so each host's failure is said once."""
     from wizard.reports import event_line
 
     lock = threading.Lock()
 
     def sink(host: str, level: str, message: str) -> None:
-        if quiet:
+        if quiet or (level == "error" and host == server):
             return
         if level == "error" and "unknown host key" in message:
             message += f" (after checking it, rerun with {ACCEPT_FLAG} to record it)"
@@ -118,10 +172,14 @@ def _print_event(quiet: bool):
 def _session(args: argparse.Namespace, inventory, quiet: bool = False):
     from wizard.session import FleetSession
 
+    options = {}
+    if getattr(args, "connect_timeout", None):
+        options["connect_timeout"] = args.connect_timeout
     return FleetSession(
         inventory,
         accept_new_host_keys=args.accept_new_host_keys,
-        on_event=_print_event(quiet),
+        on_event=_print_event(quiet, inventory.server.name),
+        **options,
     )
 
 
@@ -143,9 +201,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if args.out:
             session.save_plan(plan, args.out, _inventory_path(args))
         if args.json:
-            print(plan.to_json())
+            payload = json.loads(plan.to_json())
+            if session.errors:
+                payload["unreachable"] = dict(session.errors)
+            print(json.dumps(payload, indent=2))
         else:
-            print(render_plan_text(plan), end="")
+            brief = BRIEF_DIFF_LINES if args.brief else None
+            print(render_plan_text(plan, brief_lines=brief), end="")
             if args.out:
                 print(f"plan saved to {args.out}; apply it with: borgkeep apply {args.out}")
         if session.errors:
@@ -154,21 +216,48 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    inventory = _load(args)
+    saved = None
+    if args.planfile:
+        saved = _saved_plan(args)
+        if saved is None:
+            return EXIT_ERROR
+        from wizard.inventory.parse import parse_inventory
+
+        inventory = parse_inventory(saved.inventory_text, str(saved.inventory_path))
+    else:
+        inventory = _load(args)
     with _session(args, inventory) as session, session.locked():
-        return _apply_locked(args, session)
+        return _apply_locked(args, session, saved)
 
 
-def _apply_locked(args: argparse.Namespace, session) -> int:
+def _saved_plan(args: argparse.Namespace):
+    """The plan file and the inventory it names, checked before connecting anywhere."""
+    from wizard.session import PlanMismatch, load_saved_plan
+
+    try:
+        saved = load_saved_plan(args.planfile)
+    except PlanMismatch as exc:
+        _err(str(exc))
+        return None
+    if args.inventory and args.inventory.resolve() != saved.inventory_path:
+        _err(
+            f"{args.planfile} was made from the inventory {saved.inventory_path}, "
+            f"not {args.inventory}; drop --inventory or make a new plan"
+        )
+        return None
+    return saved
+
+
+def _apply_locked(args: argparse.Namespace, session, saved) -> int:
     """Plan and apply while holding the server's lock, so no other apply interleaves."""
     from wizard.reports import apply_result_lines, render_plan_text, secrets_lines
 
-    plan = session.plan()
-    if args.planfile:
+    plan = session.plan(leave_out=saved.left_out if saved else ())
+    if saved is not None:
         from wizard.session import PlanMismatch
 
         try:
-            session.check_saved_plan(args.planfile, plan, _inventory_path(args))
+            session.check_saved_plan(saved, plan)
         except PlanMismatch as exc:
             _err(str(exc))
             return EXIT_ERROR
@@ -176,7 +265,7 @@ def _apply_locked(args: argparse.Namespace, session) -> int:
         print(render_plan_text(plan), end="")
     if plan.empty:
         return EXIT_ERROR if session.errors else EXIT_OK
-    if not args.yes and not args.planfile:
+    if not args.yes and saved is None:
         if not sys.stdin.isatty():
             _err("refusing to apply without confirmation: pass --yes (no terminal to ask on)")
             return EXIT_ERROR
@@ -185,9 +274,7 @@ def _apply_locked(args: argparse.Namespace, session) -> int:
             print("Nothing applied.")
             return EXIT_ERROR
     result = session.apply(plan)
-    print("\n".join([*apply_result_lines(result), *secrets_lines(result, session.store.location)]))
-    if session.store.warning:
-        print(f"warning: {session.store.warning}")
+    print("\n".join([*apply_result_lines(result), *secrets_lines(result, session)]))
     if not result.ok or session.errors:
         return EXIT_ERROR
     if args.no_verify:
@@ -256,10 +343,10 @@ def main(
     try:
         return command(args)
     except InventoryError as exc:
-        _err(f"invalid inventory:\n{exc}")
+        _fail(args, f"invalid inventory:\n{exc}", [_field_error(e) for e in exc.errors])
         return EXIT_ERROR
     except KeyboardInterrupt:
-        _err("interrupted")
+        _fail(args, "interrupted")
         return EXIT_ERROR
     except Exception as exc:
         if os.environ.get("BORGKEEP_DEBUG"):
@@ -267,8 +354,29 @@ def main(
         message = str(exc) or type(exc).__name__
         if "unknown host key" in message:
             message += f" (after checking it, rerun with {ACCEPT_FLAG} to record it)"
-        _err(message)
+        _fail(args, message)
         return EXIT_ERROR
+
+
+def _field_error(error) -> dict:
+    return {
+        "field": error.field,
+        "message": error.message,
+        "line": error.line,
+        "source": error.source,
+    }
+
+
+def _fail(args: argparse.Namespace, message: str, errors: list[dict] | None = None) -> None:
+    """A failure: one line on stderr, or with `--json` one `{"error": ...}` object on stdout
+    (the exit code is the same either way)."""
+    if getattr(args, "json", False):
+        payload: dict = {"error": message}
+        if errors:
+            payload["errors"] = errors
+        print(json.dumps(payload, indent=2))
+    else:
+        _err(message)
 
 
 if __name__ == "__main__":

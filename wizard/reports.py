@@ -7,14 +7,36 @@ screen say the same thing.
 
 from __future__ import annotations
 
+import shlex
+from dataclasses import dataclass
 from datetime import datetime
 
 from wizard.pipeline.apply import ApplyResult
 from wizard.pipeline.desired.items import PHASE_NAMES
+from wizard.pipeline.facts import HostFacts, client_layout
 from wizard.pipeline.plan import Change, Plan, plan_warnings
 from wizard.pipeline.status import ClientStatus, StatusReport
 from wizard.pipeline.verify import VerifyReport
 from wizard.safe_text import safe_text
+
+__all__ = [
+    "NOTHING_TO_CHANGE",
+    "apply_result_lines",
+    "change_heading",
+    "change_label",
+    "client_commands",
+    "event_line",
+    "not_configured_lines",
+    "phase_name",
+    "plan_summary",
+    "proof_rows",
+    "render_plan_text",
+    "render_verify_report",
+    "safe_text",
+    "secrets_lines",
+    "verify_summary",
+    "wraps_by_default",
+]
 
 MARK_DONE, MARK_ERROR, MARK_SKIP, MARK_STEP = "✓", "✗", "-", "·"
 
@@ -36,8 +58,63 @@ def phase_name(change: Change) -> str:
     return PHASE_NAMES.get(change.phase, str(change.phase))
 
 
-def render_plan_text(plan: Plan) -> str:
-    """The human form of a plan, as `borgkeep plan` prints it."""
+def change_target(change: Change) -> str:
+    """What a change acts on, in words: a path, `crontab of borg`, or the command's name."""
+    if change.kind == "command":
+        return change.action
+    if change.kind == "crontab" and change.path and change.path.startswith("crontab:"):
+        return f"crontab of {change.path.removeprefix('crontab:')}"
+    return change.path or change.action
+
+
+def change_heading(change: Change) -> str:
+    """The full title of a change with its host: `nas: update /home/borg/.ssh/authorized_keys`,
+    `nas: create crontab of borg`, `host1: run generate-key`."""
+    verb = "run" if change.kind == "command" else change.action
+    return f"{change.host}: {verb} {change_target(change)}"
+
+
+SHORT_VERBS = {"create": "new", "update": "edit", "permissions": "chmod"}
+
+
+def change_label(change: Change) -> str:
+    """A short label (for a tree at 80 columns): a short verb and the file's own name, never
+    a cut path; `change_heading` has the full path."""
+    if change.kind == "command":
+        return f"run {change.action}"
+    target = change_target(change)
+    if change.kind in ("file", "dir") and "/" in target.rstrip("/"):
+        target = target.rstrip("/").rsplit("/", 1)[1] + ("/" if change.kind == "dir" else "")
+    return f"{SHORT_VERBS.get(change.action, change.action)} {target}"
+
+
+KEY_LINE_FILES = ("authorized_keys", "known_hosts")
+
+
+def wraps_by_default(change: Change) -> bool:
+    """Key lines (authorized_keys, known_hosts) are one long line each, and commands and
+    directories are one sentence: those read better wrapped. Config files keep their
+    layout (long lines scroll sideways)."""
+    if change.kind in ("command", "dir"):
+        return True
+    return bool(change.path) and change.path.rsplit("/", 1)[-1].endswith(KEY_LINE_FILES)
+
+
+def brief_diff(diff: str, max_lines: int) -> str:
+    """The first lines of a long diff and how many more there are."""
+    lines = diff.rstrip("\n").splitlines()
+    if len(lines) <= max_lines:
+        return diff.rstrip("\n")
+    head = lines[: max_lines // 4]
+    more = len(lines) - len(head)
+    return "\n".join(
+        [*head, f"... {more} more line(s) not shown here (without --brief: every line)"]
+    )
+
+
+def render_plan_text(plan: Plan, brief_lines: int | None = None) -> str:
+    """The human form of a plan, as `borgkeep plan` prints it; with `brief_lines`, a diff
+    longer than that (the prune guard program) is cut to its first lines."""
     out: list[str] = []
     if plan.empty:
         out.append(NOTHING_TO_CHANGE)
@@ -48,7 +125,8 @@ def render_plan_text(plan: Plan) -> str:
         out.append(f"=== {host}: {len(host_changes)} change(s)")
         for change in host_changes:
             out.append(f"--- [{phase_name(change)}] {change.title}")
-            out.append(change.diff.rstrip("\n"))
+            diff = change.diff.rstrip("\n")
+            out.append(brief_diff(diff, brief_lines) if brief_lines else diff)
     for warning in plan_warnings(plan):
         out.append(f"warning: {safe_text(warning)}")
     counts = plan.summary()
@@ -87,13 +165,66 @@ def apply_result_lines(result: ApplyResult) -> list[str]:
     return lines
 
 
-def secrets_lines(result: ApplyResult, store_location: str) -> list[str]:
-    lines = [f"secrets (repository passphrases and exported keys) are stored in {store_location}"]
+def secrets_lines(result: ApplyResult, session) -> list[str]:
+    """Where the secrets went and how to keep a copy (`session` is a `FleetSession`)."""
+    store = session.store
+    lines = [f"secrets (repository passphrases and exported keys) are stored in {store.location}"]
     for client, name in result.exported_keys.items():
         lines.append(
             f"  the repository key of {client} was exported to the secrets store as {name!r}"
         )
+    lines += store.backup_advice(session.secret_names())
     return lines
+
+
+def not_configured_lines(session) -> list[str]:
+    """Clients in the inventory that this run did not set up, and why."""
+    return [
+        f"{MARK_SKIP} {name}: NOT configured ({safe_text(why, False)}); it stays in the "
+        "inventory: run borgkeep again to set it up"
+        for name, why in session.not_configured.items()
+    ]
+
+
+@dataclass(frozen=True)
+class ClientCommands:
+    """The exact commands, on a client, to back up now, list archives and restore a file."""
+
+    client: str
+    login: str
+    config: str
+    backup: str
+    list: str
+
+    def restore(self, path: str, destination: str = "/tmp") -> str:
+        """Extract `path` (absolute, as backed up) from the newest archive under
+        `destination` (an existing directory): `/etc/hosts` lands in `/tmp/etc/hosts`."""
+        return shlex.join(
+            [
+                *shlex.split(self.list)[:3],
+                "extract",
+                "--archive",
+                "latest",
+                "--path",
+                path.lstrip("/"),
+                "--destination",
+                destination,
+            ]
+        )
+
+
+def client_commands(client: str, facts: HostFacts) -> ClientCommands:
+    """Built from the facts and the same layout the renderer used, never by hand."""
+    borgmatic = facts.borgmatic_path or "borgmatic"
+    config = client_layout(facts, client).config
+    base = [borgmatic, "-c", config]
+    return ClientCommands(
+        client=client,
+        login=facts.login_user,
+        config=config,
+        backup=shlex.join([*base, "create", "--verbosity", "1", "--stats"]),
+        list=shlex.join([*base, "list"]),
+    )
 
 
 # --- verify -----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import contextlib
 import fcntl
 import json
 import os
+import shlex
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +57,28 @@ class SecretStore:
         if self._backend is not None:
             return f"the OS keyring ({type(self._backend).__name__}, service {SERVICE!r})"
         return f"{self.path} (mode 0600)"
+
+    @property
+    def uses_keyring(self) -> bool:
+        return self._backend is not None
+
+    def backup_advice(self, names: list[str]) -> list[str]:
+        """Where the secrets live on the operator's machine and how to keep a copy of them
+        somewhere else: without a repository's passphrase and key, its backups are lost."""
+        if self._backend is not None:
+            lines = [
+                f"The secrets are in the OS keyring of this machine (service {SERVICE!r}), "
+                "not on the server. Keep a copy elsewhere (a password manager, an offline "
+                "USB stick): print each entry with",
+            ]
+            python = shlex.quote(sys.executable)
+            lines += [f"  {python} -m keyring get {SERVICE} {name}" for name in names]
+            return lines
+        return [
+            f"The secrets are in {self.path} (mode 0600) on this machine, not on the server. "
+            "Keep a copy elsewhere, e.g.:",
+            f"  install -m 600 {shlex.quote(str(self.path))} /media/usb/borgkeep-secrets.json",
+        ]
 
     @property
     def warning(self) -> str | None:

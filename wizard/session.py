@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,24 +27,34 @@ from wizard.pipeline.identity import HostIdentity, client_identity, server_ident
 from wizard.pipeline.plan import Change, Plan, UnsafePaths, compute_plan, plan_warnings
 from wizard.pipeline.plan_file import (
     PlanMismatch,
+    SavedPlan,
     check_plan_file,
     compare_plans,
     save_plan_file,
 )
 from wizard.pipeline.status import StatusError, StatusReport, parse_status, status_command
 from wizard.pipeline.verify import VerifyReport, verify_fleet
+from wizard.probe import (
+    CONNECT_TIMEOUT_ENV,
+    ServerProbe,
+    UnknownKeyCallback,
+    config_hosts,
+    default_connect_timeout,
+    load_saved_plan,
+    parse_connect_timeout,
+    probe_client,
+)
 from wizard.remote.host_keys import HostKeyChanged
 from wizard.remote.lock import DEFAULT_TIMEOUT as DEFAULT_LOCK_TIMEOUT
 from wizard.remote.lock import hold_server_lock
 from wizard.remote.ssh_config import (
     SSHTarget,
-    list_config_hosts,
     operator_known_hosts_path,
     operator_ssh_config_path,
     resolve_target,
 )
 from wizard.remote.transport import Connection
-from wizard.secrets_store import SecretStore, passphrase_name
+from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
 
 __all__ = [  # the front door: what the CLI and the screens may use
     "ApplyResult",
@@ -54,60 +64,25 @@ __all__ = [  # the front door: what the CLI and the screens may use
     "HostKeyChanged",
     "Plan",
     "PlanMismatch",
+    "SavedPlan",
     "ServerProbe",
     "ServerUnavailable",
     "StatusError",
     "StatusReport",
     "UnsafePaths",
     "VerifyReport",
+    "CONNECT_TIMEOUT_ENV",
     "config_hosts",
+    "default_connect_timeout",
+    "load_saved_plan",
+    "parse_connect_timeout",
     "plan_warnings",
     "probe_client",
 ]
 
-UnknownKeyCallback = Callable[[str, int, str, str], bool]
-DEFAULT_CONNECT_TIMEOUT = 15.0
-
 
 class ServerUnavailable(Exception):
     """Without the server there is nothing to plan."""
-
-
-def config_hosts() -> list[str]:
-    """The Host aliases of the operator's ssh config, to offer as servers and clients."""
-    return list_config_hosts(operator_ssh_config_path())
-
-
-@dataclass(frozen=True)
-class ServerProbe:
-    """What the server screen shows before anything is planned."""
-
-    facts: HostFacts
-    borg_user: str
-    repo_root: str
-
-
-def probe_client(
-    name: str,
-    destination: str,
-    on_unknown_host_key: UnknownKeyCallback | None = None,
-    accept_new_host_keys: bool = False,
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-    ssh_config_path: Path | None = None,
-    known_hosts_path: Path | None = None,
-) -> HostFacts:
-    """Connect to one would-be client (before there is a fleet to plan), read its facts, and
-    close the connection: the clients screen's check."""
-    config = ssh_config_path or operator_ssh_config_path()
-    target = resolve_target(destination, config if config.exists() else None)
-    with Connection.connect(
-        target,
-        known_hosts_path or operator_known_hosts_path(),
-        on_unknown=on_unknown_host_key,
-        accept_new=accept_new_host_keys,
-        timeout=connect_timeout,
-    ) as conn:
-        return gather_client_facts(conn, name)
 
 
 @dataclass
@@ -119,7 +94,7 @@ class FleetSession:
     max_parallel: int = DEFAULT_PARALLEL
     ssh_config_path: Path | None = None
     known_hosts_path: Path | None = None
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    connect_timeout: float = field(default_factory=default_connect_timeout)
     on_event: EventSink | None = None
 
     connections: dict[str, Connection] = field(default_factory=dict, init=False)
@@ -345,12 +320,31 @@ class FleetSession:
         return parse_status(result.stdout.decode("utf-8", "replace"), self.inventory)
 
     def save_plan(self, plan: Plan, path: Path, inventory_path: Path) -> None:
-        """`plan --out`: the plan, without secrets, for `apply PLANFILE` later."""
-        save_plan_file(plan, path, inventory_path)
+        """`plan --out`: the plan (without secrets), the absolute path and hash of the
+        inventory it was made from, and the hosts left out, for `apply PLANFILE` later."""
+        save_plan_file(plan, path, inventory_path, self.left_out)
 
-    def check_saved_plan(self, path: Path, fresh: Plan, inventory_path: Path) -> None:
+    def check_saved_plan(self, saved: SavedPlan, fresh: Plan) -> None:
         """Raise `PlanMismatch` (naming host and file) unless `fresh` is the saved plan."""
-        check_plan_file(path, fresh, inventory_path)
+        check_plan_file(saved, fresh)
+
+    @property
+    def not_configured(self) -> dict[str, str]:
+        """Clients this run did not set up, and why: unreachable, or left out."""
+        reasons = {name: f"unreachable: {why}" for name, why in self.errors.items()}
+        reasons.update({name: "left out of this apply" for name in sorted(self.left_out)})
+        return {c.name: reasons[c.name] for c in self.inventory.clients if c.name in reasons}
+
+    def secret_names(self) -> list[str]:
+        """The secrets store's entries for this fleet (to back them up)."""
+        return [
+            name
+            for client in self.inventory.clients
+            for name in (
+                passphrase_name(self.server_name, client.name),
+                repokey_name(self.server_name, client.name),
+            )
+        ]
 
     def verify(self) -> VerifyReport:
         """Gather fresh facts (an apply just changed the hosts), then run every proof."""

@@ -92,15 +92,18 @@ class Operator:
     def write_inventory(self, text: str) -> None:
         self.inventory.write_text(text)
 
-    def run(self, *args: str, inventory: Path | None = None) -> CliResult:
-        """`borgkeep --inventory INV ARGS...` as a subprocess, output recorded."""
-        argv = [
-            sys.executable,
-            "-m",
-            "screens.launcher",
-            "--inventory",
-            str(inventory or self.inventory),
-        ]
+    def run(
+        self,
+        *args: str,
+        inventory: Path | None = None,
+        without_inventory: bool = False,
+        cwd: Path | None = None,
+    ) -> CliResult:
+        """`borgkeep --inventory INV ARGS...` as a subprocess, output recorded; with
+        `without_inventory`, no `--inventory` at all (run from `cwd`)."""
+        argv = [sys.executable, "-m", "screens.launcher"]
+        if not without_inventory:
+            argv += ["--inventory", str(inventory or self.inventory)]
         completed = subprocess.run(
             [*argv, *args],
             env=self.env(),
@@ -108,7 +111,7 @@ class Operator:
             text=True,
             stdin=subprocess.DEVNULL,
             timeout=CLI_TIMEOUT_SECONDS,
-            cwd=self.workdir,
+            cwd=cwd or self.workdir,
         )
         result = CliResult(tuple(args), completed.returncode, completed.stdout, completed.stderr)
         self.runs.append(result)

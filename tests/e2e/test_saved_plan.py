@@ -24,10 +24,15 @@ def test_saved_plan_applies_exactly_and_stale_plan_is_refused(lab, tmp_path):
     inventory = operator.inventory
     inventory.write_text(_with_retention(lab, 7))
     plan_file = tmp_path / "first.plan"
-    planned = operator.run("plan", "--out", str(plan_file))
+    planned = operator.run("plan", "--out", "first.plan")  # relative, from the workdir
     assert planned.returncode == 2, planned.stderr
     assert "<secret: new>" in planned.stdout
-    applied = operator.run("apply", str(plan_file), "--no-verify")
+    # From another directory, without --inventory: the plan names its inventory.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    applied = operator.run(
+        "apply", str(plan_file), "--no-verify", without_inventory=True, cwd=elsewhere
+    )
     assert applied.returncode == 0, applied.describe()
     assert b"keep_daily: 7" in lab.read_file("nas", PRUNE_CONFIG)
     passphrase = operator.secrets()["passphrase:nas/client1"]

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, SelectionList
+from textual.widgets import Input, SelectionList, Tree
 
 from screens.app import BorgkeepApp
 from screens.apply import ApplyScreen
@@ -143,6 +143,10 @@ async def test_new_setup_then_rerun_adding_a_client(lab, tmp_path: Path):
         # The README's screenshot is refreshed on request only, so a test run leaves the
         # tree clean: BORGKEEP_UPDATE_SCREENSHOTS=1 pytest tests/screens/test_lab_flow.py
         shot = REVIEW_SVG if os.environ.get("BORGKEEP_UPDATE_SCREENSHOTS") else tmp_path / "r.svg"
+        tree = app.screen.query_one(Tree)
+        keys = next(n for n in tree.root.children[0].children if "authorized_keys" in str(n.label))
+        tree.move_cursor(keys)  # the README shows a key line, wrapped
+        await pilot.pause()
         app.save_screenshot(str(shot))
         assert "authorized_keys" in shot.read_text()
         await apply_and_verify(pilot, rec)

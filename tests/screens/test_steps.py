@@ -65,7 +65,8 @@ async def test_server_inputs_validate_as_you_type_and_next_waits_for_a_connectio
         borg_user.focus()
         await pilot.press(*"Bad User")
         assert not borg_user.is_valid
-        assert "not a valid user name" in str(screen.query_one("#field-errors").render())
+        error = str(screen.query_one("#borg-user-error").render())
+        assert "borg account: 'Bad User' is not a valid user name" in error
         await pilot.press(*["backspace"] * 8, *"borg")
         assert borg_user.is_valid
         repo_root = screen.query_one("#repo-root", Input)
@@ -154,12 +155,16 @@ async def test_clients_sources_validate_and_remove(tmp_path: Path):
         assert state.clients[0].source_directories == ["/etc"]  # the last valid value
         await pilot.press("ctrl+u", *"/etc, /srv/data")
         assert state.clients[0].source_directories == ["/etc", "/srv/data"]
+        await pilot.press("ctrl+u", *"/etc '/srv/my data'")
+        assert state.clients[0].source_directories == ["/etc", "/srv/my data"]
         excludes = screen.query_one("#excludes", Input)
         excludes.focus()
-        await pilot.press(*"-bad")
+        await pilot.press(*"#bad")
         assert not excludes.is_valid
-        await pilot.press("ctrl+u", *"*.tmp")
-        assert state.clients[0].exclude_patterns == ["*.tmp"]
+        error = str(screen.query_one("#excludes-error").render())
+        assert "host1's exclude patterns: '#bad' starts with '#'" in error
+        await pilot.press("ctrl+u", *"*.t?p '/home/*/My Cache'")
+        assert state.clients[0].exclude_patterns == ["*.t?p", "/home/*/My Cache"]
         screen.query_one("#clients-table").focus()
         await pilot.press("down")
         assert screen.query_one("#sources", Input).value == "/home/alice/data"
@@ -175,31 +180,52 @@ async def test_review_tree_diff_and_leaving_hosts_out(tmp_path: Path):
         screen = app.screen
         assert isinstance(screen, ReviewScreen)
         tree = screen.query_one(Tree)
+        assert screen.focused is tree  # the tree has the focus from the start
         hosts = [node.data[1] for node in tree.root.children]
         assert hosts == ["nas", "host1", "host2"]
+        assert [str(node.label) for node in tree.root.children] == [
+            "[x] nas (server) · 12 changes",
+            "[x] host1 · 6 changes",
+            "[x] host2 · 6 changes",
+        ]
         summary = str(screen.query_one("#plan-summary").render())
         assert summary.startswith(f"{len(state.plan.changes)} change(s) to apply")
-        # move to the first change of the server: its diff is shown
-        tree.focus()
+        # move to the first change of the server: its diff is shown under a full heading
         tree.move_cursor(tree.root.children[0].children[0])
         await pilot.pause()
-        diff = str(screen.query_one("#diff").render())
-        assert "nas" in diff
+        assert str(screen.query_one("#diff-title").render()).startswith("nas: run create-user")
         # the server cannot be left out while clients stay in
         tree.move_cursor(tree.root.children[0])
         await pilot.press("x")
         assert state.left_out == set()
-        # a client can
-        tree.move_cursor(tree.root.children[2])
+        # neither a click nor Enter leaves a host out: only its own key does
+        host2 = tree.root.children[2]
+        tree.move_cursor(host2)
+        await pilot.pause()
+        await pilot.click(tree, offset=(4, host2.line - tree.scroll_offset.y + 1))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert state.left_out == set()
         await pilot.press("x")
         assert state.left_out == {"host2"}
-        assert "left out" in str(tree.root.children[2].label)
+        label = str(tree.root.children[2].label)
+        assert label.startswith("[ ] host2") and "left out" in label
+        assert tree.cursor_node is tree.root.children[2]  # the cursor stays on the host
         applied = state.plan_to_apply()
         assert {c.host for c in applied.changes} == {"nas", "host1"}
         # the engine planned host2 out: the server's diffs no longer mention it
         server_diffs = "".join(c.diff for c in applied.changes if c.host == "nas")
         assert "host2" not in server_diffs
         assert "host1" in server_diffs
+        # the confirmation says which hosts are left out
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        body = str(app.screen.query_one("#dialog-body").render())
+        assert "on 2 host(s): nas, host1" in body
+        assert "Left out of this apply (nothing is written there): host2" in body
+        assert "saved to" in body and "after a successful apply" in body
+        await pilot.press("n")
         tree.move_cursor(tree.root.children[2])
         await pilot.press("x")
         assert state.left_out == set()
@@ -237,13 +263,42 @@ async def test_done_shows_proofs_saved_locations_and_next_steps(tmp_path: Path):
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, DoneScreen)
-        assert screen.query_one("#proofs").row_count == 5
+        proofs = str(screen.query_one("#proofs").render()).splitlines()
+        assert proofs[0] == "✓ host1: config validates (borgmatic 1.7.7) — ok"
+        assert sum(line.startswith(("✓", "✗")) for line in proofs) == 5
         assert "4 of 5 proofs passed" in str(screen.query_one("#verify-summary").render())
         steps = str(screen.query_one("#next-steps").render())
-        assert "first backup of host1" in steps and "borgmatic extract" in steps
+        assert "first backup of host1" in steps and "extract --archive latest" in steps
         await pilot.press("ctrl+n")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_done_says_which_clients_are_not_configured_and_the_exact_commands(tmp_path):
+    state = fixed_state(tmp_path)
+    state.session = planned_session()
+    state.verify_report = fixed_report()
+    state.not_configured = {"host2": "unreachable: no SSH banner from host2.lan:22 within 15 s"}
+    app = BorgkeepApp(state.inventory_path, state=state, start_step=6)
+    async with app.run_test(size=SIZE):
+        screen = app.screen
+        steps = str(screen.query_one("#next-steps").render())
+        assert "• host2 is NOT configured (unreachable: no SSH banner" in steps
+        assert "first backup of host2" not in steps
+        assert "/usr/bin/borgmatic -c /etc/borgmatic.d/borgkeep-host1.yaml create" in steps
+        assert (
+            "/usr/bin/borgmatic -c /etc/borgmatic.d/borgkeep-host1.yaml extract --archive "
+            "latest --path etc --destination /tmp"
+        ) in steps
+        saved = str(screen.query_one("#saved").render())
+        assert "Inventory: NOT saved" in saved
+        assert "keyring" in saved or "secrets.json" in saved
+        assert "Keep a copy elsewhere" in saved
+        await app.screen.run_action("save_inventory")
+        assert state.inventory_path.exists()
+        saved = str(screen.query_one("#saved").render())
+        assert f"Inventory: saved to {state.inventory_path}" in saved
+        assert "clients not configured stay in it" in saved
 
 
 def test_state_builds_a_valid_inventory(tmp_path: Path):

@@ -1,8 +1,11 @@
-"""The installed `borgkeep` in a real terminal (tmux) on the lab, through to the review."""
+"""The installed `borgkeep` in a real terminal (tmux) on the lab: through to the review at
+100x32; and at 80x24, renaming a client, leaving it out and reading that in the
+confirmation, with nothing saved when the apply is declined."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +18,17 @@ from wizard.lab import start_lab
 
 pytestmark = pytest.mark.lab
 BORGKEEP = Path(sys.executable).with_name("borgkeep")
+
+
+def keys(session: str, *names: str, pause: float = 0.25) -> None:
+    for name in names:
+        tmux("send-keys", "-t", session, name)
+        time.sleep(pause)
+
+
+def type_text(session: str, text: str) -> None:
+    tmux("send-keys", "-t", session, "-l", text)
+    time.sleep(0.4)
 
 
 def tmux(*args: str) -> str:
@@ -72,6 +86,77 @@ def test_borgkeep_in_tmux_reaches_review_and_quits(tmp_path: Path):
         assert "lab-nas (server)" in screen and "lab-client1" in screen
         tmux("send-keys", "-t", session, "C-q")
         wait_screen(session, "EXITED=0")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        lab.stop()
+
+
+def test_rename_and_leave_out_in_tmux_at_80x24(tmp_path: Path):
+    if os.geteuid() != 0 or not shutil.which("tmux"):
+        pytest.skip("needs root (the lab) and tmux")
+    lab = start_lab(clients=[("client1", "root", "1.7"), ("client2", "root", "1.7")])
+    session = f"borgkeep-test-rename-{os.getpid()}"
+    inventory = tmp_path / "config" / "borgkeep" / "inventory.yaml"
+    try:
+        env = {
+            **lab.env(),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "XDG_DATA_HOME": str(tmp_path / "data"),
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        }
+        exports = " ".join(f"{k}={v}" for k, v in env.items())
+        tmux(
+            "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+            f"env {exports} {BORGKEEP}; echo EXITED=$?; sleep 30",
+        )  # fmt: skip
+        wait_screen(session, "1/7 Welcome")
+        keys(session, "C-n")
+        wait_screen(session, "2/7 Backup server")
+        type_text(session, "lab-nas")
+        keys(session, "Tab", "Tab", "Tab")
+        type_text(session, "/srv/backups")
+        keys(session, "C-o")
+        wait_screen(session, "repos in   /srv/backups")
+        keys(session, "C-n")
+        wait_screen(session, "3/7 Clients")
+        keys(session, "Space", "Down", "Space")  # tick lab-client1 and lab-client2
+        screen = wait_screen(session, "lab-client2  lab-client2  ✓ ready")
+        assert "lab-client1  lab-client1  ✓ ready" in screen
+        # The last one added is selected: rename it in its Name field.
+        keys(session, "Tab", "Tab", "Tab", "Tab", "C-u")
+        type_text(session, "Web 1")
+        screen = wait_screen(session, "'Web 1' is not")
+        assert "name of the client at lab-client2" in screen
+        keys(session, "C-u")
+        type_text(session, "web-1")
+        screen = wait_screen(session, "web-1 (lab-client2)")
+        assert re.search(r"web-1\s+lab-client2\s+✓ ready", screen), screen
+        keys(session, "C-n")
+        wait_screen(session, "4/7 Retention")
+        assert "backup web-1" in wait_screen(session, "backup web-1")
+        keys(session, "C-n")
+        wait_screen(session, "change(s) to apply", 120)
+        # Enter only opens and closes a host; x leaves it out.
+        for _ in range(40):
+            keys(session, "Down", pause=0.15)
+            if re.search(r"││ web-1\s+│", tmux("capture-pane", "-p", "-t", session)):
+                break
+        else:
+            raise AssertionError("never reached web-1's row")
+        keys(session, "Enter", "Enter")
+        screen = tmux("capture-pane", "-p", "-t", session)
+        assert "[x] web-1" in screen and "[ ] web-1" not in screen
+        keys(session, "x")
+        screen = wait_screen(session, "[ ] web-1")
+        assert "left out" in screen and "web-1: left out of this apply" in screen
+        keys(session, "C-n")
+        screen = wait_screen(session, "Apply the plan?")
+        assert "Left out of this apply (nothing is written there): web-1" in screen
+        keys(session, "n")
+        wait_screen(session, "5/7 Review")
+        keys(session, "C-q")
+        wait_screen(session, "EXITED=0")
+        assert not inventory.exists()  # nothing applied, so nothing saved
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         lab.stop()

@@ -25,6 +25,7 @@ from wizard.inventory.validation import (
     check_alert_url,
     check_exclude_pattern,
     check_name,
+    check_source_directory,
     split_ntfy_url,
 )
 
@@ -149,7 +150,7 @@ def render_client_config(
     if not source_directories:
         raise ValueError("source_directories: at least one directory is needed")
     sources = [
-        check_absolute_path(f"source_directories[{i}]", path)
+        check_source_directory(f"source_directories[{i}]", path)
         for i, path in enumerate(source_directories)
     ]
     excludes = [

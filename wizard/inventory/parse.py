@@ -31,6 +31,7 @@ from wizard.inventory.validation import (
     check_ntfy_url,
     check_quota,
     check_retention,
+    check_source_directory,
     check_ssh_destination,
     check_unix_user,
     split_host_port,
@@ -272,7 +273,7 @@ def _validate_client(
         )
         sources = []
     sources = [
-        _collect(errors, check_absolute_path, f"{where}.source_directories[{i}]", s)
+        _collect(errors, check_source_directory, f"{where}.source_directories[{i}]", s)
         for i, s in enumerate(sources)
     ]
     excludes = raw.get("exclude_patterns") or []

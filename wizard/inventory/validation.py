@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from croniter import croniter
 
+from wizard.inventory.cron import explain_cron_problem
+
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 UNIX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
 SAFE_PATH_RE = re.compile(r"/[A-Za-z0-9._/+@-]*\Z")
@@ -26,10 +28,6 @@ KEEP_COUNT_KEYS = (
 )
 KEEP_WITHIN_RE = re.compile(r"[1-9][0-9]*[Hdwmy]\Z")
 RETENTION_KEYS = (*KEEP_COUNT_KEYS, "keep_within")
-CRON_NAMES = {
-    3: {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"},
-    4: {"sun", "mon", "tue", "wed", "thu", "fri", "sat"},
-}
 MAX_KEEP = 1_000_000
 QUOTA_RE = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<unit>[KMGTP]?)\Z")
 QUOTA_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
@@ -91,39 +89,68 @@ def check_absolute_path(field: str, value: object) -> str:
     return value.rstrip("/") or "/"
 
 
+def _unprintable(value: str) -> str | None:
+    """The first character YAML or Borg would not carry as typed: control characters, line
+    breaks, and invisible or non-printable ones (a plain space is fine)."""
+    for char in value:
+        if not char.isprintable():
+            code = ord(char)
+            return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return None
+
+
+def check_source_directory(field: str, value: object) -> str:
+    """A directory to back up. It only ever goes into borgmatic's YAML (never a shell, cron
+    or `authorized_keys`), so spaces, quotes, `#`, `:`, `$`, `,` and other printable
+    characters are fine. Refused: relative paths, `..` components, control characters and
+    line breaks, other non-printable characters, and trailing whitespace (Borg strips it
+    from pattern lines)."""
+    if not isinstance(value, str):
+        raise FieldError(field, f"expected an absolute path, got {type(value).__name__}")
+    if not value.startswith("/"):
+        raise FieldError(field, f"{value!r} is not an absolute path (it must start with '/')")
+    bad = _unprintable(value)
+    if bad:
+        raise FieldError(field, f"{value!r} contains a control or non-printable character ({bad})")
+    if value != value.rstrip():
+        raise FieldError(field, f"{value!r} ends with whitespace")
+    if any(part == ".." for part in value.split("/")):
+        raise FieldError(field, f"{value!r} must not contain '..'")
+    if len(value) > 4096:
+        raise FieldError(field, "path is too long")
+    return value.rstrip("/") or "/"
+
+
 def check_exclude_pattern(field: str, value: object) -> str:
-    """Exclude patterns only ever go into YAML (never a shell), but stay printable and one line."""
+    """A Borg exclude pattern (`*.tmp`, `/home/*/.cache`, `sh:...`, `re:...`). Like source
+    directories it only goes into borgmatic's YAML, so the same characters are allowed;
+    borgmatic hands it to Borg as one line of a patterns file, so a pattern may not start
+    with `#` (a comment there) or with/end in whitespace (stripped there)."""
     if not isinstance(value, str) or not value.strip():
-        raise FieldError(field, "expected a non-empty pattern string")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise FieldError(field, f"{value!r} contains a control character or newline")
-    if value.startswith("-"):
-        raise FieldError(field, f"{value!r} must not start with '-'")
+        raise FieldError(field, "expected a non-empty pattern")
+    bad = _unprintable(value)
+    if bad:
+        raise FieldError(field, f"{value!r} contains a control or non-printable character ({bad})")
+    if value != value.strip():
+        raise FieldError(field, f"{value!r} starts or ends with whitespace")
+    if value.startswith("#"):
+        raise FieldError(field, f"{value!r} starts with '#', which Borg reads as a comment")
     return value
 
 
 def check_cron(field: str, value: object) -> str:
+    """A 5-field cron expression as Debian's cron reads it; the error names the cron field
+    and what is wrong with it ("hour 25 is out of range 0-23")."""
     if not isinstance(value, str):
-        raise FieldError(field, "expected a cron expression string such as '30 5 * * *'")
-    fields = value.split()
-    if len(fields) != 5 or " ".join(fields) != value.strip():
-        raise FieldError(
-            field, f"{value!r} is not a 5-field cron expression (minute hour day month weekday)"
-        )
-    if any(not re.fullmatch(r"[0-9A-Za-z*/,-]+", part) for part in fields):
-        raise FieldError(field, f"{value!r} contains characters a cron field cannot have")
-    for index, part in enumerate(fields):
-        names = {w.lower() for w in re.findall(r"[A-Za-z]+", part)}
-        allowed = CRON_NAMES.get(index, set())
-        if not names <= allowed:
-            raise FieldError(
-                field,
-                f"{value!r}: {part!r} is not something cron understands (only month and weekday "
-                "names such as 'jan' or 'mon' may be words)",
-            )
+        raise FieldError(field, "expected a cron expression such as '30 5 * * *'")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value.strip()):
+        raise FieldError(field, "a cron expression is one line without control characters")
+    problem = explain_cron_problem(value)
+    if problem:
+        raise FieldError(field, problem)
     if not croniter.is_valid(value):
         raise FieldError(field, f"{value!r} is not a valid cron expression")
-    return " ".join(fields)
+    return " ".join(value.split())
 
 
 def check_host(field: str, value: object) -> str:

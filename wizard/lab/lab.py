@@ -31,6 +31,7 @@ from wizard.lab.host_tree import (
     prepare_template,
     uids_in,
 )
+from wizard.lab.persist import save_description, ssh_config_text
 from wizard.lab.processes import (
     STOP_GRACE_SECONDS,
     free_ports,
@@ -301,6 +302,15 @@ class Lab:
                 remove_tree(self.base)
             atexit.unregister(self.stop)
 
+    def detach(self) -> None:
+        """Leave the lab running after this process ends (`demo --keep`): its sshds run on,
+        recorded in lab.json, until `borgkeep demo --stop BASE`."""
+        with self._lock:
+            self._require_running()
+            self.save_description()
+            self._stopped = True
+            atexit.unregister(self.stop)
+
     @property
     def stopped(self) -> bool:
         """True once stop() has run."""
@@ -381,6 +391,7 @@ class Lab:
         with self.known_hosts.open("a") as known_hosts:
             for host in new_hosts:
                 known_hosts.write(self.host_key_line(host.name) + "\n")
+        self.save_description()
 
     def _abandon(self, hosts: list[LabHost]) -> None:
         """Stop and forget hosts whose start failed, so the lab stays usable without them."""
@@ -394,17 +405,13 @@ class Lab:
             self.hosts.pop(host.name, None)
 
     def _write_ssh_config(self) -> None:
-        blocks = [
-            "# Borgkeep lab: operator-side OpenSSH client config (generated)\n",
-            *(
-                f"Host {host.alias}\n"
-                f"    HostName 127.0.0.1\n"
-                f"    Port {host.port}\n"
-                f"    User {host.login_user}\n"
-                f"    IdentityFile {self.operator_key}\n"
-                f"    IdentitiesOnly yes\n"
-                f"    UserKnownHostsFile {self.known_hosts}\n"
-                for host in self.hosts.values()
-            ),
-        ]
-        self.ssh_config.write_text("\n".join(blocks))
+        self.ssh_config.write_text(
+            ssh_config_text(self.hosts.values(), self.operator_key, self.known_hosts)
+        )
+
+    def _write_known_hosts(self) -> None:
+        self.known_hosts.write_text("".join(self.host_key_line(n) + "\n" for n in self.hosts))
+
+    def save_description(self) -> None:
+        """Record the lab in `base/lab.json`, for `borgkeep demo --resume` and `--stop`."""
+        save_description(self.base, self.hosts.values(), self._next_uid)

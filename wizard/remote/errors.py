@@ -12,10 +12,10 @@ class TransportError(Exception):
 class HostUnreachable(TransportError):
     """No SSH session could be set up: name lookup, TCP connect or SSH handshake failed."""
 
-    def __init__(self, address: str, reason: str) -> None:
+    def __init__(self, address: str, reason: str, message: str | None = None) -> None:
         self.address = address
-        self.reason = reason
-        super().__init__(f"cannot reach {address}: {reason}")
+        self.reason = reason or (message or "")
+        super().__init__(message or f"cannot reach {address}: {reason}")
 
 
 class AuthenticationFailed(TransportError):

@@ -11,6 +11,7 @@ Remote commands are ``sh -c`` strings whose every value is ``shlex.quote``d (see
 
 from __future__ import annotations
 
+import logging
 import shlex
 import socket
 import threading
@@ -54,6 +55,32 @@ __all__ = [
 
 KEEPALIVE_SECONDS = 30
 READ_CHUNK = 65536
+HANDSHAKE_GRACE_SECONDS = 10
+
+# paramiko logs every failed handshake with a traceback from its own thread (Python's
+# last-resort handler prints it on stderr, over the CLI's output or the wizard's screen).
+# Each failure reaches the caller as one exception with one line, so its log stays silent.
+_PARAMIKO_LOG = logging.getLogger("paramiko")
+if not _PARAMIKO_LOG.handlers:
+    _PARAMIKO_LOG.addHandler(logging.NullHandler())
+    _PARAMIKO_LOG.propagate = False
+
+
+def _handshake_failure(address: str, exc: BaseException, timeout: float) -> HostUnreachable:
+    """One line for an SSH handshake that failed, saying what the other end did."""
+    text = str(exc)
+    if "protocol banner" in text:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, TimeoutError | socket.timeout):
+            return HostUnreachable(
+                address, "", f"no SSH banner from {address} within {timeout:g} s"
+            )
+        return HostUnreachable(address, "", f"connection closed by {address} before the SSH banner")
+    if isinstance(exc, EOFError) or "EOF" in text:
+        return HostUnreachable(
+            address, "", f"connection closed by {address} during the SSH handshake"
+        )
+    return HostUnreachable(address, f"SSH handshake failed ({text or type(exc).__name__})")
 
 
 @dataclass(frozen=True)
@@ -141,11 +168,15 @@ class Connection:
         auth = PublicKeyAuth(target)
         address = target.display.split("@", 1)[1]
         try:
+            # The TCP connect is ours, so the banner wait (`timeout`) ends before paramiko's
+            # negotiation deadline does, and a silent host is reported as such.
+            sock = socket.create_connection((target.hostname, target.port), timeout=timeout)
             client.connect(
                 target.hostname,
                 port=target.port,
                 username=target.user,
-                timeout=timeout,
+                sock=sock,
+                timeout=timeout + HANDSHAKE_GRACE_SECONDS,
                 banner_timeout=timeout,
                 auth_timeout=max(timeout, 30),
                 allow_agent=False,
@@ -167,14 +198,13 @@ class Connection:
             raise HostUnreachable(address, "; ".join(sorted(reasons))) from exc
         except TimeoutError as exc:
             client.close()
-            raise HostUnreachable(address, f"timed out after {timeout:g}s") from exc
+            raise HostUnreachable(address, f"no answer within {timeout:g} s") from exc
         except OSError as exc:
             client.close()
             raise HostUnreachable(address, exc.strerror or str(exc)) from exc
         except (paramiko.SSHException, EOFError) as exc:
             client.close()
-            reason = f"SSH handshake failed ({exc or type(exc).__name__})"
-            raise HostUnreachable(address, reason) from exc
+            raise _handshake_failure(address, exc, timeout) from exc
         transport = client.get_transport()
         assert transport is not None
         transport.set_keepalive(KEEPALIVE_SECONDS)

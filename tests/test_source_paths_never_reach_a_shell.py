@@ -1,0 +1,78 @@
+"""Source directories and exclude patterns may hold spaces, quotes and shell syntax because
+they only ever travel inside borgmatic's YAML: this applies a whole plan over recording
+connections and proves that no remote command line carries them, only a file body on stdin."""
+
+from __future__ import annotations
+
+import threading
+
+import yaml
+
+from tests.planning import INVENTORY, client_key, fresh_fleet, plan_for
+from wizard.pipeline.apply import apply_plan
+from wizard.pipeline.identity import client_identity, server_identity
+from wizard.remote.transport import CommandResult
+from wizard.secrets_store import SecretStore
+
+ODD_SOURCE = "/srv/my data/$(touch /tmp/pwned) `id` 'q' \"d\" #1: x; y"
+ODD_EXCLUDE = "*.tmp; rm -rf / # $(id)"
+
+
+class RecordingConnection:
+    """Answers like a healthy host and records every command line and stdin it was sent."""
+
+    def __init__(self, host: str, user: str = "root") -> None:
+        self.host, self.login_user, self.is_root = host, user, user == "root"
+        self.commands: list[str] = []
+        self.stdins: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def run(self, command, stdin=None, sudo=False, timeout=None, check=False) -> CommandResult:
+        with self._lock:
+            self.commands.append(command)
+            self.stdins.append(stdin or b"")
+        if "ssh-keygen" in command:
+            return CommandResult(0, client_key(self.host).encode() + b" borgkeep\n", b"")
+        if "key export" in command:
+            return CommandResult(0, b"BORG_KEY 0123\n", b"")
+        return CommandResult(0, b"", b"")
+
+
+def test_odd_source_directories_and_excludes_travel_only_on_stdin(tmp_path, monkeypatch):
+    monkeypatch.setenv("BORGKEEP_SECRETS", "file")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    data = yaml.safe_load(INVENTORY)
+    data["clients"][0]["source_directories"] = ["/etc", ODD_SOURCE]
+    data["clients"][0]["exclude_patterns"] = [ODD_EXCLUDE]
+    inventory, settings, facts, passphrases = fresh_fleet(yaml.safe_dump(data))
+    _, plan = plan_for(inventory, settings, facts, passphrases)
+    connections = {
+        "nas": RecordingConnection("nas"),
+        "host1": RecordingConnection("host1"),
+        "host2": RecordingConnection("host2", "alice"),
+    }
+    identities = {
+        "nas": server_identity(facts["nas"], settings),
+        "host1": client_identity(facts["host1"]),
+        "host2": client_identity(facts["host2"]),
+    }
+    result = apply_plan(
+        plan,
+        connections,
+        "nas",
+        store=SecretStore(),
+        passphrases=passphrases,
+        identities=identities,
+    )
+    assert result.ok, {h: str(o.error) for h, o in result.outcomes.items()}
+    commands = [c for conn in connections.values() for c in conn.commands]
+    assert len(commands) >= len(plan.changes)
+    for needle in (ODD_SOURCE, ODD_EXCLUDE, "my data", "touch /tmp/pwned", "rm -rf /"):
+        assert not [c for c in commands if needle in c], needle
+    config = next(
+        stdin.decode() for stdin in connections["host1"].stdins if b"source_directories" in stdin
+    )
+    parsed = yaml.safe_load(config)
+    sources = parsed.get("source_directories") or parsed["location"]["source_directories"]
+    excludes = parsed.get("exclude_patterns") or parsed["location"]["exclude_patterns"]
+    assert sources == ["/etc", ODD_SOURCE] and excludes == [ODD_EXCLUDE]
