@@ -24,8 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from wizard.lab.lab import Lab, LabError, start_lab
+from wizard.lab.lab import Lab, LabError
 from wizard.lab.resume import relocate_repositories, resume_lab, stop_kept_lab
+from wizard.lab.start import start_lab
 from wizard.pipeline.facts import HostFacts
 from wizard.reports import client_commands
 

@@ -219,7 +219,11 @@ class Executor:
                 change,
                 login,
                 scripts.init_repo_script(
-                    args["url"], args["key"], args["known_hosts"], args["passphrase_file"]
+                    args["url"],
+                    args["key"],
+                    args["known_hosts"],
+                    args["passphrase_file"],
+                    args.get("borg", "borg"),
                 ),
             )
             result = self._run(
@@ -227,7 +231,11 @@ class Executor:
                 change,
                 login,
                 scripts.export_key_script(
-                    args["url"], args["key"], args["known_hosts"], args["passphrase_file"]
+                    args["url"],
+                    args["key"],
+                    args["known_hosts"],
+                    args["passphrase_file"],
+                    args.get("borg", "borg"),
                 ),
             )
             exported = result.stdout.decode("utf-8", "replace")

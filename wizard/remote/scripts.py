@@ -180,16 +180,20 @@ def borg_env(key: str, known_hosts: str, passphrase_file: str) -> str:
     return f"BORG_RSH={_q(rsh)} BORG_PASSCOMMAND={_q('cat ' + _q(passphrase_file))}"
 
 
-def init_repo_script(url: str, key: str, known_hosts: str, passphrase_file: str) -> str:
+def init_repo_script(
+    url: str, key: str, known_hosts: str, passphrase_file: str, borg: str = "borg"
+) -> str:
     return (
         "set -eu\n"
-        f"{borg_env(key, known_hosts, passphrase_file)} borg init --encryption repokey-blake2 "
+        f"{borg_env(key, known_hosts, passphrase_file)} {_q(borg)} init --encryption repokey-blake2 "
         f"{_q(url)}\n"
     )
 
 
-def export_key_script(url: str, key: str, known_hosts: str, passphrase_file: str) -> str:
+def export_key_script(
+    url: str, key: str, known_hosts: str, passphrase_file: str, borg: str = "borg"
+) -> str:
     """Prints the repository key (it is useless without the passphrase, and vice versa)."""
     t = "t=$(mktemp)\ntrap 'rm -f \"$t\"' EXIT\n"
     env = borg_env(key, known_hosts, passphrase_file)
-    return f'set -eu\numask 077\n{SIGNALS}{t}{env} borg key export {_q(url)} "$t"\ncat "$t"\n'
+    return f'set -eu\numask 077\n{SIGNALS}{t}{env} {_q(borg)} key export {_q(url)} "$t"\ncat "$t"\n'
