@@ -41,6 +41,7 @@ def operator_env(lab: Lab) -> dict[str, str]:
         **lab.env(),
         "XDG_CONFIG_HOME": str(lab.base / "operator" / "config"),
         "XDG_DATA_HOME": str(lab.base / "operator" / "data"),
+        "XDG_CACHE_HOME": str(lab.base / "operator" / "cache"),
         "BORGKEEP_INVENTORY": str(lab.base / "operator" / "config" / "borgkeep" / "inventory.yaml"),
         "BORGKEEP_SECRETS": "file",
     }
