@@ -89,6 +89,8 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
                         "key": paths.key,
                         "known_hosts": paths.known_hosts,
                         "borg": require(facts, "the borg path", facts.borg_path),
+                        "repository": repo_path,
+                        "borg_user": settings.borg_user,
                     },
                 )
             )
