@@ -74,6 +74,9 @@ d() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K dir symlink %s\n'
 a() { p=$(dirname -- "$1"); while :; do
       if [ -L "$p" ] || [ -e "$p" ]; then printf 'A %s %s %s\n' "$(kind "$p")" "$(stat -c '%a %U' -- "$p")" "$p"; fi
       if [ "$p" = / ]; then break; fi; p=$(dirname -- "$p"); done; }
+h() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K file symlink %s\n' "$1";
+      elif [ -f "$1" ] && [ -r "$1" ]; then printf 'H %s %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$(sha256sum < "$1" | cut -d' ' -f1)" "$1";
+      elif [ -e "$1" ]; then printf 'K file %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
 e() { if [ -e "$1" ] || [ -L "$1" ]; then printf 'E %s\n' "$1"; else printf 'N %s\n' "$1"; fi; }
 r() { if [ -f "$1/config" ]; then printf 'R %s\n' "$1"; fi; }
 c() { t=$(mktemp) || return; if crontab -l >"$t" 2>/dev/null; then printf 'C %s\n' "$1"; base64 -w0 "$t"; echo;
@@ -189,14 +192,17 @@ def read_paths_script(
     crontab_of: str | None = None,
     space: list[str] = (),
     ancestors_of: list[str] = (),
+    hashed: list[tuple[str, str]] = (),
 ) -> str:
     """One script that reads every path as whoever runs it. `files` and `dirs` pair a path
     with the top of the tree it lies in (see `HostIdentity.base`); `crontab_of` names the
     running account, whose own crontab is read; `ancestors_of` lists, without following
-    links, who owns every directory above a path."""
+    links, who owns every directory above a path; `hashed` files are read as their SHA-256
+    only (a private key's bytes never leave its host)."""
     q = shlex.quote
     lines = [READ_FUNCTIONS]
     lines += [f"f {q(path)} {q(top)}" for path, top in files]
+    lines += [f"h {q(path)} {q(top)}" for path, top in hashed]
     lines += [f"d {q(path)} {q(top)}" for path, top in dirs]
     lines += [f"e {q(p)}" for p in exists]
     lines += [f"r {q(p)}" for p in repos]
@@ -242,6 +248,9 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
                 files[path] = FileState(path, content, int(mode, 8), owner, group, "file")
             else:
                 dirs[path] = DirState(path, True, int(mode, 8), owner, group, "dir")
+        elif tag == "H":
+            mode, owner, group, digest, path = rest.split(" ", 4)
+            files[path] = FileState(path, None, int(mode, 8), owner, group, "file", digest)
         elif tag == "K":
             expected, kind, path = rest.split(" ", 2)
             problems.setdefault(path, _problem(expected, kind, path, reader or facts.login_user))
