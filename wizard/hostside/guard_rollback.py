@@ -88,8 +88,9 @@ def choose_rollback_target(
 
     if baseline not in commits:
         return refused(
-            f"the guard's baseline, transaction {baseline}, is no longer in the segment log "
-            "(compacted since?); a rollback cannot tell what was recorded"
+            f"the guard's baseline, transaction {baseline}, is no longer in the segment log: "
+            "compact (or another write without --append-only) ran since and rewrote it, so "
+            "a rollback cannot tell what was recorded"
         )
     if first_bad is None:
         return refused(
