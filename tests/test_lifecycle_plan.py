@@ -308,3 +308,9 @@ def test_restore_refuses_an_unknown_archive_and_an_existing_directory():
         planned(session, request)
     plan = planned(session, replace(request, overwrite=True)).plan
     assert plan.changes[0].args["fresh"] is False and "REPLACING" in plan.changes[0].diff
+
+
+def test_removing_a_name_nobody_knows_is_refused():
+    session = applied_session()
+    with pytest.raises(LifecycleRefused, match="a typo"):
+        planned(session, LifecycleRequest("remove", "hots1"))

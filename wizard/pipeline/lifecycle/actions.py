@@ -202,4 +202,10 @@ class LifecycleActions:
         desired = DesiredState(server, items, [], spaths, {}, placeholders, [])
         plan = compute_plan(desired, self.facts, self.errors)
         plan.kept_keys = kept
+        known = any(c.name == client for c in self.inventory.clients)
+        if request.action == "remove" and not known and plan.empty:
+            raise LifecycleRefused(
+                f"{client} is neither in the inventory nor set up on {server}: nothing to "
+                "remove (a typo?)"
+            )
         return LifecyclePlan(request, plan, notes, details, choice)
