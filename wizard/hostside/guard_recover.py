@@ -176,6 +176,12 @@ def _roll_back_hidden(
             f"rolled back {setup.repository} to transaction {wanted}, but recorded archives "
             f"are still missing ({capped_names(missing)}); the copy {copy} is intact"
         )
+    still = touched_objects(hidden, state.committed_segment)
+    if still:
+        return Outcome.failed(
+            f"rolled back {setup.repository} to transaction {wanted}, but {len(still)} recorded "
+            f"object(s) are still deleted or overwritten; the copy {copy} is intact"
+        )
     back = [state.archives[i].name for i in (vanished or state.archives)]
     failed = []
     for name in back:
