@@ -11,6 +11,7 @@ controls it, the case that matters); every attack cleans up and leaves the fleet
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -130,8 +131,9 @@ def swap_prune_config(fleet: Fleet) -> None:
 
 def plan_and_apply_refuse(fleet: Fleet, path: str) -> None:
     plan = fleet.operator.run("plan", "--json")
-    assert_refused(plan, path)
-    assert plan.stdout == ""
+    assert plan.returncode == 1, plan.describe()
+    (error,) = json.loads(plan.stdout).values()  # --json: one {"error": ...} object only
+    assert f"nas: {path} {LINK_REFUSAL}" in error and "Traceback" not in plan.output
     assert_refused(fleet.operator.run("apply", "--yes"), path)
 
 
