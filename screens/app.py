@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from textual import work
@@ -15,12 +16,15 @@ from screens.apply import ApplyScreen
 from screens.base import StepScreen, plain_text, shorten
 from screens.clients import ClientsScreen
 from screens.done import DoneScreen
+from screens.lifecycle import ACTION_LABELS, open_client_action
 from screens.retention import RetentionScreen
 from screens.review import ReviewScreen
 from screens.server import ServerScreen
 from screens.state import BACK, QUIT, WizardState
 from screens.welcome import WelcomeScreen
 from wizard.inventory.parse import InventoryError, load_inventory
+from wizard.reports import lifecycle_title
+from wizard.session import LIFECYCLE_ACTIONS
 
 STEPS: tuple[type[StepScreen], ...] = (
     WelcomeScreen,
@@ -97,6 +101,14 @@ class BorgkeepApp(App[int]):
                 yield SystemCommand("Back", "Go to the previous step", screen.action_back)
             if screen.can_go_next():
                 yield SystemCommand(screen.NEXT_LABEL, "Go to the next step", screen.action_next)
+        saved = self.state.saved
+        for client in saved.clients if saved is not None else ():
+            for action in LIFECYCLE_ACTIONS:
+                yield SystemCommand(
+                    lifecycle_title(action, client.name),
+                    ACTION_LABELS[action],
+                    partial(open_client_action, self, self.state, client.name, action),
+                )
 
     def on_unmount(self) -> None:
         if self.state.session is not None:

@@ -128,12 +128,17 @@ class ClientsScreen(StepScreen):
         "empty: none). `ctrl+g` fills in the suggested quota: an equal share of 80% of the "
         "free space at the server's repository root.\n\n"
         "A client that cannot be reached is **not configured** by this run; it stays in the "
-        "inventory. `ctrl+r` checks every client again; `delete` removes the selected one."
+        "inventory. `ctrl+r` checks every client again; `delete` removes the selected one "
+        "from this list (its hosts are not touched).\n\n"
+        "`ctrl+t` on a client the saved inventory already holds: **retire** it (its key, "
+        "jobs and files leave every host), give it a **new key**, **recover** it after a "
+        "guard refusal, or **restore a file** onto it — each shown as diffs first."
     )
     BINDINGS = [
         Binding("ctrl+r", "check_all", "Check all"),
         Binding("delete", "remove_client", "Remove"),
         Binding("ctrl+g", "suggest_quota", "Suggest quota"),
+        Binding("ctrl+t", "client_actions", "Client actions"),
     ]
 
     def __init__(self, state) -> None:
@@ -419,6 +424,30 @@ class ClientsScreen(StepScreen):
     def _remove(self, client: ClientEntry) -> None:
         self.state.clients = [c for c in self.state.clients if c is not client]
         if self.selected == client.key:
+            self.selected = self.state.clients[0].key if self.state.clients else None
+        self._refresh_table()
+        self._show_detail()
+        self.refresh_nav()
+
+    def action_client_actions(self) -> None:
+        from screens.lifecycle import open_client_action
+
+        client = self.current()
+        saved = self.state.saved
+        if (
+            client is None
+            or saved is None
+            or client.saved_name not in {c.name for c in saved.clients}
+        ):
+            self.notify(
+                "Client actions are for clients of the saved inventory (set up by an apply).",
+                severity="warning",
+            )
+            return
+        open_client_action(self.app, self.state, client.saved_name, on_done=self._after_action)
+
+    def _after_action(self, outcome) -> None:
+        if self.current() is None:
             self.selected = self.state.clients[0].key if self.state.clients else None
         self._refresh_table()
         self._show_detail()

@@ -40,6 +40,13 @@ def describe_runs(expression: str, now: datetime) -> str:
     return f"next {first:%a %d %b %H:%M}, {second:%a %H:%M}"
 
 
+def describe_drill(expression: str, now: datetime) -> str:
+    """The restore drill is off unless it has a schedule."""
+    if not expression.strip():
+        return "off: no restore drill"
+    return describe_runs(expression.strip(), now)
+
+
 class RetentionScreen(StepScreen):
     CSS_PATH = "retention.tcss"
     STEP_TITLE = "4/7 Retention and schedules"
@@ -48,7 +55,11 @@ class RetentionScreen(StepScreen):
         "newest archive of that many days/weeks/months/years; an archive kept by an earlier "
         "rule does not count again. The preview applies them to one archive a day.\n\n"
         "Schedules are 5-field cron expressions (`minute hour day month weekday`). An empty "
-        "client schedule uses a stable time between 01:00 and 05:59 derived from its name."
+        "client schedule uses a stable time between 01:00 and 05:59 derived from its name.\n\n"
+        "The **restore drill** (off when empty) runs on the server: for each client, "
+        "`borg extract --dry-run` of its newest archive, which reads, decrypts and checks "
+        "every chunk of it; a failure alerts like the health job. Pick a time away from the "
+        "backups and the prune."
     )
 
     def _now(self) -> datetime:
@@ -89,6 +100,17 @@ class RetentionScreen(StepScreen):
                     validators=[FieldValidator(check_cron, "server.prune_schedule")],
                 ),
                 Static(describe_runs(self.state.prune_schedule, now), classes="runs"),
+            )
+            yield field_row(
+                "restore drill",
+                FieldInput(
+                    self.state.drill_schedule,
+                    placeholder="off",
+                    id="drill-schedule",
+                    label="restore drill schedule",
+                    validators=[FieldValidator(check_cron, "server.drill_schedule", optional=True)],
+                ),
+                Static(describe_drill(self.state.drill_schedule, now), classes="runs"),
             )
             for index, client in enumerate(self.state.clients):
                 default = staggered_schedule(client.name)
@@ -151,6 +173,9 @@ class RetentionScreen(StepScreen):
         inp = event.input
         if inp.id in KEEP_FIELDS:
             self._update_preview()
+        elif inp.id == "drill-schedule":
+            runs = inp.parent.query_one(".runs", Static)
+            runs.update(describe_drill(inp.value, self._now()))
         elif inp.id == "prune-schedule" or inp.has_class("client-schedule"):
             expression = inp.value.strip() or inp.placeholder
             runs = inp.parent.query_one(".runs", Static)
@@ -166,6 +191,7 @@ class RetentionScreen(StepScreen):
         state = self.state
         state.retention = self._retention()
         state.prune_schedule = " ".join(self.query_one("#prune-schedule", Input).value.split())
+        state.drill_schedule = " ".join(self.query_one("#drill-schedule", Input).value.split())
         for index, client in enumerate(state.clients):
             value = self.query_one(f"#schedule-{index}", Input).value.strip()
             client.schedule = " ".join(value.split()) or None

@@ -71,6 +71,8 @@ class WizardState:
     borg_user: str = ""
     repo_root: str = ""
     prune_schedule: str = DEFAULT_PRUNE_SCHEDULE
+    drill_schedule: str = ""
+    """The server's restore drill (empty: off)."""
     server_facts: HostFacts | None = None
     server_facts_for: str = ""
     clients: list[ClientEntry] = field(default_factory=list)
@@ -105,6 +107,7 @@ class WizardState:
         self.borg_user = server.borg_user or ""
         self.repo_root = server.repo_root or ""
         self.prune_schedule = server.prune_schedule or DEFAULT_PRUNE_SCHEDULE
+        self.drill_schedule = server.drill_schedule or ""
         self.retention = dict(inventory.retention)
         self.clients = [
             ClientEntry(
@@ -136,9 +139,11 @@ class WizardState:
             "prune_schedule": None
             if self.prune_schedule == DEFAULT_PRUNE_SCHEDULE
             else self.prune_schedule,
+            "drill_schedule": self.drill_schedule or None,
         }
         clients = [vars(c) for c in self.clients]
-        return inventory_data(server, self.retention, clients)
+        alerts = vars(self.saved.alerts) if self.saved is not None else None
+        return inventory_data(server, self.retention, clients, alerts)
 
     def to_inventory(self) -> Inventory:
         """Validated by the engine, so the screens never build an inventory the CLI would

@@ -210,3 +210,32 @@ def test_apply_planfile_refuses_another_inventory(tmp_path):
         result = borgkeep(tmp_path, "--inventory", str(other), "apply", str(plan_file))
     assert result.returncode == 1
     assert "was made from the inventory" in result.stderr and accepted == []
+
+
+def test_help_lists_the_lifecycle_commands_and_each_has_its_own_help(tmp_path):
+    result = borgkeep(tmp_path, "--help")
+    assert result.returncode == 0
+    for command in ("remove", "rotate-key", "recover", "restore"):
+        assert f"    {command} " in result.stdout
+        assert borgkeep(tmp_path, command, "--help").returncode == 0
+    assert "--purge-repository CLIENT" in borgkeep(tmp_path, "remove", "--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["remove", "c1", "--purge-repository", "c2"], "must repeat the client's name"),
+        (["restore", "c1", "etc/hosts"], "PATH: 'etc/hosts' is not an absolute path"),
+        (["restore", "c1", "/etc/../shadow"], "must not contain '..'"),
+        (["restore", "c1", "/etc/hosts", "--to", "/"], "add --overwrite"),
+        (["rotate-key", "c1;id"], "CLIENT"),
+    ],
+)
+def test_lifecycle_requests_are_refused_before_connecting_anywhere(tmp_path, args, message):
+    with listener("close") as (port, accepted):
+        inventory = write_inventory(tmp_path / "inv.yaml", port, port)
+        result = borgkeep(tmp_path, "--inventory", str(inventory), *args)
+        as_json = borgkeep(tmp_path, "--inventory", str(inventory), *args, "--json")
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert as_json.returncode == 1 and message in json.loads(as_json.stdout)["error"]
+    assert accepted == [] and "Traceback" not in result.stderr

@@ -216,3 +216,17 @@ def test_a_borg_outside_crons_path_is_named_and_used_by_absolute_path():
     assert f"local_path: {venv_borg}" in prune.new
     assert f'command="{venv_borg} serve --append-only' in _change(plan, AK).new
     assert f'"borg": "{venv_borg}"' in _change(plan, f"{STATE_DIR}/guard.py").new
+
+
+def test_a_restore_drill_schedule_adds_one_cron_line_and_none_by_default():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    _, plan = plan_for(inventory, settings, facts, passphrases)
+    assert " drill " not in _change(plan, "crontab:borg").new
+    text = INVENTORY.replace("  address: nas.lan:2222\n", "  address: nas.lan:2222\n"
+                             "  drill_schedule: '15 13 * * 0'\n")  # fmt: skip
+    inventory, settings, facts, passphrases = fresh_fleet(text)
+    assert settings.drill_schedule == "15 13 * * 0"
+    _, plan = plan_for(inventory, settings, facts, passphrases)
+    cron = _change(plan, "crontab:borg").new
+    assert f"15 13 * * 0 /usr/bin/python3 -I {STATE_DIR}/guard.py drill >/dev/null" in cron
+    assert cron_line_client(next(ln for ln in cron.splitlines() if " drill " in ln)) is None

@@ -22,9 +22,11 @@ from wizard.artefacts.guard_program import (
     GUARD_MODULES,
     HOSTSIDE_DIR,
     check_guard_config,
+    fleet_command,
     guard_command,
     guard_program_path,
     guard_state_path,
+    installed_guard_config,
     render_guard_program,
 )
 from wizard.artefacts.managed_block import MANAGED_HEADER
@@ -354,3 +356,34 @@ def test_alerts_go_where_configured_and_never_print_their_url(
     err = capsys.readouterr().err
     assert "could not send the ntfy alert" in err and "could not send the webhook alert" in err
     assert "secret-token" not in err and "nowhere.invalid" not in err and "/tok" not in err
+
+
+def test_rollback_takes_a_transaction_and_drill_runs_for_the_fleet() -> None:
+    guard = guard_program_path("/home/borg/.config/borgkeep")
+    assert guard_command("/usr/bin/python3", guard, "rollback", "host1", "54") == (
+        f"/usr/bin/python3 -I {guard} rollback host1 54"
+    )
+    assert guard_command("/usr/bin/python3", guard, "inspect", "host1").endswith("inspect host1")
+    for numbers in ((), ("5; id",), ("1", "2")):
+        with pytest.raises(FieldError):
+            guard_command("/usr/bin/python3", guard, "rollback", "host1", *numbers)
+    with pytest.raises(FieldError):
+        guard_command("/usr/bin/python3", guard, "prune", "host1", "54")
+    assert fleet_command("/usr/bin/python3", guard, "drill") == f"/usr/bin/python3 -I {guard} drill"
+
+
+@pytest.mark.parametrize(
+    "argv", [["rollback", "host1"], ["rollback", "host1", "x"], ["drill", "nobody"], ["inspect"]]
+)
+def test_new_commands_refuse_wrong_arguments(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv, CONFIG) == 2
+    assert capsys.readouterr().err.startswith("borgkeep-guard: ")
+
+
+def test_the_installed_config_is_read_back_from_the_program() -> None:
+    program = render_guard_program(CONFIG)
+    assert installed_guard_config(program) == check_guard_config(CONFIG)
+    assert installed_guard_config("#!/bin/sh\n") is None
+    assert installed_guard_config(None) is None

@@ -291,3 +291,15 @@ def test_any_name_is_a_clean_error_or_safe(value):
         return
     name = inv.clients[0].name
     assert all(ch.isalnum() or ch in "._-" for ch in name) and name[0].isalnum()
+
+
+def test_the_drill_schedule_is_a_cron_expression_like_the_others():
+    base = "version: 1\nserver: {name: nas, ssh: root@nas, drill_schedule: %s}\n" \
+        "retention: {keep_daily: 7}\n"  # fmt: skip
+    inventory = parse_inventory(base % "'0 13 * * 0'")
+    assert inventory.server.drill_schedule == "0 13 * * 0"
+    assert "drill_schedule: 0 13 * * 0" in dump_inventory(inventory)
+    assert parse_inventory(base.replace(", drill_schedule: %s", "")).server.drill_schedule is None
+    with pytest.raises(InventoryError) as raised:
+        parse_inventory(base % "'0 25 * * *'")
+    assert "server.drill_schedule" in str(raised.value) and "hour 25" in str(raised.value)

@@ -252,3 +252,13 @@ def test_remerging_with_other_lines_only_changes_the_block(case, first, second):
     once = merge_managed_block(case[0], first)
     twice = merge_managed_block(once, second)
     assert twice == merge_managed_block(case[0], second)
+
+
+def test_removing_the_block_keeps_every_other_byte():
+    from wizard.artefacts.managed_block import remove_managed_block
+
+    owner = "MAILTO=me\r\n# mine\r\n"
+    with_block = merge_managed_block(owner, ["0 3 * * * /usr/bin/borgmatic"]) + "tail\r\n"
+    assert remove_managed_block(with_block) == owner + "tail\r\n"
+    assert remove_managed_block(owner) is None
+    assert remove_managed_block(None) is None

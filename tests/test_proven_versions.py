@@ -16,7 +16,7 @@ from wizard.artefacts.proven_versions import (
     version_warnings,
 )
 from wizard.pipeline.facts import HostFacts
-from wizard.pipeline.gather import FactsError, check_versions
+from wizard.pipeline.host_basics import FactsError, check_versions
 
 BORGMATICS = [release.version for release in PROVEN_BORGMATIC]
 BORGS = [release.version for release in PROVEN_BORG]

@@ -323,3 +323,43 @@ def test_the_key_read_from_the_repository_config_is_what_borg_key_export_prints(
         ["sh", "-c", scripts.read_repository_config_script(str(repo))], capture_output=True
     )
     assert linked.returncode == 1 and b"not a regular file" in linked.stderr
+
+
+def delete_script(path, seen: bytes | None, base=None) -> str:
+    return scripts.delete_file_script(
+        str(path), None if seen is None else sha(seen), str(base or Path(path).parent)
+    )
+
+
+def test_a_planned_deletion_removes_the_file_it_saw_without_a_backup(tmp_path):
+    path = tmp_path / "client1.passphrase"
+    path.write_bytes(b"secret\n")
+    assert run(delete_script(path, b"secret\n"), b"") == 0
+    assert not path.exists() and os.listdir(tmp_path) == []
+    assert run(delete_script(path, b"secret\n"), b"") == 0  # already gone: nothing to do
+
+
+def test_a_deletion_refuses_a_file_that_changed_since_the_plan(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"edited by hand\n")
+    code, error = run_stderr(delete_script(path, b"as planned\n"))
+    assert code == scripts.STALE_EXIT and "changed since the plan" in error
+    assert path.read_bytes() == b"edited by hand\n"
+
+
+def test_a_deletion_never_follows_a_link_at_the_file_or_above_it(tmp_path):
+    target = canary(tmp_path)
+    link = tmp_path / "borgkeep_ed25519"
+    link.symlink_to(target)
+    code, error = run_stderr(delete_script(link, CANARY))
+    assert code == scripts.STALE_EXIT and "symbolic link" in error
+    assert link.is_symlink() and target.read_bytes() == CANARY
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".ssh").symlink_to(target.parent)
+    code, error = run_stderr(delete_script(home / ".ssh" / "shadow", CANARY, base=home))
+    assert code == scripts.STALE_EXIT and "symbolic link" in error
+    assert target.read_bytes() == CANARY
+    directory = tmp_path / "not-a-file"
+    directory.mkdir()
+    assert run_stderr(delete_script(directory, b""))[0] == scripts.STALE_EXIT

@@ -125,3 +125,26 @@ def test_ago_reads_like_a_person():
     assert ago(NOW - timedelta(minutes=5), NOW) == "5 min ago"
     assert ago(NOW - timedelta(days=3), NOW) == "3 days ago"
     assert ago(NOW + DAY, NOW) == "in the future"
+
+
+def test_a_failed_restore_drill_is_an_error_and_the_status_says_when_the_last_ran():
+    listing = [_archive("host1-a", timedelta(hours=2))]
+    state = _state(listing)
+    state.last_drill = {"time": "2026-03-08T13:15:00+00:00", "archive": "host1-a",
+                        "status": "failed", "message": "restore drill FAILED: exit 2"}  # fmt: skip
+    health = judge_client("host1", listing, state, 2 * DAY, NOW)
+    assert health.state == "error" and "the restore drill failed" in health.problems[0]
+    assert health.guard["last_drill"]["status"] == "failed"
+    state.last_drill = {**state.last_drill, "status": "ok"}
+    health = judge_client("host1", listing, state, 2 * DAY, NOW)
+    assert health.state == "ok"
+    guard_json = {
+        "time": "2026-03-10T12:00:00+00:00",
+        "server": {"name": "nas", "repo_root": "/b", "free": 10, "total": 20},
+        "clients": [health.as_json() | {"name": "host1"}],
+    }
+    inventory = parse_inventory(INVENTORY.replace("{name: a,", "{name: host1,"))
+    report = parse_status(json.dumps(guard_json), inventory)
+    text = render_status_text(report, NOW)
+    assert "host1: last restore drill: 46 h ago, ok (host1-a)" in text
+    assert json.loads(report.to_json())["clients"][0]["guard"]["last_drill"]["status"] == "ok"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.pipeline.gather import gather_basic
+from wizard.pipeline.host_basics import gather_basic
 from wizard.pipeline.tool_versions import VersionCache, parse_version, version_script
 from wizard.remote.transport import CommandResult
 

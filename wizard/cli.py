@@ -1,4 +1,5 @@
-"""`borgkeep` command line: the engine's commands (validate, plan, apply, verify).
+"""`borgkeep` command line: the engine's commands (validate, plan, apply, verify, status,
+and a client's later life in `wizard.cli_lifecycle`: remove, rotate-key, recover, restore).
 
 The program's entry point, `screens.launcher`, parses the same arguments and adds what
 sits above the engine: the wizard (no command) and `demo` (the lab). This module imports
@@ -20,6 +21,7 @@ from datetime import UTC
 from pathlib import Path
 
 from wizard import __version__
+from wizard.cli_lifecycle import LIFECYCLE_COMMAND_NAMES, add_lifecycle_parsers, cmd_lifecycle
 from wizard.inventory.validation import InventoryError
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="every client's last backup, size and guard state, read from the server alone",
     )
     status.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    add_lifecycle_parsers(sub, common)
     demo = sub.add_parser(
         "demo", parents=[common], help="start the local lab (needs root) and open the wizard on it"
     )
@@ -322,6 +325,7 @@ COMMANDS: dict[str | None, Command] = {
     "apply": cmd_apply,
     "verify": cmd_verify,
     "status": cmd_status,
+    **dict.fromkeys(LIFECYCLE_COMMAND_NAMES, cmd_lifecycle),
 }
 
 

@@ -17,6 +17,12 @@ from wizard.pipeline.facts import HostFacts, client_layout
 from wizard.pipeline.plan import Change, Plan, plan_warnings
 from wizard.pipeline.status import ClientStatus, StatusReport
 from wizard.pipeline.verify import VerifyReport
+from wizard.reports_lifecycle import (
+    drill_line,
+    lifecycle_plan_text,
+    lifecycle_result_lines,
+    lifecycle_title,
+)
 from wizard.safe_text import safe_text
 
 __all__ = [
@@ -26,6 +32,10 @@ __all__ = [
     "change_label",
     "client_commands",
     "event_line",
+    "drill_line",
+    "lifecycle_plan_text",
+    "lifecycle_result_lines",
+    "lifecycle_title",
     "not_configured_lines",
     "phase_name",
     "plan_summary",
@@ -112,12 +122,14 @@ def brief_diff(diff: str, max_lines: int) -> str:
     )
 
 
-def render_plan_text(plan: Plan, brief_lines: int | None = None) -> str:
+def render_plan_text(
+    plan: Plan, brief_lines: int | None = None, nothing: str = NOTHING_TO_CHANGE
+) -> str:
     """The human form of a plan, as `borgkeep plan` prints it; with `brief_lines`, a diff
     longer than that (the prune guard program) is cut to its first lines."""
     out: list[str] = []
-    if plan.empty:
-        out.append(NOTHING_TO_CHANGE)
+    if plan.empty and nothing:
+        out.append(nothing)
     for host in plan.hosts:
         host_changes = plan.for_host(host)
         if not host_changes:
@@ -342,6 +354,10 @@ def render_status_text(report: StatusReport, now: datetime) -> str:
     for client in report.by_urgency():
         for problem in client.problems:
             lines.append(f"{client.name}: {safe_text(problem, False)}")
+    for client in report.by_urgency():
+        drill = drill_line(client.guard, now)
+        if drill:
+            lines.append(f"{client.name}: {drill}")
     server = report.server
     if "free" in server:
         low = "  LOW" if server.get("low_space") else ""

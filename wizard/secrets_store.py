@@ -103,6 +103,21 @@ class SecretStore:
             data[name] = value
             self._write_file(data)
 
+    def delete(self, name: str) -> bool:
+        """Forget a secret (a purged repository's passphrase and key); True if it was there."""
+        if self._backend is not None:
+            if self._backend.get_password(SERVICE, name) is None:
+                return False
+            self._backend.delete_password(SERVICE, name)
+            return True
+        with self._file_lock():
+            data = self._read_file()
+            if name not in data:
+                return False
+            del data[name]
+            self._write_file(data)
+        return True
+
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
         """Two borgkeep processes storing secrets at once must not lose each other's."""

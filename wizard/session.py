@@ -1,5 +1,6 @@
 """The front door: one session against the fleet — connect once per host, gather facts,
-plan, apply, verify.
+plan, apply, verify; and later in a client's life remove, rotate its key, recover, restore
+(`wizard.pipeline.lifecycle.actions`).
 
 The CLI and the wizard both drive `FleetSession` and nothing below it, so a plan shown in
 one is the plan of the other.
@@ -22,8 +23,17 @@ from wizard.pipeline.apply import DEFAULT_PARALLEL, ApplyResult, EventSink, appl
 from wizard.pipeline.desired import compute_desired_state
 from wizard.pipeline.desired.items import DesiredState, Passphrase
 from wizard.pipeline.facts import HostFacts, client_layout, server_layout
-from wizard.pipeline.gather import gather_basic, gather_client_facts, gather_server_facts
+from wizard.pipeline.gather import gather_client_facts, gather_server_facts
+from wizard.pipeline.host_basics import gather_basic
 from wizard.pipeline.identity import HostIdentity, client_identity, server_identity
+from wizard.pipeline.lifecycle.actions import LifecycleActions, LifecycleOutcome
+from wizard.pipeline.lifecycle.request import (
+    ACTIONS,
+    RECOVER_MODES,
+    LifecyclePlan,
+    LifecycleRefused,
+    LifecycleRequest,
+)
 from wizard.pipeline.plan import Change, Plan, UnsafePaths, compute_plan, plan_warnings
 from wizard.pipeline.plan_file import (
     PlanMismatch,
@@ -44,6 +54,7 @@ from wizard.probe import (
     parse_connect_timeout,
     probe_client,
 )
+from wizard.remote.errors import ServerUnavailable
 from wizard.remote.host_keys import HostKeyChanged
 from wizard.remote.lock import DEFAULT_TIMEOUT as DEFAULT_LOCK_TIMEOUT
 from wizard.remote.lock import hold_server_lock
@@ -62,6 +73,12 @@ __all__ = [  # the front door: what the CLI and the screens may use
     "FleetSession",
     "HostFacts",
     "HostKeyChanged",
+    "LIFECYCLE_ACTIONS",
+    "LifecycleOutcome",
+    "LifecyclePlan",
+    "LifecycleRefused",
+    "LifecycleRequest",
+    "RECOVER_MODES",
     "Plan",
     "PlanMismatch",
     "SavedPlan",
@@ -81,12 +98,11 @@ __all__ = [  # the front door: what the CLI and the screens may use
 ]
 
 
-class ServerUnavailable(Exception):
-    """Without the server there is nothing to plan."""
+LIFECYCLE_ACTIONS = ACTIONS
 
 
 @dataclass
-class FleetSession:
+class FleetSession(LifecycleActions):
     inventory: Inventory
     store: SecretStore = field(default_factory=SecretStore)
     on_unknown_host_key: UnknownKeyCallback | None = None

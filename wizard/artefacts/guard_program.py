@@ -49,12 +49,15 @@ GUARD_MODULES = (
     "guard_retention",
     "guard_decision",
     "guard_segments",
+    "guard_rollback",
     "guard_state",
     "guard_borg",
     "guard_setup",
     "guard_notify",
     "guard_health",
+    "guard_drill",
     "guard_prune",
+    "guard_recover",
     "guard_main",
 )
 """Concatenation order: each module only uses names from modules before it."""
@@ -115,10 +118,15 @@ def legacy_state_path(state_dir: str, client: str) -> str:
     return posixpath.join(directory, f"{check_name('client', client)}.archives")
 
 
-def guard_command(python_path: str, guard_path: str, action: str, client: str) -> str:
-    """The exact cron/operator command: `PYTHON -I GUARD ACTION CLIENT`."""
+def guard_command(
+    python_path: str, guard_path: str, action: str, client: str, *numbers: str
+) -> str:
+    """The exact cron/operator command: `PYTHON -I GUARD ACTION CLIENT` (`rollback` takes
+    the transaction to roll back to as well)."""
     if action not in COMMANDS:
         raise FieldError("action", f"{action!r} is not one of {', '.join(COMMANDS)}")
+    if len(numbers) != (action == "rollback") or not all(n.isdigit() for n in numbers):
+        raise FieldError("action", f"{action} {numbers!r}: rollback takes one transaction number")
     return shlex.join(
         [
             check_absolute_path("python_path", python_path),
@@ -126,14 +134,15 @@ def guard_command(python_path: str, guard_path: str, action: str, client: str) -
             check_absolute_path("guard_path", guard_path),
             action,
             check_name("client", client),
+            *numbers,
         ]
     )
 
 
 def fleet_command(python_path: str, guard_path: str, action: str, *flags: str) -> str:
-    """`PYTHON -I GUARD status [--json]` / `... health`: every client at once."""
+    """`PYTHON -I GUARD status [--json]` / `... health` / `... drill`: every client at once."""
     if action not in FLEET_COMMANDS or not set(flags) <= {"--json"}:
-        raise FieldError("action", f"{action!r} {flags!r} is not status [--json] or health")
+        raise FieldError("action", f"{action!r} {flags!r} is not status [--json], health or drill")
     return shlex.join(
         [
             check_absolute_path("python_path", python_path),
@@ -191,6 +200,20 @@ def check_guard_config(config: dict) -> dict:
     return checked
 
 
+def installed_guard_config(program: str | None) -> dict | None:
+    """The CONFIG literal of an installed guard program (what it guards now), or None when
+    there is no program or it holds no readable CONFIG."""
+    marker = "\nCONFIG = "
+    if not program or marker not in program:
+        return None
+    start = program.index(marker) + len(marker)
+    try:
+        config, _ = json.JSONDecoder().raw_decode(program, start)
+    except ValueError:
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def hostside_module_source(module: str) -> str:
     """One hostside module's text without intra-package and `from __future__` imports."""
     text = (HOSTSIDE_DIR / f"{module}.py").read_text(encoding="utf-8")
@@ -208,7 +231,8 @@ def render_guard_program(config: dict) -> str:
         + f"# The borgkeep prune guard for server {checked['server']} (standard library only).\n"
         + "# Run it as the borg user with the server's own Python, isolated:\n"
         + f"#   PYTHON -I {guard_program_path(checked['state_dir'])} COMMAND CLIENT\n"
-        + "# COMMAND: prune | check | init | acknowledge CLIENT, or status | health;\n"
+        + "# COMMAND: prune | check | init | acknowledge | inspect CLIENT, rollback CLIENT N,\n"
+        + "# or status | health | drill [CLIENT];\n"
         + "# --help explains them.\n"
         + "# Exit status: 0 ok, 1 failure, 2 usage, 3 refused.\n"
     )

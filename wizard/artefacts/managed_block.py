@@ -146,6 +146,15 @@ def merge_managed_block(existing: str | None, lines: list[str]) -> str:
     return text + _render_block(lines, detect_newline(text))
 
 
+def remove_managed_block(existing: str | None) -> str | None:
+    """`existing` without borgkeep's block (markers included), every other byte kept; None
+    when there was nothing to remove."""
+    parsed = parse_managed_block(existing or "")
+    if not parsed.has_block:
+        return None
+    return parsed.before + parsed.after
+
+
 def _render_block(lines: list[str], newline: str) -> str:
     return "".join(line + newline for line in [BEGIN_MARKER, *lines, END_MARKER])
 

@@ -79,11 +79,17 @@ def judge_client(
         reasons.setdefault("error", "the guard has no baseline for this repository")
     else:
         result = state.last_result or {}
+        drill = state.last_drill or {}
         health.guard = {
             "last_run": iso_utc(state.last_run),
             "last_prune": iso_utc(state.last_prune) if state.last_prune else None,
             "last_result": result or None,
+            "last_drill": drill or None,
         }
+        if drill.get("status") == "failed":
+            reasons.setdefault(
+                "error", f"the restore drill failed at {drill.get('time')}: {drill.get('message')}"
+            )
         if result.get("status") == "refused":
             named = ", ".join(result.get("archives") or [])
             reasons["refused"] = (

@@ -1,7 +1,10 @@
 """The guard's command line: `python3 -I guard.py COMMAND CLIENT`.
 
 Commands: `prune` (the scheduled job), `check` (read-only, for `borgkeep verify`), `init`
-(record the first baseline), `acknowledge` (accept the repository as it is now).
+(record the first baseline), `acknowledge` (accept the repository as it is now), `inspect`
+(read-only JSON for `borgkeep recover`), `rollback CLIENT N` (Borg's append-only rollback),
+and for every client `status`, `health` and `drill` (the restore drill; `drill CLIENT`
+for one).
 Exit codes: 0 ok, 1 failure, 2 usage, 3 refused. Every outcome is one line,
 `borgkeep-guard: CLIENT: ...`, on stdout when ok and on stderr otherwise, also to syslog;
 `prune` also sends the alerts configured in `{state_dir}/alerts.json`.
@@ -24,6 +27,7 @@ from wizard.hostside.guard_borg import parse_prune_list
 from wizard.hostside.guard_borg import recover_hidden_repository
 from wizard.hostside.guard_decision import named_archives
 from wizard.hostside.guard_decision import refusal_summary
+from wizard.hostside.guard_drill import run_drills
 from wizard.hostside.guard_health import collect_status
 from wizard.hostside.guard_health import health_problems
 from wizard.hostside.guard_notify import load_alerts
@@ -34,6 +38,8 @@ from wizard.hostside.guard_prune import judge
 from wizard.hostside.guard_prune import load_or_migrate
 from wizard.hostside.guard_prune import result_record
 from wizard.hostside.guard_prune import run_prune
+from wizard.hostside.guard_recover import run_inspect
+from wizard.hostside.guard_recover import run_rollback
 from wizard.hostside.guard_segments import SegmentError
 from wizard.hostside.guard_segments import last_committed_segment
 from wizard.hostside.guard_segments import touched_objects
@@ -56,11 +62,12 @@ from wizard.hostside.guard_state import save_state
 from wizard.hostside.guard_text import MESSAGE_PREFIX
 from wizard.hostside.guard_text import capped_names
 
-COMMANDS = ("prune", "check", "init", "acknowledge")
-FLEET_COMMANDS = ("status", "health")
+COMMANDS = ("prune", "check", "init", "acknowledge", "inspect", "rollback")
+FLEET_COMMANDS = ("status", "health", "drill")
 USAGE = """\
 usage: python3 -I GUARD COMMAND CLIENT
-       python3 -I GUARD status [--json] | health
+       python3 -I GUARD rollback CLIENT TRANSACTION
+       python3 -I GUARD status [--json] | health | drill [CLIENT]
 
 The borgkeep prune guard, run as the borg user. Commands:
   prune CLIENT        prune + compact CLIENT's repository unless the archives were tampered
@@ -68,9 +75,16 @@ The borgkeep prune guard, run as the borg user. Commands:
   check CLIENT        read-only: would prune be allowed, and what would it keep/remove
   init CLIENT         record the current archives as the first baseline
   acknowledge CLIENT  accept the repository as it is now (after a refusal); prunes nothing
+  inspect CLIENT      read-only JSON: the archives that vanished since the baseline and the
+                      transaction a rollback would return to (or why there is none)
+  rollback CLIENT N   roll the repository back to append-only transaction N (what inspect
+                      names): a hard-link copy first, then Borg's documented rollback, then
+                      every vanished archive listed and extracted (--dry-run) again
   status [--json]     read-only: every client's newest archive, size, quota use, guard state
   health              the daily job: status, and an alert per problem (stale, never backed
                       up, refused, error, low disk space)
+  drill [CLIENT]      restore drill: borg extract --dry-run of each client's newest archive,
+                      recorded in its state; an alert per failure
 
 Exit status: 0 ok, 1 failure, 2 usage, 3 refused (health: a problem was found)."""
 
@@ -94,9 +108,14 @@ def main(
     if list(argv) in (["--help"], ["-h"]):
         print(USAGE)
         return EXIT_OK
+    if argv and argv[0] == "drill" and len(argv) <= 2:
+        return drill_main(list(argv[1:]), config, program=program, now=now)
     if argv and argv[0] in FLEET_COMMANDS:
         return fleet_main(list(argv), config, program=program, now=now)
-    if len(argv) != 2 or argv[0] not in COMMANDS:
+    wanted = None
+    if len(argv) == 3 and argv[0] == "rollback" and argv[2].isdigit():
+        argv, wanted = argv[:2], int(argv[2])
+    if len(argv) != 2 or argv[0] not in COMMANDS or (argv[0] == "rollback") != (wanted is not None):
         print(f"{MESSAGE_PREFIX}: wrong arguments\n{USAGE}", file=sys.stderr)
         return EXIT_USAGE
     command, client = argv
@@ -115,12 +134,17 @@ def main(
     try:
         if command == "check":
             outcome = run_check(setup, now)
+        elif command == "inspect":
+            print(json.dumps(run_inspect(setup), indent=1, sort_keys=True))
+            return EXIT_OK
         else:
             take_client_lock(setup.state_dir, setup.client)
             if command == "prune":
                 outcome, notes = run_prune(setup, now)
             elif command == "init":
                 outcome = run_init(setup, now)
+            elif command == "rollback":
+                outcome = run_rollback(setup, wanted, now)
             else:
                 outcome = run_acknowledge(setup, now)
     except (GuardFailure, LockBusy, StateError, SegmentError) as error:
@@ -140,6 +164,28 @@ def main(
             alerts, server=setup.server, client=setup.client, state=outcome.status, line=line
         )
     return outcome.exit_code
+
+
+def drill_main(
+    clients: list[str],
+    config: dict,
+    *,
+    program: tuple[str, str],
+    now: Callable[[], datetime],
+) -> int:
+    """`drill` (every client, the scheduled job) or `drill CLIENT`."""
+    names = clients or sorted(config.get("clients") or {})
+    try:
+        setups = [client_setup(config, name, *program) for name in names]
+    except UsageError as error:
+        print(f"{MESSAGE_PREFIX}: {error}\n{USAGE}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as error:
+        print(f"{MESSAGE_PREFIX}: broken CONFIG in the guard: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    os.umask(0o077)
+    lock_wait = int(config.get("lock_wait") or 0)
+    return run_drills(setups, config, now, lock_wait)
 
 
 def fleet_main(

@@ -72,7 +72,7 @@ def last_committed_segment(repository: str, *, not_after: float | None = None) -
     return None
 
 
-def _entries(number: str | int, path: str) -> Iterator[tuple[int, bytes | None]]:
+def entries_of(number: str | int, path: str) -> Iterator[tuple[int, bytes | None]]:
     """(tag, object ID or None) of every entry in one segment file, headers only."""
     with open(path, "rb") as segment:
         size = segment.seek(0, os.SEEK_END)
@@ -109,7 +109,7 @@ def touched_objects(repository: str, baseline: int) -> list[tuple[str, str]]:
     for number, path in segment_files(repository):
         if committed is None or number > committed:
             break
-        for tag, object_id in _entries(number, path):
+        for tag, object_id in entries_of(number, path):
             if number <= baseline:
                 if tag == TAG_PUT:
                     live.add(object_id)

@@ -13,6 +13,10 @@ Version 1, all times ISO 8601 UTC strings::
                       "message": "the line that was printed",
                       "archives": ["names the message is about, escaped"]},   # or null
       "committed_segment": 42,                      # the segment log's baseline, or null
+      "last_drill": {"time": ISO,                   # the last restore drill (`drill`), or
+                     "archive": "host1-2026-...",   # null/absent: never drilled; the newest
+                     "status": "ok" | "failed" | "skipped",   # archive, escaped; skipped:
+                     "message": "the line that was printed"}, # no archive yet
       "archives": {
         "<64-hex ID>": {"name": "host1-2026-01-02T03:00:00",
                         "time": ISO,                # the archive's own timestamp
@@ -60,6 +64,7 @@ class GuardState:
     last_prune: datetime | None = None
     last_result: dict | None = None
     committed_segment: int | None = None
+    last_drill: dict | None = None
     migrated: bool = field(default=False, compare=False)
 
 
@@ -123,6 +128,7 @@ def state_from_json(text: str, path: str) -> GuardState:
     if segment is not None and (not isinstance(segment, int) or isinstance(segment, bool)):
         raise StateError(f"{path}: 'committed_segment' must be a number or null")
     result = data.get("last_result")
+    drill = data.get("last_drill")
     return GuardState(
         client=str(data.get("client")),
         repository=str(data.get("repository")),
@@ -131,6 +137,7 @@ def state_from_json(text: str, path: str) -> GuardState:
         last_prune=_optional_time(data.get("last_prune"), f"{path}: last_prune"),
         last_result=result if isinstance(result, dict) else None,
         committed_segment=segment,
+        last_drill=drill if isinstance(drill, dict) else None,
     )
 
 
@@ -154,6 +161,8 @@ def state_to_json(state: GuardState) -> str:
         "committed_segment": state.committed_segment,
         "archives": archives,
     }
+    if state.last_drill is not None:
+        data["last_drill"] = state.last_drill
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 

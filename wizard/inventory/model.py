@@ -17,7 +17,15 @@ DEFAULT_RETENTION = {"keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6, "keep
 """What the wizard proposes for a new fleet."""
 DEFAULT_SOURCES = ("/etc", "/home", "/root")
 """What the wizard proposes to back up on a new client."""
-SERVER_KEYS = ("name", "ssh", "address", "borg_user", "repo_root", "prune_schedule")
+SERVER_KEYS = (
+    "name",
+    "ssh",
+    "address",
+    "borg_user",
+    "repo_root",
+    "prune_schedule",
+    "drill_schedule",
+)
 CLIENT_KEYS = (
     "name",
     "ssh",
@@ -39,6 +47,8 @@ class ServerSpec:
     borg_user: str | None = None
     repo_root: str | None = None
     prune_schedule: str | None = None
+    drill_schedule: str | None = None
+    """When the server's restore drill runs (a cron expression); None: never."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,10 @@ class Inventory:
             if client.name == name:
                 return client
         raise KeyError(name)
+
+    def without_client(self, name: str) -> Inventory:
+        """A copy without the client `name` (a retired client)."""
+        return replace(self, clients=tuple(c for c in self.clients if c.name != name))
 
     def with_client(self, client: ClientSpec) -> Inventory:
         """A copy with `client` added, or replacing the client of the same name in place."""

@@ -243,9 +243,12 @@ def _validate_server(raw: object, errors: list[FieldError]) -> ServerSpec | None
     prune_schedule = raw.get("prune_schedule")
     if prune_schedule is not None:
         prune_schedule = _collect(errors, check_cron, "server.prune_schedule", prune_schedule)
+    drill_schedule = raw.get("drill_schedule")
+    if drill_schedule is not None:
+        drill_schedule = _collect(errors, check_cron, "server.drill_schedule", drill_schedule)
     if len(errors) > before:
         return None
-    return ServerSpec(name, ssh, address, borg_user, repo_root, prune_schedule)
+    return ServerSpec(name, ssh, address, borg_user, repo_root, prune_schedule, drill_schedule)
 
 
 def _validate_client(

@@ -30,6 +30,7 @@ class ServerSettings:
     address_port: int
     prune_schedule: str
     repo_root_setting: str | None
+    drill_schedule: str | None = None
 
     @property
     def root_login(self) -> bool:
@@ -61,6 +62,7 @@ def resolve_server(inventory: Inventory, login_user: str, host: str, port: int) 
         address_port=address_port,
         prune_schedule=spec.prune_schedule or DEFAULT_PRUNE_SCHEDULE,
         repo_root_setting=spec.repo_root,
+        drill_schedule=spec.drill_schedule,
     )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from wizard.artefacts.guard_program import guard_command
 from wizard.pipeline.desired.items import PHASE_NAMES, Passphrase
 from wizard.pipeline.identity import HostIdentity
+from wizard.pipeline.lifecycle.commands import LIFECYCLE_COMMANDS
 from wizard.pipeline.plan import Change, Plan, sha256_text
 from wizard.remote import scripts
 from wizard.remote.identity import RunAs
@@ -52,6 +53,8 @@ class ApplyResult:
     outcomes: dict[str, HostOutcome]
     exported_keys: dict[str, str] = field(default_factory=dict)
     secrets_location: str = ""
+    notes: list[str] = field(default_factory=list)
+    """What commands reported (proofs, a rollback's copy, a restored path), per host."""
 
     @property
     def ok(self) -> bool:
@@ -83,6 +86,7 @@ class Executor:
         self.outcomes = {host: HostOutcome(host) for host in plan.hosts}
         self.generated_keys: dict[str, str] = {}
         self.exported_keys: dict[str, str] = {}
+        self.notes: list[str] = []
         self._lock = threading.Lock()
 
     def run(self) -> ApplyResult:
@@ -96,7 +100,9 @@ class Executor:
                 continue
             with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
                 list(pool.map(lambda item: self._run_host(*item), by_host.items()))
-        return ApplyResult(self.outcomes, dict(self.exported_keys), self.store.location)
+        return ApplyResult(
+            self.outcomes, dict(self.exported_keys), self.store.location, list(self.notes)
+        )
 
     def _store_new_passphrases(self) -> None:
         """Keep every new passphrase on the operator's side before any host gets it."""
@@ -147,7 +153,12 @@ class Executor:
 
     def _apply_change(self, conn, change: Change) -> None:
         identity = self.identities[change.host]
-        if change.kind == "file":
+        if change.kind == "file" and change.action == "delete":
+            script = scripts.delete_file_script(
+                change.path, change.old_sha256, identity.base(change.path)
+            )
+            self._run(conn, change, identity.as_user(change.owner), script)
+        elif change.kind == "file":
             content = self._final_content(change)
             script = scripts.write_file_script(
                 change.path,
@@ -191,6 +202,8 @@ class Executor:
             real = self.generated_keys.get(client)
             if real:
                 content = content.replace(blob, real.split()[1])
+            elif blob in self.plan.kept_keys:
+                content = content.replace(blob, self.plan.kept_keys[blob])
             else:
                 content = "".join(
                     line for line in content.splitlines(keepends=True) if blob not in line
@@ -241,6 +254,21 @@ class Executor:
         elif change.action == "init-guard":
             init = guard_command(args["python"], args["guard"], "init", args["client"])
             self._run(conn, change, identity.as_user(args["user"]), init)
+        elif change.action in LIFECYCLE_COMMANDS:
+            try:
+                run_as, script, stdin = LIFECYCLE_COMMANDS[change.action](
+                    args, identity, self.store.get
+                )
+            except ValueError as exc:
+                raise ApplyStepError(change.host, change.title, str(exc)) from None
+            result = self._run(conn, change, run_as, script, stdin)
+            lines = result.stdout.decode("utf-8", "replace").splitlines()
+            with self._lock:
+                self.notes += [
+                    f"{change.host}: {line.removeprefix('borgkeep-guard: ')}"
+                    for line in lines
+                    if line.strip()
+                ]
         else:
             raise ApplyStepError(change.host, change.title, "unknown command")
 

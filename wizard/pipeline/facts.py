@@ -19,7 +19,9 @@ LINK = "symlink"
 class FileState:
     """One managed path on a host: absent, or its exact bytes with mode and owner. `kind` is
     what gather found there without following links (`file`, `symlink`, `dir`, `other`;
-    None when absent or built by hand); only a readable regular file has `content`."""
+    None when absent or built by hand); only a readable regular file has `content`. A
+    secret that must never leave its host (a private key) is read as its hash only:
+    `digest`, with `content` None."""
 
     path: str
     content: bytes | None = None
@@ -27,14 +29,17 @@ class FileState:
     owner: str | None = None
     group: str | None = None
     kind: str | None = None
+    digest: str | None = None
 
     @property
     def exists(self) -> bool:
-        return self.content is not None
+        return self.content is not None or self.digest is not None
 
     @property
     def sha256(self) -> str | None:
-        return None if self.content is None else hashlib.sha256(self.content).hexdigest()
+        if self.content is None:
+            return self.digest
+        return hashlib.sha256(self.content).hexdigest()
 
     @property
     def text(self) -> str | None:

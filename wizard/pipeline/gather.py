@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import posixpath
-import re
 import shlex
 from dataclasses import replace
 
@@ -28,46 +27,19 @@ from wizard.pipeline.facts import (
     FileState,
     HostFacts,
     PathProblem,
-    UserInfo,
     link_problem,
     not_a_directory_problem,
     not_a_file_problem,
     server_layout,
     unreadable_problem,
 )
+from wizard.pipeline.host_basics import FactsError, gather_basic
 from wizard.pipeline.identity import (
     HostIdentity,
     ancestors,
     client_identity,
     needs_sudo,
     server_identity,
-)
-from wizard.pipeline.tool_versions import (
-    DISTRIBUTIONS,
-    IDENTITY_FUNCTION,
-    VersionCache,
-    identity_lines,
-    parse_version,
-    version_script,
-)
-
-BASIC_SCRIPT = (
-    r"""
-kv() { printf '%s=%s\n' "$1" "$2"; }
-kv uid "$(id -u)"
-kv user "$(id -un)"
-kv home "$HOME"
-if [ -r /etc/os-release ]; then . /etc/os-release; kv os "${PRETTY_NAME:-$ID}"; kv os_id "${ID:-}"; fi
-"""
-    + IDENTITY_FUNCTION
-    + identity_lines("borg")
-    + identity_lines("borgmatic")
-    + r"""kv cron_borg "$(PATH=/usr/bin:/bin command -v borg 2>/dev/null)"
-p=$(command -v borgmatic 2>/dev/null) && kv borgmatic_shebang "$(head -c 200 "$p" | head -n1)"
-if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then kv sudo 1; fi
-for u in {users}; do e=$(getent passwd "$u") && kv "passwd" "$e"; done
-true
-"""
 )
 
 # Nothing here follows a link where a file or directory is expected: `[ -L ]` first, and
@@ -87,106 +59,15 @@ d() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K dir symlink %s\n'
 a() { p=$(dirname -- "$1"); while :; do
       if [ -L "$p" ] || [ -e "$p" ]; then printf 'A %s %s %s\n' "$(kind "$p")" "$(stat -c '%a %U' -- "$p")" "$p"; fi
       if [ "$p" = / ]; then break; fi; p=$(dirname -- "$p"); done; }
+h() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K file symlink %s\n' "$1";
+      elif [ -f "$1" ] && [ -r "$1" ]; then printf 'H %s %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$(sha256sum < "$1" | cut -d' ' -f1)" "$1";
+      elif [ -e "$1" ]; then printf 'K file %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
 e() { if [ -e "$1" ] || [ -L "$1" ]; then printf 'E %s\n' "$1"; else printf 'N %s\n' "$1"; fi; }
 r() { if [ -f "$1/config" ]; then printf 'R %s\n' "$1"; fi; }
 c() { t=$(mktemp) || return; if crontab -l >"$t" 2>/dev/null; then printf 'C %s\n' "$1"; base64 -w0 "$t"; echo;
       else printf 'c %s\n' "$1"; fi; rm -f "$t"; }
 s() { p="$1"; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; printf 'S %s %s\n' "$(df -Pk "$p" | awk 'NR==2 {print $4}')" "$1"; }
 """
-
-
-class FactsError(Exception):
-    """A host that cannot be planned for, with what to do about it."""
-
-    def __init__(self, host: str, message: str):
-        self.host = host
-        super().__init__(f"{host}: {message}")
-
-
-def install_hint(os_id: str) -> str:
-    if os_id in ("debian", "ubuntu", "raspbian", "linuxmint"):
-        return "apt install borgbackup borgmatic"
-    if os_id in ("fedora", "rhel", "centos", "rocky", "almalinux"):
-        return "dnf install borgbackup borgmatic"
-    if os_id in ("arch", "manjaro"):
-        return "pacman -S borg borgmatic"
-    if os_id in ("alpine",):
-        return "apk add borgbackup borgmatic"
-    return "install borgbackup (1.2 or 1.4) and borgmatic with your package manager or pipx"
-
-
-def parse_basic(host: str, text: str) -> tuple[HostFacts, str]:
-    """Parse round 1 output into facts (without files), and the OS id for install hints."""
-    values: dict[str, str] = {}
-    users: dict[str, UserInfo] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        if key == "passwd":
-            parts = value.split(":")
-            if len(parts) >= 7:
-                users[parts[0]] = UserInfo(parts[0], int(parts[2]), int(parts[3]), parts[5])
-            continue
-        values[key] = value
-    facts = HostFacts(
-        host=host,
-        login_user=values.get("user", ""),
-        uid=int(values.get("uid", "-1")),
-        home=values.get("home", ""),
-        os=values.get("os", ""),
-        borg_version=parse_version("borg", values.get("borg_version", "")),
-        borg_path=values.get("borg_path"),
-        borgmatic_version=parse_version("borgmatic", values.get("borgmatic_version", "")),
-        borgmatic_path=values.get("borgmatic_path"),
-        tool_identities={
-            tool: values[f"{tool}_ident"] for tool in DISTRIBUTIONS if values.get(f"{tool}_ident")
-        },
-        python_path=python_of_shebang(values.get("borgmatic_shebang", "")),
-        cron_borg_path=values.get("cron_borg") or None,
-        sudo=values.get("sudo") == "1",
-        users=users,
-    )
-    return facts, values.get("os_id", "")
-
-
-def python_of_shebang(line: str) -> str | None:
-    """The interpreter borgmatic runs on (`#!/usr/bin/python3`, a venv's python), so that
-    server-side programs use a Python that is certainly there; None when it is not a plain
-    absolute path (e.g. `#!/usr/bin/env python3`: the caller falls back to python3)."""
-    if not line.startswith("#!"):
-        return None
-    words = line[2:].split()
-    if not words:
-        return None
-    if words[0] == "/usr/bin/env" and len(words) == 2 and words[1].startswith("python"):
-        return None
-    interpreter = words[0]
-    if not re.fullmatch(r"/[A-Za-z0-9._/+-]*python[0-9.]*", interpreter):
-        return None
-    return interpreter
-
-
-def check_versions(facts: HostFacts, os_id: str) -> None:
-    """Refuse hosts without borg/borgmatic and hosts on Borg 2 (beta), with what to do."""
-    if not facts.borg_path or not facts.borg_version:
-        raise FactsError(
-            facts.host, f"borg is not installed; install it with: {install_hint(os_id)}"
-        )
-    if not facts.borgmatic_path or not facts.borgmatic_version:
-        raise FactsError(
-            facts.host, f"borgmatic is not installed; install it with: {install_hint(os_id)}"
-        )
-    if facts.borg_version.startswith("2."):
-        raise FactsError(
-            facts.host,
-            f"borg {facts.borg_version} (Borg 2) is not supported yet: it replaces --append-only "
-            "with --permissions no-delete; install Borg 1.2 or 1.4",
-        )
-    if not re.match(r"1\.(2|4)\.", facts.borg_version):
-        raise FactsError(
-            facts.host, f"borg {facts.borg_version} is not supported; install Borg 1.2 or 1.4"
-        )
 
 
 def read_paths_script(
@@ -197,14 +78,17 @@ def read_paths_script(
     crontab_of: str | None = None,
     space: list[str] = (),
     ancestors_of: list[str] = (),
+    hashed: list[tuple[str, str]] = (),
 ) -> str:
     """One script that reads every path as whoever runs it. `files` and `dirs` pair a path
     with the top of the tree it lies in (see `HostIdentity.base`); `crontab_of` names the
     running account, whose own crontab is read; `ancestors_of` lists, without following
-    links, who owns every directory above a path."""
+    links, who owns every directory above a path; `hashed` files are read as their SHA-256
+    only (a private key's bytes never leave its host)."""
     q = shlex.quote
     lines = [READ_FUNCTIONS]
     lines += [f"f {q(path)} {q(top)}" for path, top in files]
+    lines += [f"h {q(path)} {q(top)}" for path, top in hashed]
     lines += [f"d {q(path)} {q(top)}" for path, top in dirs]
     lines += [f"e {q(p)}" for p in exists]
     lines += [f"r {q(p)}" for p in repos]
@@ -250,6 +134,9 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
                 files[path] = FileState(path, content, int(mode, 8), owner, group, "file")
             else:
                 dirs[path] = DirState(path, True, int(mode, 8), owner, group, "dir")
+        elif tag == "H":
+            mode, owner, group, digest, path = rest.split(" ", 4)
+            files[path] = FileState(path, None, int(mode, 8), owner, group, "file", digest)
         elif tag == "K":
             expected, kind, path = rest.split(" ", 2)
             problems.setdefault(path, _problem(expected, kind, path, reader or facts.login_user))
@@ -285,47 +172,6 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
         problems=tuple(problems.values()),
         existing=facts.existing | frozenset(present),
     ), present
-
-
-def gather_basic(
-    conn, host: str, users: list[str] = (), versions: VersionCache | None = None
-) -> HostFacts:
-    """Who we are, what is installed and where; tool versions from the cache when the
-    tools' identities are known, else from one `--version` round for the new ones."""
-    script = BASIC_SCRIPT.replace("{users}", " ".join(shlex.quote(u) for u in users) or "''")
-    result = conn.run(script, check=True)
-    facts, os_id = parse_basic(host, result.stdout.decode("utf-8", "replace"))
-    key = getattr(conn, "host_key", None)
-    host_key = f"{key.get_name()} {key.get_base64()}" if key is not None else None
-    facts = replace(facts, host_key=host_key)
-    facts = _tool_versions(conn, facts, versions or VersionCache())
-    check_versions(facts, os_id)
-    if hasattr(conn, "remember_identity"):
-        conn.remember_identity(facts.uid, facts.login_user)
-    return facts
-
-
-def _tool_versions(conn, facts: HostFacts, cache: VersionCache) -> HostFacts:
-    paths = {"borg": facts.borg_path, "borgmatic": facts.borgmatic_path}
-    known, unknown = {}, {}
-    for tool, path in paths.items():
-        if not path:
-            continue
-        identity = facts.tool_identities.get(tool)
-        version = cache.get(facts.host_key, tool, identity)
-        if version:
-            known[tool] = version
-        else:
-            unknown[tool] = path
-    if unknown:
-        output = conn.run(version_script(unknown), check=True).stdout.decode("utf-8", "replace")
-        for line in output.splitlines():
-            key, sep, value = line.partition("=")
-            tool = key.removesuffix("_version")
-            if sep and tool in unknown and (version := parse_version(tool, value)):
-                known[tool] = version
-                cache.put(facts.host_key, tool, facts.tool_identities.get(tool), version)
-    return replace(facts, borg_version=known.get("borg"), borgmatic_version=known.get("borgmatic"))
 
 
 def gather_client_facts(conn, name: str) -> HostFacts:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from wizard.artefacts.managed_block import is_managed_file
 from wizard.pipeline.desired.items import (
+    DesiredAbsent,
     DesiredCommand,
     DesiredCrontab,
     DesiredDir,
@@ -27,6 +28,7 @@ SECRET_UNCHANGED = "<secret: unchanged>"
 SECRET_NEW = "<secret: new>"
 SECRET_OLD = "<secret: replaced>"
 SECRET_VALUE = "<secret>"
+SECRET_REMOVED = "<secret: removed>"
 
 
 class UnsafePaths(Exception):
@@ -64,7 +66,8 @@ def sha256_text(text: str | None) -> str | None:
 class Change:
     """One step of the plan. `kind` is what it acts on (file, dir, crontab, command);
     `action` is what happens to it: create, update or permissions (mode/owner only) for
-    paths, and the command's name (generate-key, create-user, init-repo) for commands."""
+    paths, `delete` for a file that must go, and the command's name (generate-key,
+    create-user, init-repo, ...) for commands."""
 
     host: str
     phase: int
@@ -116,6 +119,8 @@ class Plan:
     warnings: list[str]
     placeholders: dict[str, str]
     hosts: list[str]
+    kept_keys: dict[str, str] = field(default_factory=dict)
+    """Placeholder blob -> the key it replaces (a rotation): kept if no key is generated."""
 
     def for_host(self, host: str) -> list[Change]:
         return [c for c in self.changes if c.host == host]
@@ -288,6 +293,8 @@ def compute_plan(
             change = _file_change(entry.host, entry.phase, item, host_facts, desired.placeholders)
             if change is not None:
                 changes.append(change)
+        elif isinstance(item, DesiredAbsent) and host_facts.file(item.path).exists:
+            changes.append(_deletion(entry.host, entry.phase, item, host_facts))
     changes.sort(key=lambda c: c.phase)
     hosts = list(dict.fromkeys([*facts.keys()]))
     return Plan(changes, warnings, dict(desired.placeholders), hosts)
@@ -344,10 +351,35 @@ def _file_change(
     )
 
 
+def _deletion(host: str, phase: int, item: DesiredAbsent, host_facts: HostFacts) -> Change:
+    """Every line of the file removed in the diff; a secret (or a file read as its hash
+    only) shows one redacted line; the hash it had is what apply insists on."""
+    state = host_facts.file(item.path)
+    label = f"{host}:{item.path}"
+    if item.secret or state.content is None:
+        diff = f"--- a/{label}\n+++ /dev/null\n@@ -1 +0,0 @@\n-{SECRET_REMOVED}\n"
+    else:
+        diff = unified_diff(redact_values(state.text, item.redact_keys), None, label)
+    return Change(
+        host,
+        phase,
+        "file",
+        "delete",
+        item.path,
+        item.description or f"delete {item.path}",
+        old=state.text,
+        old_sha256=state.sha256,
+        owner=item.owner,
+        secret=item.secret or state.content is None,
+        redacted=bool(item.redact_keys),
+        diff=diff,
+    )
+
+
 def redact_values(text: str | None, keys: tuple[str, ...]) -> str | None:
     """`ping_url: https://hc/UUID` -> `ping_url: <secret>`, for every YAML line of `keys`."""
-    if text is None:
-        return None
+    if text is None or not keys:
+        return text
     pattern = re.compile(rf"^(\s*(?:- )?(?:{'|'.join(map(re.escape, keys))}):[ \t]*)\S.*$", re.M)
     return pattern.sub(rf"\g<1>{SECRET_VALUE}", text)
 

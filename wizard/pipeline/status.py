@@ -37,6 +37,11 @@ class ClientStatus:
     problems: tuple[str, ...] = ()
 
     @property
+    def last_drill(self) -> dict | None:
+        """The server's last restore drill of this client: {time, archive, status, message}."""
+        return (self.guard or {}).get("last_drill") or None
+
+    @property
     def newest_time(self) -> datetime | None:
         newest = self.newest_archive or {}
         return datetime.fromisoformat(newest["time"]) if newest.get("time") else None

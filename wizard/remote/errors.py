@@ -5,6 +5,10 @@ from __future__ import annotations
 STDERR_IN_MESSAGE = 2000
 
 
+class ServerUnavailable(Exception):
+    """Without the server there is nothing to plan."""
+
+
 class TransportError(Exception):
     """A connection or remote command failed (host key refusals are `HostKeyError`)."""
 

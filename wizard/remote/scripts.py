@@ -102,6 +102,30 @@ def write_file_script(
     )
 
 
+def delete_file_script(path: str, expected_sha256: str | None, base: str) -> str:
+    """Run as the file's owner: delete it if it still has the hash the plan saw. A link at
+    the file or at any directory between `base` and it is refused (nothing is followed), so
+    is anything but a regular file; a file already gone is fine. No backup: a deletion of
+    a key or a passphrase must not leave a copy behind."""
+    return (
+        "set -eu\n"
+        + SIGNALS
+        + f'p={_q(path)}\nd=$(dirname -- "$p")\ndm=0700\n'
+        + _PATH_FUNCTIONS
+        + f'no_links "$d" {_q(base)}\n'
+        + 'if [ -L "$p" ]; then linked "$p"; fi\n'
+        + 'if [ ! -e "$p" ]; then exit 0; fi\n'
+        + 'if [ ! -f "$p" ]; then\n'
+        + _not_a("regular file", "p")
+        + "fi\n"
+        + 'cur=$(sha256sum < "$p" | cut -d" " -f1)\n'
+        + f'if [ "$cur" != {_q(expected_sha256 or ABSENT)} ]; then\n'
+        '  echo "$p changed since the plan was made (refusing to delete it)" >&2\n'
+        f"  exit {STALE_EXIT}\nfi\n"
+        'rm -f -- "$p"\n'
+    )
+
+
 def ensure_dir_script(path: str, mode: int, base: str) -> str:
     """Run as the directory's owner: create it (and missing parents) below `base`, refusing
     links on the way, and set its mode. A directory of another account is refused: chowning

@@ -81,7 +81,20 @@ class DesiredCommand:
     args: dict = field(default_factory=dict)
 
 
-Desired = DesiredFile | DesiredDir | DesiredCrontab | DesiredCommand
+@dataclass(frozen=True)
+class DesiredAbsent:
+    """A file that must be gone (a retired client's config, key, passphrase): planned as a
+    deletion whose diff removes every line (secrets redacted), refused at apply time when
+    the file changed since the plan, and deleted by its owner, never through a link."""
+
+    path: str
+    owner: str
+    secret: bool = False
+    description: str = ""
+    redact_keys: tuple[str, ...] = ()
+
+
+Desired = DesiredFile | DesiredDir | DesiredCrontab | DesiredCommand | DesiredAbsent
 
 
 @dataclass(frozen=True)

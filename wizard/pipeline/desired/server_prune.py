@@ -115,6 +115,13 @@ def server_prune(fleet: Fleet, orphans: list[str]) -> tuple[list[DesiredItem], l
     health = guard_program.fleet_command(python, guard_path, "health")
     block = [prune_lines[name] for name in sorted(prune_lines)]
     block.append(crontab.server_prune_cron_line(HEALTH_SCHEDULE, f"{health} {GUARD_CRON_OUTPUT}"))
+    if fleet.settings.drill_schedule:
+        drill = guard_program.fleet_command(python, guard_path, "drill")
+        block.append(
+            crontab.server_prune_cron_line(
+                fleet.settings.drill_schedule, f"{drill} {GUARD_CRON_OUTPUT}"
+            )
+        )
     mailto = fleet.inventory.alerts.email
     add(DesiredCrontab(borg_user, crontab.render_crontab(existing_cron, block, mailto=mailto)))
     without_quota = [c.name for c in planned if not c.quota]

@@ -1,0 +1,103 @@
+"""The facts a lifecycle action needs beyond an apply's: read-only, each read by the account
+that owns it, like `wizard.pipeline.gather`.
+
+A private key is read as its hash only (its bytes never leave the client); the guard is
+asked for its `inspect` report (as the borg user); a client lists its archives through its
+own key for a restore.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from wizard.artefacts.guard_program import guard_command, guard_program_path, guard_state_path
+from wizard.inventory.settings import ServerSettings, repository_url
+from wizard.pipeline.desired.server_prune import FALLBACK_PYTHON
+from wizard.pipeline.facts import HostFacts, client_layout, server_layout
+from wizard.pipeline.gather import parse_paths_output, read_paths_script
+from wizard.pipeline.identity import HostIdentity
+from wizard.pipeline.lifecycle.request import LifecycleRefused
+from wizard.pipeline.lifecycle.rotate import rotating_key
+from wizard.remote.scripts import borg_env
+
+
+def _last_line(data: bytes) -> str:
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1][-300:] if lines else "no output"
+
+
+def read_more(
+    conn,
+    identity: HostIdentity,
+    user: str,
+    facts: HostFacts,
+    files: list[str] = (),
+    hashed: list[str] = (),
+    exists: list[str] = (),
+) -> HostFacts:
+    """`facts` with more paths read as `user` (links and non-files become problems)."""
+    script = read_paths_script(
+        files=[(path, identity.base(path)) for path in files],
+        hashed=[(path, identity.base(path)) for path in hashed],
+        exists=list(exists),
+    )
+    run_as = identity.as_user(user)
+    result = conn.run(run_as.wrap(script), check=True)
+    more, _ = parse_paths_output(facts, result.stdout.decode("utf-8", "replace"), run_as.user)
+    return more
+
+
+def server_extras(
+    conn, identity: HostIdentity, facts: HostFacts, settings: ServerSettings, client: str
+) -> HostFacts:
+    """The guard's state file of `client` (deleted when its repository is purged)."""
+    spaths = server_layout(facts, settings)
+    state = guard_state_path(spaths.state_dir, client)
+    return read_more(conn, identity, settings.borg_user, facts, files=[state])
+
+
+def client_extras(
+    conn, identity: HostIdentity, facts: HostFacts, client: str, destination: str | None
+) -> HostFacts:
+    """The private keys' hashes (the current one, a rotation's leftover), the leftover's
+    public half, and whether a restore's destination exists."""
+    paths = client_layout(facts, client)
+    new_key = rotating_key(facts, client)
+    return read_more(
+        conn,
+        identity,
+        facts.login_user,
+        facts,
+        files=[new_key + ".pub"],
+        hashed=[paths.key, new_key],
+        exists=[destination] if destination else [],
+    )
+
+
+def guard_inspect(conn, identity: HostIdentity, facts: HostFacts, settings, client: str) -> str:
+    """The guard's `inspect CLIENT` JSON, run as the borg user (read-only)."""
+    spaths = server_layout(facts, settings)
+    python = facts.python_path or FALLBACK_PYTHON
+    command = guard_command(python, guard_program_path(spaths.state_dir), "inspect", client)
+    result = conn.run(identity.as_user(settings.borg_user).wrap(command))
+    if result.rc != 0:
+        raise LifecycleRefused(
+            f"{settings.name}: the guard could not inspect {client} (exit {result.rc}): "
+            f"{_last_line(result.stderr or result.stdout)}"
+        )
+    return result.stdout.decode("utf-8", "replace")
+
+
+def client_listing(
+    conn, facts: HostFacts, client: str, settings: ServerSettings, server_facts
+) -> str:
+    """`borg list --json` of the client's repository, through its own key (read-only)."""
+    paths = client_layout(facts, client)
+    url = repository_url(settings, server_layout(server_facts, settings).repository(client))
+    env = borg_env(paths.key, paths.known_hosts, paths.passphrase)
+    result = conn.run(f"{env} borg list --json {shlex.quote(url)} < /dev/null")
+    if result.rc != 0:
+        raise LifecycleRefused(
+            f"{client}: cannot list its archives through its own key: {_last_line(result.stderr)}"
+        )
+    return result.stdout.decode("utf-8", "replace")
