@@ -14,6 +14,7 @@ from datetime import datetime
 from wizard.pipeline.apply import ApplyResult
 from wizard.pipeline.desired.items import PHASE_NAMES
 from wizard.pipeline.facts import HostFacts, client_layout
+from wizard.pipeline.first_backup import FirstBackup
 from wizard.pipeline.plan import Change, Plan, plan_warnings
 from wizard.pipeline.status import ClientStatus, StatusReport
 from wizard.pipeline.verify import VerifyReport
@@ -26,6 +27,7 @@ __all__ = [
     "change_label",
     "client_commands",
     "event_line",
+    "first_backup_line",
     "not_configured_lines",
     "phase_name",
     "plan_summary",
@@ -34,6 +36,9 @@ __all__ = [
     "render_verify_report",
     "safe_text",
     "secrets_lines",
+    "server_space_line",
+    "status_rows",
+    "what_to_do_lines",
     "verify_summary",
     "wraps_by_default",
 ]
@@ -227,6 +232,13 @@ def client_commands(client: str, facts: HostFacts) -> ClientCommands:
     )
 
 
+def first_backup_line(outcome: FirstBackup) -> str:
+    """`✓ host1: archive made in 12 s` or `✗ host1: no backup — why`."""
+    if outcome.ok:
+        return f"{MARK_DONE} {outcome.client}: {outcome.detail} in {outcome.seconds:.0f} s"
+    return f"{MARK_ERROR} {outcome.client}: no backup — {safe_text(outcome.detail, False)}"
+
+
 # --- verify -----------------------------------------------------------------------------
 
 
@@ -330,6 +342,26 @@ def status_rows(report: StatusReport, now: datetime) -> list[tuple[str, ...]]:
     return rows
 
 
+def client_problem_lines(client: ClientStatus) -> list[str]:
+    return [f"{client.name}: {safe_text(problem, False)}" for problem in client.problems]
+
+
+def server_space_line(report: StatusReport) -> str | None:
+    """`server nas: 412.3 GiB free of 1.8 TiB at /srv/backups` (`  LOW` when low)."""
+    server = report.server
+    if "free" not in server:
+        return None
+    low = "  LOW" if server.get("low_space") else ""
+    return (
+        f"server {server.get('name') or ''}: {human_size(server['free'])} free of "
+        f"{human_size(server['total'])} at {server['repo_root']}{low}"
+    )
+
+
+def status_verdict(report: StatusReport) -> str:
+    return "all clients ok" if report.ok else f"{len(report.attention)} client(s) need attention"
+
+
 def render_status_text(report: StatusReport, now: datetime) -> str:
     """`borgkeep status`: one row per client (problems first), their problems, the disk."""
     header = ("", "client", "state", "last backup", "archives", "size", "repository", "guard")
@@ -340,15 +372,37 @@ def render_status_text(report: StatusReport, now: datetime) -> str:
         for row in rows
     ]
     for client in report.by_urgency():
-        for problem in client.problems:
-            lines.append(f"{client.name}: {safe_text(problem, False)}")
-    server = report.server
-    if "free" in server:
-        low = "  LOW" if server.get("low_space") else ""
-        lines.append(
-            f"server {server.get('name') or ''}: {human_size(server['free'])} free of "
-            f"{human_size(server['total'])} at {server['repo_root']}{low}"
-        )
-    verdict = "all clients ok" if report.ok else f"{len(report.attention)} client(s) need attention"
-    lines.append(verdict)
+        lines += client_problem_lines(client)
+    space = server_space_line(report)
+    if space:
+        lines.append(space)
+    lines.append(status_verdict(report))
     return "\n".join(lines) + "\n"
+
+
+def what_to_do_lines(report: StatusReport, client: ClientStatus) -> list[str]:
+    """For one client: its problems, then the exact commands to look into its repository on
+    the server and, after a refusal, to accept the archives as they are now."""
+    lines = client_problem_lines(client) or [f"{client.name}: {client.state}"]
+    by_hand = report.by_hand
+    if by_hand is None:
+        return lines
+    lines += [
+        "",
+        f"Look on the server (ssh {by_hand.login}), as the borg user; nothing here changes "
+        "anything:",
+        f"  {by_hand.guard('check', client.name)}",
+        f"  {by_hand.list_archives(client.name)}",
+    ]
+    if client.state == "refused":
+        lines += [
+            "",
+            "The guard keeps refusing (and alerting) until you decide. If the archives are "
+            "right as they are now (junk deleted, a deletion you wanted), accept them; the "
+            "next run prunes normally:",
+            f"  {by_hand.guard('acknowledge', client.name)}",
+            "",
+            "To get deleted archives back first, follow 'Recovering deleted archives' in the "
+            "README (Borg's append-only rollback): every segment is still on disk.",
+        ]
+    return lines

@@ -22,6 +22,8 @@ from wizard.pipeline.apply import DEFAULT_PARALLEL, ApplyResult, EventSink, appl
 from wizard.pipeline.desired import compute_desired_state
 from wizard.pipeline.desired.items import DesiredState, Passphrase
 from wizard.pipeline.facts import HostFacts, client_layout, server_layout
+from wizard.pipeline.first_backup import FirstBackup
+from wizard.pipeline.first_backup import first_backups as run_first_backups
 from wizard.pipeline.gather import gather_basic, gather_client_facts, gather_server_facts
 from wizard.pipeline.identity import HostIdentity, client_identity, server_identity
 from wizard.pipeline.plan import Change, Plan, UnsafePaths, compute_plan, plan_warnings
@@ -32,7 +34,13 @@ from wizard.pipeline.plan_file import (
     compare_plans,
     save_plan_file,
 )
-from wizard.pipeline.status import StatusError, StatusReport, parse_status, status_command
+from wizard.pipeline.status import (
+    StatusError,
+    StatusReport,
+    guard_by_hand,
+    parse_status,
+    status_command,
+)
 from wizard.pipeline.verify import VerifyReport, verify_fleet
 from wizard.probe import (
     CONNECT_TIMEOUT_ENV,
@@ -59,6 +67,7 @@ from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
 __all__ = [  # the front door: what the CLI and the screens may use
     "ApplyResult",
     "Change",
+    "FirstBackup",
     "FleetSession",
     "HostFacts",
     "HostKeyChanged",
@@ -298,6 +307,20 @@ class FleetSession:
                 )
             return self.apply(fresh, cancel)
 
+    def first_backups(
+        self, clients: Collection[str] | None = None, on_event: EventSink | None = None
+    ) -> dict[str, FirstBackup]:
+        """Back up now: each client's installed cron job, run as cron would, in parallel
+        (bounded); every client not left out, or `clients`. Gathers first if needed."""
+        if not self.facts:
+            self.gather()
+        if clients is None:
+            clients = [c.name for c in self.inventory.clients if c.name not in self.left_out]
+        sink = on_event or self.on_event
+        return run_first_backups(
+            self.inventory, self.facts, self.errors, self._connect, clients, sink, self.max_parallel
+        )
+
     def status(self) -> StatusReport:
         """The fleet's health from the server alone (one connection, two commands): works
         when every client is down. Raises `ServerUnavailable` or `StatusError`."""
@@ -317,7 +340,8 @@ class FleetSession:
                 + (why[-1] if why else "no output")
                 + " — has `borgkeep apply` installed it?"
             )
-        return parse_status(result.stdout.decode("utf-8", "replace"), self.inventory)
+        by_hand = guard_by_hand(facts, self.settings, borg, self.inventory.server.ssh)
+        return parse_status(result.stdout.decode("utf-8", "replace"), self.inventory, by_hand)
 
     def save_plan(self, plan: Plan, path: Path, inventory_path: Path) -> None:
         """`plan --out`: the plan (without secrets), the absolute path and hash of the
