@@ -22,6 +22,8 @@ from wizard.safe_text import safe_text
 
 __all__ = [
     "NOTHING_TO_CHANGE",
+    "ago",
+    "client_problem_lines",
     "apply_result_lines",
     "change_heading",
     "change_label",
@@ -38,6 +40,7 @@ __all__ = [
     "secrets_lines",
     "server_space_line",
     "status_rows",
+    "status_verdict",
     "what_to_do_lines",
     "verify_summary",
     "wraps_by_default",
@@ -314,15 +317,19 @@ def human_size(amount: int | None) -> str:
     return f"{amount} B"
 
 
-def guard_summary(client: ClientStatus) -> str:
-    result = (client.guard or {}).get("last_result") or {}
+def guard_summary(client: ClientStatus, now: datetime) -> str:
+    """The guard's last result and when, the way `last backup` says it: `refused 4 h ago`."""
     if not client.guard:
         return "-"
-    return result.get("status", "ok") + (f" {result['time'][:16]}" if result.get("time") else "")
+    result = client.guard.get("last_result") or {}
+    when = result.get("time") or client.guard.get("last_run")
+    status = safe_text(str(result.get("status", "ok")), False)
+    return f"{status} {ago(datetime.fromisoformat(when), now)}" if when else status
 
 
 def status_rows(report: StatusReport, now: datetime) -> list[tuple[str, ...]]:
-    """(mark, client, state, last backup, archives, size, quota, guard), problems first."""
+    """(mark, client, state, last backup, archives, size, guard, repository use of its
+    quota), problems first."""
     rows = []
     for client in report.by_urgency():
         quota = client.quota or {}
@@ -335,8 +342,8 @@ def status_rows(report: StatusReport, now: datetime) -> list[tuple[str, ...]]:
                 ago(client.newest_time, now),
                 str(client.archives),
                 human_size(client.size),
+                guard_summary(client, now),
                 f"{human_size(used)} of {human_size(limit)}" if limit else human_size(used),
-                guard_summary(client),
             )
         )
     return rows
@@ -364,7 +371,7 @@ def status_verdict(report: StatusReport) -> str:
 
 def render_status_text(report: StatusReport, now: datetime) -> str:
     """`borgkeep status`: one row per client (problems first), their problems, the disk."""
-    header = ("", "client", "state", "last backup", "archives", "size", "repository", "guard")
+    header = ("", "client", "state", "last backup", "archives", "size", "guard", "repository")
     rows = [header, *status_rows(report, now)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [

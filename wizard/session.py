@@ -35,6 +35,7 @@ from wizard.pipeline.plan_file import (
     save_plan_file,
 )
 from wizard.pipeline.status import (
+    ClientStatus,
     StatusError,
     StatusReport,
     guard_by_hand,
@@ -67,6 +68,7 @@ from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
 __all__ = [  # the front door: what the CLI and the screens may use
     "ApplyResult",
     "Change",
+    "ClientStatus",
     "FirstBackup",
     "FleetSession",
     "HostFacts",
