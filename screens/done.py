@@ -153,12 +153,11 @@ class DoneScreen(StepScreen):
             yield Static("", id="verify-summary", markup=False)
             yield Label("First backups", classes="section")
             yield Static(
-                "Each client backs up on its schedule. To see an archive now, run every "
-                "configured client's backup job at once, as cron would:",
+                "Each client backs up on its schedule. To see an archive now, Back up now "
+                "(b) runs every configured client's backup job at once, as cron would.",
                 id="backups-hint",
                 classes="hint",
             )
-            yield Button("Back up now (b)", id="first-backups", compact=True)
             yield LoadingIndicator(id="backing-up")
             yield Static("", id="backups", markup=False)
             yield Label("Saved", classes="section")
@@ -169,6 +168,9 @@ class DoneScreen(StepScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#body").focus()
+        self.query_one("#nav").mount(
+            Button("Back up now", id="first-backups", compact=True), before="#next"
+        )
         self.query_one("#backing-up").display = False
         self.progress: dict[str, str] = {}
         if self.state.first_backups:
@@ -215,6 +217,7 @@ class DoneScreen(StepScreen):
         self.progress = {name: f"· {name}: waiting" for name in clients}
         self.query_one("#backing-up").display = True
         self.query_one("#backups", Static).update("\n".join(self.progress.values()))
+        self.query_one("#backups").scroll_visible(top=False)
         self._refresh_controls()
         self.backups_worker(clients)
 
