@@ -19,17 +19,8 @@ from wizard.inventory.validation import (
     check_unix_user,
     split_host_port,
 )
-from wizard.reports import safe_text
+from wizard.reports import human_size, safe_text
 from wizard.session import FleetSession, HostFacts, HostKeyChanged, ServerProbe, config_hosts
-
-
-def human_bytes(amount: int) -> str:
-    value = float(amount)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{amount} B"
 
 
 def describe_facts(facts: HostFacts) -> str:
@@ -41,7 +32,7 @@ def describe_facts(facts: HostFacts) -> str:
         f"login      {facts.login_user}{' (root)' if facts.is_root else ''}",
     ]
     for path, free in sorted(facts.free_space.items()):
-        lines.append(f"free       {human_bytes(free)} at {path}")
+        lines.append(f"free       {human_size(free)} at {path}")
     return safe_text("\n".join(lines))
 
 

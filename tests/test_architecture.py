@@ -144,3 +144,34 @@ def test_global_options_work_after_the_command_too(tmp_path):
         )
         assert result.returncode == 1
         assert str(missing) in result.stderr and "no such file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "heavy"),
+    [
+        (["--version"], ("textual", "paramiko", "croniter", "yaml", "keyring")),
+        (["validate"], ("textual", "paramiko", "keyring")),
+    ],
+)
+def test_light_commands_import_neither_the_ui_nor_ssh(tmp_path, argv, heavy) -> None:
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        "version: 1\nserver: {name: nas, ssh: root@nas}\nretention: {keep_daily: 7}\n"
+        "clients:\n  - {name: h1, ssh: lab-h1, source_directories: [/srv], schedule: '0 3 * * *'}\n"
+    )
+    code = (
+        "import sys\n"
+        "from screens.launcher import main\n"
+        f"code = main(['--inventory', {str(inventory)!r}, *{argv!r}]) if {argv!r} != ['--version'] "
+        "else None\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules})\n"
+        f"print([m for m in loaded if m in {heavy!r}])\n"
+    )
+    if argv == ["--version"]:
+        code = code.replace(
+            "code = main",
+            "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\ncode = main",
+        )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout

@@ -301,3 +301,25 @@ def test_runuser_runs_the_script_as_the_user_with_its_home_stdin_and_exit_code()
     result = subprocess.run(["sh", "-c", wrapped], input=b"from stdin\n", capture_output=True)
     assert result.returncode == 75
     assert result.stdout == b"nobody\n/nonexistent\n/\nfrom stdin\n"
+
+
+def test_the_key_read_from_the_repository_config_is_what_borg_key_export_prints(tmp_path):
+    """The exported key is taken from the repository's config on the server: byte for byte
+    what `borg key export` gives, and `borg key import` takes it back."""
+    env = {**os.environ, "BORG_PASSPHRASE": "pw", "BORG_BASE_DIR": str(tmp_path / "base")}
+    repo = tmp_path / "repo"
+    subprocess.run(["borg", "init", "-e", "repokey-blake2", str(repo)], env=env, check=True)
+    exported = tmp_path / "exported"
+    subprocess.run(["borg", "key", "export", str(repo), str(exported)], env=env, check=True)
+    from_config = scripts.exported_key((repo / "config").read_text(), str(repo))
+    assert from_config == exported.read_text()
+    result = subprocess.run(
+        ["sh", "-c", scripts.read_repository_config_script(str(repo))], capture_output=True
+    )
+    assert result.returncode == 0 and result.stdout == (repo / "config").read_bytes()
+    os.rename(repo / "config", tmp_path / "config.real")
+    os.symlink(tmp_path / "config.real", repo / "config")
+    linked = subprocess.run(
+        ["sh", "-c", scripts.read_repository_config_script(str(repo))], capture_output=True
+    )
+    assert linked.returncode == 1 and b"not a regular file" in linked.stderr

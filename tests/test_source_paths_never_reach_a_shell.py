@@ -33,8 +33,8 @@ class RecordingConnection:
             self.stdins.append(stdin or b"")
         if "ssh-keygen" in command:
             return CommandResult(0, client_key(self.host).encode() + b" borgkeep\n", b"")
-        if "key export" in command:
-            return CommandResult(0, b"BORG_KEY 0123\n", b"")
+        if "/config" in command and "cat --" in command:
+            return CommandResult(0, b"[repository]\nid = 0123\nkey = a2V5\n", b"")
         return CommandResult(0, b"", b"")
 
 

@@ -20,8 +20,7 @@ from datetime import UTC
 from pathlib import Path
 
 from wizard import __version__
-from wizard.inventory.model import default_inventory_path
-from wizard.inventory.parse import InventoryError, load_inventory
+from wizard.inventory.validation import InventoryError
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 ACCEPT_FLAG = "--accept-new-host-keys"
@@ -147,6 +146,8 @@ def _seconds(text: str) -> float:
 
 
 def _inventory_path(args: argparse.Namespace) -> Path:
+    from wizard.inventory.model import default_inventory_path
+
     return args.inventory or default_inventory_path()
 
 
@@ -156,6 +157,8 @@ def _err(message: str) -> None:
 
 def _load(args: argparse.Namespace):
     path = _inventory_path(args)
+    from wizard.inventory.parse import load_inventory
+
     return load_inventory(path)
 
 

@@ -86,6 +86,7 @@ class Operator:
             **self.lab.env(),
             "XDG_DATA_HOME": str(self.workdir / "xdg-data"),
             "XDG_CONFIG_HOME": str(self.workdir / "xdg-config"),
+            "XDG_CACHE_HOME": str(self.workdir / "xdg-cache"),
             "BORGKEEP_SECRETS": "file",
         }
 

@@ -11,6 +11,7 @@ controls it, the case that matters); every attack cleans up and leaves the fleet
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -117,10 +118,17 @@ def as_borg(fleet: Fleet, command: str) -> str:
 
 
 def assert_refused(result: CliResult, path: str) -> None:
+    """Exit 1 and one line naming host and path: on stderr, or as the JSON error object."""
     assert result.returncode == 1, result.describe()
+    assert "Traceback" not in result.output, result.describe()
+    if "--json" in result.args:
+        assert json.loads(result.stdout) == {
+            "error": f"nas: {path} {LINK_REFUSAL} — remove it and run again"
+        }
+        return
     assert f"nas: {path} {LINK_REFUSAL}" in result.stderr, result.describe()
     errors = [line for line in result.stderr.splitlines() if line.startswith("borgkeep:")]
-    assert len(errors) == 1 and "Traceback" not in result.stderr, result.describe()
+    assert len(errors) == 1, result.describe()
 
 
 def swap_prune_config(fleet: Fleet) -> None:
@@ -131,7 +139,6 @@ def swap_prune_config(fleet: Fleet) -> None:
 def plan_and_apply_refuse(fleet: Fleet, path: str) -> None:
     plan = fleet.operator.run("plan", "--json")
     assert_refused(plan, path)
-    assert plan.stdout == ""
     assert_refused(fleet.operator.run("apply", "--yes"), path)
 
 

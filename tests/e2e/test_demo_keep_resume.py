@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import root_required  # noqa: F401 (autouse fixture)
-from wizard.lab.demo import first_backups
+from wizard.lab.demo import first_backups, operator_env
 from wizard.lab.resume import resume_lab, stop_kept_lab
 
 pytestmark = pytest.mark.lab
@@ -107,7 +107,11 @@ def test_kept_demo_resumes_on_a_new_port_and_adds_a_host(tmp_path):
             restored = lab.read_file("client3", "/tmp/srv/data/hello.txt")
             assert restored == b"Hello from the Borgkeep lab.\n"
             # The old clients back up to the moved server without Borg's relocation prompt.
-            assert all(line.startswith("✓") for line in first_backups(lab)), first_backups
+            with pytest.MonkeyPatch.context() as patch:
+                for key, value in operator_env(lab).items():  # the demo's own operator dirs
+                    patch.setenv(key, value)
+                backed_up = first_backups(lab)
+            assert all(line.startswith("✓") for line in backed_up), backed_up
         finally:
             lab.detach()
     finally:

@@ -148,47 +148,42 @@ def _utc(days_ago: float = 0, at: str | None = None) -> datetime:
     return datetime.fromisoformat(f"{moment:%Y-%m-%d}T{at}") if at else moment
 
 
-def test_a_future_dated_flood_is_refused_and_prunes_nothing(fleet):
-    lab, operator = fleet
-    client = "future"
-    genuine, segments = _genuine(lab, client), segment_sizes(lab, client)
-    forged = [
-        [f"{client}-2100-01-{day:02d}T00:00:00", f"2100-01-{day:02d}T00:00:00"]
-        for day in range(1, 21)
+def _future(client: str) -> list[list[str]]:
+    return [
+        [f"{client}-2100-01-{d:02d}T00:00:00", f"2100-01-{d:02d}T00:00:00"] for d in range(1, 21)
     ]
-    assert _forge(lab, client, "create", repository_url(lab, client), data=forged).returncode == 0
-    stderr = _refused(_run_guard(lab, client), client)
-    assert "dated in the future" in stderr
-    _assert_genuine_survive(lab, client, genuine, segments)
-    _clean_up_and_converge(lab, operator, client, [name for name, _ in forged])
 
 
-def test_a_back_dated_flood_is_refused(fleet):
-    lab, operator = fleet
-    client = "backdated"
-    genuine, segments = _genuine(lab, client), segment_sizes(lab, client)
-    forged = [
+def _backdated(client: str) -> list[list[str]]:
+    return [
         [f"{client}-old-{day:02d}", f"{_utc(day, '23:59:59'):%Y-%m-%dT%H:%M:%S}"]
         for day in range(1, 41)
     ]
-    assert _forge(lab, client, "create", repository_url(lab, client), data=forged).returncode == 0
-    stderr = _refused(_run_guard(lab, client), client)
-    assert "dated before the previous guard run" in stderr
-    _assert_genuine_survive(lab, client, genuine, segments)
-    _clean_up_and_converge(lab, operator, client, [name for name, _ in forged])
 
 
-def test_a_burst_of_plausibly_dated_archives_is_refused(fleet):
-    lab, operator = fleet
-    client = "burst"
-    genuine, segments = _genuine(lab, client), segment_sizes(lab, client)
+def _burst(client: str) -> list[list[str]]:
     now = _utc()
-    forged = [
+    return [
         [f"{client}-burst-{i:02d}", f"{now - timedelta(seconds=i):%Y-%m-%dT%H:%M:%S}"]
         for i in range(30)
     ]
+
+
+@pytest.mark.parametrize(
+    ("client", "flood", "reason"),
+    [
+        ("future", _future, "dated in the future"),
+        ("backdated", _backdated, "dated before the previous guard run"),
+        ("burst", _burst, "more than the"),
+    ],
+    ids=["future-dated", "back-dated", "burst"],
+)
+def test_a_flood_of_forged_archives_is_refused_and_prunes_nothing(fleet, client, flood, reason):
+    lab, operator = fleet
+    genuine, segments = _genuine(lab, client), segment_sizes(lab, client)
+    forged = flood(client)
     assert _forge(lab, client, "create", repository_url(lab, client), data=forged).returncode == 0
-    assert "more than the" in _refused(_run_guard(lab, client), client)
+    assert reason in _refused(_run_guard(lab, client), client)
     _assert_genuine_survive(lab, client, genuine, segments)
     _clean_up_and_converge(lab, operator, client, [name for name, _ in forged])
 

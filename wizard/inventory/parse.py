@@ -21,6 +21,7 @@ from wizard.inventory.model import (
 )
 from wizard.inventory.validation import (
     FieldError,
+    InventoryError,
     check_absolute_path,
     check_alert_url,
     check_cron,
@@ -36,15 +37,6 @@ from wizard.inventory.validation import (
     check_unix_user,
     split_host_port,
 )
-
-
-class InventoryError(Exception):
-    """One or more inventory problems; `errors` holds each `FieldError`."""
-
-    def __init__(self, errors: list[FieldError]):
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
-
 
 # --- YAML with line numbers -------------------------------------------------------------
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from croniter import croniter
-
 from wizard.inventory.cron import explain_cron_problem
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
@@ -50,6 +48,14 @@ class FieldError(ValueError):
             where = f"{where}:{self.line}" if where else f"line {self.line}"
         prefix = f"{where}: " if where else ""
         return f"{prefix}{self.field}: {self.message}"
+
+
+class InventoryError(Exception):
+    """One or more inventory problems; `errors` holds each `FieldError`."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
 
 
 def check_name(field: str, value: object) -> str:
@@ -148,6 +154,8 @@ def check_cron(field: str, value: object) -> str:
     problem = explain_cron_problem(value)
     if problem:
         raise FieldError(field, problem)
+    from croniter import croniter  # on first use: `borgkeep --version` stays light
+
     if not croniter.is_valid(value):
         raise FieldError(field, f"{value!r} is not a valid cron expression")
     return " ".join(value.split())

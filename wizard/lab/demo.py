@@ -27,10 +27,11 @@ from pathlib import Path
 
 import yaml
 
-from wizard.lab.lab import Lab, LabError, start_lab
+from wizard.lab.lab import Lab, LabError
 from wizard.lab.protect import Demonstration, add_alerts, lab_session
 from wizard.lab.receiver import NotificationReceiver
 from wizard.lab.resume import relocate_repositories, resume_lab, stop_kept_lab
+from wizard.lab.start import start_lab
 from wizard.pipeline.facts import HostFacts
 from wizard.reports import client_commands, first_backup_line
 
@@ -44,6 +45,7 @@ def operator_env(lab: Lab) -> dict[str, str]:
         **lab.env(),
         "XDG_CONFIG_HOME": str(lab.base / "operator" / "config"),
         "XDG_DATA_HOME": str(lab.base / "operator" / "data"),
+        "XDG_CACHE_HOME": str(lab.base / "operator" / "cache"),
         "BORGKEEP_INVENTORY": str(lab.base / "operator" / "config" / "borgkeep" / "inventory.yaml"),
         "BORGKEEP_SECRETS": "file",
     }

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wizard.lab.tools import (
+    BORG_VERSIONS,
     BORGMATIC_VERSIONS,
     LabError,
+    borg_for_version,
     borgmatic_for_version,
     login_path_for_version,
 )
@@ -31,6 +33,7 @@ class LabHost:
     root_dir: Path
     alias: str  # "lab-NAME"
     mount_namespace: str = ""  # e.g. "mnt:[4026532177]", to find the host's processes on stop
+    borg_version: str = "1.2"  # "1.2": Debian's /usr/bin/borg; "1.4": a venv, /usr/bin/borg hidden
 
     @property
     def ssh(self) -> str:
@@ -49,8 +52,14 @@ class LabHost:
 
     @property
     def login_path(self) -> str:
-        """PATH for logins on this host (sshd `SetEnv`), so `borgmatic` is the configured one."""
-        return login_path_for_version(self.borgmatic_version)
+        """PATH for logins on this host (sshd `SetEnv`): `borgmatic` and `borg` are the
+        configured ones."""
+        return login_path_for_version(self.borgmatic_version, self.borg_version)
+
+    @property
+    def borg_path(self) -> str:
+        """The only borg on this host (a 1.4 host has no /usr/bin/borg: cron cannot find it)."""
+        return str(borg_for_version(self.borg_version))
 
     @property
     def source_directories(self) -> list[str]:
@@ -60,7 +69,7 @@ class LabHost:
         return [f"{self.home}/data"]
 
 
-def validate_host_spec(name: str, login: str, borgmatic: str) -> None:
+def validate_host_spec(name: str, login: str, borgmatic: str, borg: str = "1.2") -> None:
     if not HOST_NAME_PATTERN.match(name):
         raise LabError(f"lab host name {name!r} must match [a-z0-9][a-z0-9._-]*")
     if login not in LOGINS:
@@ -69,3 +78,5 @@ def validate_host_spec(name: str, login: str, borgmatic: str) -> None:
         raise LabError(
             f"lab host {name}: borgmatic must be one of {BORGMATIC_VERSIONS}, not {borgmatic!r}"
         )
+    if borg not in BORG_VERSIONS:
+        raise LabError(f"lab host {name}: borg must be one of {BORG_VERSIONS}, not {borg!r}")

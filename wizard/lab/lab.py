@@ -16,7 +16,6 @@ from __future__ import annotations
 import atexit
 import os
 import subprocess
-import tempfile
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -44,58 +43,13 @@ from wizard.lab.tools import (
     BORGMATIC2_VENV,
     CRON_PATH,
     LabError,
-    check_lab_prerequisites,
     ensure_borgmatic2_venv,
 )
 
-__all__ = ["BORGMATIC2_VENV", "Lab", "LabError", "LabHost", "start_lab"]
+__all__ = ["BORGMATIC2_VENV", "Lab", "LabError", "LabHost"]
 
 SERVER_NAME = "nas"
-DEFAULT_CLIENTS: list[tuple[str, str, str]] = [("client1", "root", "1.7"), ("client2", "user", "2")]
 FIRST_LAB_UID = 2100
-
-
-def start_lab(
-    base: Path | None = None,
-    clients: list[tuple[str, str, str]] | None = None,
-    keep: bool = False,
-    server_borgmatic: str = "2",
-    server_login: str = "root",
-) -> Lab:
-    """Start a server `nas` and `clients` = [(name, login, borgmatic)].
-
-    The server logs in as root, or with `server_login="user"` as `bk-nas`, which has
-    passwordless sudo (to exercise borgkeep's `sudo -n` path).
-
-    The default clients are client1 (root, borgmatic 1.7) and client2 (user, borgmatic 2).
-    `base` defaults to a new directory under /var/tmp; it is removed on stop unless
-    `keep`. The lab is stopped at interpreter exit too.
-    """
-    check_lab_prerequisites()
-    wanted_clients = DEFAULT_CLIENTS if clients is None else clients
-    for name, login, borgmatic in wanted_clients:
-        validate_host_spec(name, login, borgmatic)
-    names = [SERVER_NAME, *(name for name, _, _ in wanted_clients)]
-    if len(set(names)) != len(names):
-        raise LabError(f"lab host names must be unique (the server is {SERVER_NAME!r}): {names}")
-    if "2" in {server_borgmatic, *(borgmatic for _, _, borgmatic in wanted_clients)}:
-        ensure_borgmatic2_venv()
-
-    if base is None:
-        base = Path(tempfile.mkdtemp(prefix="borgkeep-lab-", dir="/var/tmp"))
-    else:
-        base.mkdir(parents=True, exist_ok=True)
-    lab = Lab(base, keep=keep)
-    try:
-        lab._prepare_shared_files()
-        validate_host_spec(SERVER_NAME, server_login, server_borgmatic)
-        specs = [(SERVER_NAME, "server", server_login, server_borgmatic)]
-        specs += [(name, "client", login, borgmatic) for name, login, borgmatic in wanted_clients]
-        lab._start_hosts(specs)
-    except BaseException:
-        lab.stop()
-        raise
-    return lab
 
 
 class Lab:
@@ -129,16 +83,18 @@ class Lab:
         """The client hosts, in the order they were added."""
         return [host for host in self.hosts.values() if host.role == "client"]
 
-    def add_client(self, name: str, login: str = "root", borgmatic: str = "1.7") -> LabHost:
+    def add_client(
+        self, name: str, login: str = "root", borgmatic: str = "1.7", borg: str = "1.2"
+    ) -> LabHost:
         """Start one more client host and add it to ssh_config and known_hosts."""
-        validate_host_spec(name, login, borgmatic)
+        validate_host_spec(name, login, borgmatic, borg)
         with self._lock:
             self._require_running()
             if name in self.hosts:
                 raise LabError(f"lab host {name!r} already exists")
             if borgmatic == "2":
                 ensure_borgmatic2_venv()
-            self._start_hosts([(name, "client", login, borgmatic)])
+            self._start_hosts([(name, "client", login, borgmatic, borg)])
             return self.hosts[name]
 
     def env(self) -> dict[str, str]:
@@ -350,9 +306,10 @@ class Lab:
         self._next_uid += 1
         return uid
 
-    def _start_hosts(self, specs: list[tuple[str, str, str, str]]) -> None:
-        """Prepare the hosts' trees in parallel, start their sshds, and wait for all banners."""
-        uids = {name: self._allocate_uid() for name, _, login, _ in specs if login == "user"}
+    def _start_hosts(self, specs: list[tuple[str, str, str, str, str]]) -> None:
+        """Prepare the hosts' trees in parallel, start their sshds, and wait for all banners.
+        `specs`: (name, role, login, borgmatic, borg)."""
+        uids = {spec[0]: self._allocate_uid() for spec in specs if spec[2] == "user"}
         new_hosts = [
             LabHost(
                 name=name,
@@ -364,8 +321,9 @@ class Lab:
                 pid=0,
                 root_dir=self.base / "hosts" / name,
                 alias=f"lab-{name}",
+                borg_version=borg,
             )
-            for name, role, login, borgmatic in specs
+            for name, role, login, borgmatic, borg in specs
         ]
         (self.base / "hosts").mkdir(exist_ok=True)
         operator_public_key = (self.operator_dir / "id_ed25519.pub").read_bytes()

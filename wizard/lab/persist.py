@@ -32,6 +32,7 @@ def save_description(base: Path, hosts: Iterable[LabHost], next_uid: int) -> Non
             {
                 **{key: getattr(host, key) for key in HOST_FIELDS},
                 "mount_namespace": host.mount_namespace,
+                "borg_version": host.borg_version,
             }
             for host in hosts
         ],
@@ -62,10 +63,11 @@ def load_description(base: Path) -> tuple[list[LabHost], int]:
                 **{key: entry[key] for key in HOST_FIELDS},
                 root_dir=base / "hosts" / entry["name"],
                 mount_namespace=entry.get("mount_namespace", ""),
+                borg_version=entry.get("borg_version", "1.2"),
             )
         except (KeyError, TypeError) as exc:
             raise LabError(f"{path}: a host entry is incomplete ({exc})") from None
-        validate_host_spec(host.name, host.login, host.borgmatic_version)
+        validate_host_spec(host.name, host.login, host.borgmatic_version, host.borg_version)
         if not host.root_dir.is_dir():
             raise LabError(f"{path}: the files of lab host {host.name} are gone ({host.root_dir})")
         hosts.append(host)

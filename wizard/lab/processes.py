@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from wizard.lab.host import LabHost
-from wizard.lab.tools import SSHD, LabError
+from wizard.lab.tools import DEBIAN_BORG, SSHD, LabError
 
 # mount point inside a lab host -> directory name under base/hosts/NAME/
 PRIVATE_MOUNTS: dict[str, str] = {
@@ -62,10 +62,10 @@ def start_sshd(
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     config = host.root_dir / "sshd_config"
     log_path = host.root_dir / "sshd.log"
-    mounts = " && ".join(
-        f"mount --bind {host.root_dir / source} {target}"
-        for target, source in PRIVATE_MOUNTS.items()
-    )
+    binds = [(host.root_dir / source, target) for target, source in PRIVATE_MOUNTS.items()]
+    if host.borg_version != "1.2":
+        binds.append((Path("/dev/null"), DEBIAN_BORG))  # its only borg is the venv's
+    mounts = " && ".join(f"mount --bind {source} {target}" for source, target in binds)
     script = f"{mounts} && exec {SSHD} -D -e -f {config}"
     for _attempt in range(PORT_ATTEMPTS):
         config.write_text(sshd_config_text(host))

@@ -17,6 +17,9 @@ SSHD = Path("/usr/sbin/sshd")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CRON_PATH = "/usr/bin:/bin"
 BORGMATIC_VERSIONS = ("1.7", "2")
+BORG14_VENV = Path("/opt/borgkeep-lab/borg-1.4")
+DEBIAN_BORG = Path("/usr/bin/borg")
+BORG_VERSIONS = ("1.2", "1.4")
 
 # program -> Debian package that provides it
 REQUIRED_PROGRAMS: dict[str, str] = {
@@ -44,11 +47,27 @@ def borgmatic_for_version(version: str) -> Path:
     raise LabError(f"unknown borgmatic version {version!r}: use one of {BORGMATIC_VERSIONS}")
 
 
-def login_path_for_version(version: str) -> str:
-    """The login PATH that puts borgmatic `version` first."""
+def borg_for_version(version: str) -> Path:
+    """Where the lab finds Borg `version` ("1.2": Debian's, "1.4": built from PyPI's
+    source release into a venv by `scripts/build-lab.sh`)."""
+    if version == "1.2":
+        return DEBIAN_BORG
+    if version == "1.4":
+        borg = BORG14_VENV / "bin" / "borg"
+        if not borg.exists():
+            raise LabError(f"the lab's Borg 1.4 is missing ({borg}): run bash scripts/bootstrap.sh")
+        return borg
+    raise LabError(f"unknown borg version {version!r}: use one of {BORG_VERSIONS}")
+
+
+def login_path_for_version(version: str, borg: str = "1.2") -> str:
+    """The login PATH that puts borgmatic `version` (and Borg `borg`) first."""
+    path = SYSTEM_PATH
     if version == "2":
-        return f"{BORGMATIC2_VENV / 'bin'}:{SYSTEM_PATH}"
-    return SYSTEM_PATH
+        path = f"{BORGMATIC2_VENV / 'bin'}:{path}"
+    if borg != "1.2":
+        path = f"{borg_for_version(borg).parent}:{path}"
+    return path
 
 
 def ensure_borgmatic2_venv(path: Path = BORGMATIC2_VENV) -> Path:

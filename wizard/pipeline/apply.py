@@ -197,6 +197,14 @@ class Executor:
                 )
         return content
 
+    def _exported_key(self, change: Change, repository: str, borg_user: str) -> str:
+        """What `borg key export` prints, read from the new repository's own config on the
+        server (as the borg user): no second borg run and SSH handshake on the client."""
+        server = self.identities[self.server].as_user(borg_user)
+        script = scripts.read_repository_config_script(repository)
+        result = self._run(self.connections[self.server], change, server, script)
+        return scripts.exported_key(result.stdout.decode("utf-8", "replace"), repository)
+
     def _run_command(self, conn, change: Change, identity: HostIdentity) -> None:
         args = change.args
         login = identity.login
@@ -219,18 +227,14 @@ class Executor:
                 change,
                 login,
                 scripts.init_repo_script(
-                    args["url"], args["key"], args["known_hosts"], args["passphrase_file"]
+                    args["url"],
+                    args["key"],
+                    args["known_hosts"],
+                    args["passphrase_file"],
+                    args.get("borg", "borg"),
                 ),
             )
-            result = self._run(
-                conn,
-                change,
-                login,
-                scripts.export_key_script(
-                    args["url"], args["key"], args["known_hosts"], args["passphrase_file"]
-                ),
-            )
-            exported = result.stdout.decode("utf-8", "replace")
+            exported = self._exported_key(change, args["repository"], args["borg_user"])
             self.store.set(repokey_name(self.server, change.host), exported)
             with self._lock:
                 self.exported_keys[change.host] = repokey_name(self.server, change.host)

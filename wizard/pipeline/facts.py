@@ -113,6 +113,8 @@ class HostFacts:
     borgmatic_version: str | None = None
     borgmatic_path: str | None = None
     python_path: str | None = None
+    tool_identities: dict[str, str] = field(default_factory=dict)
+    """What borg's and borgmatic's files are (see `wizard.pipeline.tool_versions`)."""
     cron_borg_path: str | None = None
     """The borg cron's PATH (/usr/bin:/bin) would find, if any."""
     """The Python borgmatic runs on: the one server-side programs run with."""

@@ -42,20 +42,33 @@ from wizard.pipeline.identity import (
     needs_sudo,
     server_identity,
 )
+from wizard.pipeline.tool_versions import (
+    DISTRIBUTIONS,
+    IDENTITY_FUNCTION,
+    VersionCache,
+    identity_lines,
+    parse_version,
+    version_script,
+)
 
-BASIC_SCRIPT = r"""
+BASIC_SCRIPT = (
+    r"""
 kv() { printf '%s=%s\n' "$1" "$2"; }
 kv uid "$(id -u)"
 kv user "$(id -un)"
 kv home "$HOME"
 if [ -r /etc/os-release ]; then . /etc/os-release; kv os "${PRETTY_NAME:-$ID}"; kv os_id "${ID:-}"; fi
-p=$(command -v borg 2>/dev/null) && { kv borg_path "$p"; kv borg_version "$("$p" --version 2>&1 | head -n1)"; }
-kv cron_borg "$(PATH=/usr/bin:/bin command -v borg 2>/dev/null)"
-p=$(command -v borgmatic 2>/dev/null) && { kv borgmatic_path "$p"; kv borgmatic_version "$("$p" --version 2>&1 | tail -n1)"; kv borgmatic_shebang "$(head -c 200 "$p" | head -n1)"; }
+"""
+    + IDENTITY_FUNCTION
+    + identity_lines("borg")
+    + identity_lines("borgmatic")
+    + r"""kv cron_borg "$(PATH=/usr/bin:/bin command -v borg 2>/dev/null)"
+p=$(command -v borgmatic 2>/dev/null) && kv borgmatic_shebang "$(head -c 200 "$p" | head -n1)"
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then kv sudo 1; fi
 for u in {users}; do e=$(getent passwd "$u") && kv "passwd" "$e"; done
 true
 """
+)
 
 # Nothing here follows a link where a file or directory is expected: `[ -L ]` first, and
 # `stat` never dereferences. `f PATH TOP`/`d PATH TOP` also report a link at any directory
@@ -116,24 +129,19 @@ def parse_basic(host: str, text: str) -> tuple[HostFacts, str]:
                 users[parts[0]] = UserInfo(parts[0], int(parts[2]), int(parts[3]), parts[5])
             continue
         values[key] = value
-    borg_version = None
-    match = re.search(r"(\d+\.\d+[^\s]*)", values.get("borg_version", ""))
-    if match:
-        borg_version = match.group(1)
-    borgmatic_version = None
-    match = re.search(r"(\d+\.\d+(\.\d+)?)", values.get("borgmatic_version", ""))
-    if match:
-        borgmatic_version = match.group(1)
     facts = HostFacts(
         host=host,
         login_user=values.get("user", ""),
         uid=int(values.get("uid", "-1")),
         home=values.get("home", ""),
         os=values.get("os", ""),
-        borg_version=borg_version,
+        borg_version=parse_version("borg", values.get("borg_version", "")),
         borg_path=values.get("borg_path"),
-        borgmatic_version=borgmatic_version,
+        borgmatic_version=parse_version("borgmatic", values.get("borgmatic_version", "")),
         borgmatic_path=values.get("borgmatic_path"),
+        tool_identities={
+            tool: values[f"{tool}_ident"] for tool in DISTRIBUTIONS if values.get(f"{tool}_ident")
+        },
         python_path=python_of_shebang(values.get("borgmatic_shebang", "")),
         cron_borg_path=values.get("cron_borg") or None,
         sudo=values.get("sudo") == "1",
@@ -279,16 +287,45 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
     ), present
 
 
-def gather_basic(conn, host: str, users: list[str] = ()) -> HostFacts:
+def gather_basic(
+    conn, host: str, users: list[str] = (), versions: VersionCache | None = None
+) -> HostFacts:
+    """Who we are, what is installed and where; tool versions from the cache when the
+    tools' identities are known, else from one `--version` round for the new ones."""
     script = BASIC_SCRIPT.replace("{users}", " ".join(shlex.quote(u) for u in users) or "''")
     result = conn.run(script, check=True)
     facts, os_id = parse_basic(host, result.stdout.decode("utf-8", "replace"))
+    key = getattr(conn, "host_key", None)
+    host_key = f"{key.get_name()} {key.get_base64()}" if key is not None else None
+    facts = replace(facts, host_key=host_key)
+    facts = _tool_versions(conn, facts, versions or VersionCache())
     check_versions(facts, os_id)
     if hasattr(conn, "remember_identity"):
         conn.remember_identity(facts.uid, facts.login_user)
-    key = getattr(conn, "host_key", None)
-    host_key = f"{key.get_name()} {key.get_base64()}" if key is not None else None
-    return replace(facts, host_key=host_key)
+    return facts
+
+
+def _tool_versions(conn, facts: HostFacts, cache: VersionCache) -> HostFacts:
+    paths = {"borg": facts.borg_path, "borgmatic": facts.borgmatic_path}
+    known, unknown = {}, {}
+    for tool, path in paths.items():
+        if not path:
+            continue
+        identity = facts.tool_identities.get(tool)
+        version = cache.get(facts.host_key, tool, identity)
+        if version:
+            known[tool] = version
+        else:
+            unknown[tool] = path
+    if unknown:
+        output = conn.run(version_script(unknown), check=True).stdout.decode("utf-8", "replace")
+        for line in output.splitlines():
+            key, sep, value = line.partition("=")
+            tool = key.removesuffix("_version")
+            if sep and tool in unknown and (version := parse_version(tool, value)):
+                known[tool] = version
+                cache.put(facts.host_key, tool, facts.tool_identities.get(tool), version)
+    return replace(facts, borg_version=known.get("borg"), borgmatic_version=known.get("borgmatic"))
 
 
 def gather_client_facts(conn, name: str) -> HostFacts:

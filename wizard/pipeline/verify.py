@@ -80,7 +80,8 @@ def verify_client(session, client_name: str) -> list[Proof]:
 
     url = repository_url(settings, spaths.repository(client_name))
     env = scripts.borg_env(paths.key, paths.known_hosts, paths.passphrase)
-    result = conn.run(f"{env} borg info {shlex.quote(url)}")
+    borg = shlex.quote(facts.borg_path or "borg")
+    result = conn.run(f"{env} {borg} info {shlex.quote(url)}")
     proofs.append(
         Proof(
             client_name,
@@ -110,7 +111,7 @@ def verify_client(session, client_name: str) -> list[Proof]:
     )
 
     other = spaths.repository(f"{client_name}-borgkeep-probe")
-    result = conn.run(f"{env} borg info {shlex.quote(repository_url(settings, other))}")
+    result = conn.run(f"{env} {borg} info {shlex.quote(repository_url(settings, other))}")
     refused = result.rc != 0 and b"not allowed" in result.stderr
     proofs.append(
         Proof(

@@ -15,6 +15,7 @@ if the name exists), then a rename.
 
 from __future__ import annotations
 
+import configparser
 import shlex
 import time
 
@@ -180,16 +181,36 @@ def borg_env(key: str, known_hosts: str, passphrase_file: str) -> str:
     return f"BORG_RSH={_q(rsh)} BORG_PASSCOMMAND={_q('cat ' + _q(passphrase_file))}"
 
 
-def init_repo_script(url: str, key: str, known_hosts: str, passphrase_file: str) -> str:
+def init_repo_script(
+    url: str, key: str, known_hosts: str, passphrase_file: str, borg: str = "borg"
+) -> str:
     return (
         "set -eu\n"
-        f"{borg_env(key, known_hosts, passphrase_file)} borg init --encryption repokey-blake2 "
+        f"{borg_env(key, known_hosts, passphrase_file)} {_q(borg)} init --encryption repokey-blake2 "
         f"{_q(url)}\n"
     )
 
 
-def export_key_script(url: str, key: str, known_hosts: str, passphrase_file: str) -> str:
-    """Prints the repository key (it is useless without the passphrase, and vice versa)."""
-    t = "t=$(mktemp)\ntrap 'rm -f \"$t\"' EXIT\n"
-    env = borg_env(key, known_hosts, passphrase_file)
-    return f'set -eu\numask 077\n{SIGNALS}{t}{env} borg key export {_q(url)} "$t"\ncat "$t"\n'
+def read_repository_config_script(repository: str) -> str:
+    """The repository's `config` (its id and its encrypted key), never through a link."""
+    return (
+        f"set -eu\nc={_q(repository)}/config\n"
+        'if [ -L "$c" ] || [ ! -f "$c" ]; then echo "$c is not a regular file" >&2; exit 1; fi\n'
+        'cat -- "$c"\n'
+    )
+
+
+def exported_key(config_text: str, repository: str) -> str:
+    """`borg key export`'s output for a repokey repository, from its `config`: the line
+    `BORG_KEY <repository id>`, then the key as the config stores it (what `borg key
+    import` reads back)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(config_text)
+        repo_id = parser["repository"]["id"].strip()
+        key = parser["repository"]["key"].strip()
+    except (configparser.Error, KeyError) as exc:
+        raise ValueError(f"{repository}/config holds no repository key ({exc})") from None
+    if not repo_id or not key:
+        raise ValueError(f"{repository}/config holds no repository key")
+    return f"BORG_KEY {repo_id}\n{key}\n"

@@ -13,8 +13,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import paramiko
+if TYPE_CHECKING:
+    import paramiko
+
 
 DEFAULT_SSH_PORT = 22
 HOST_RE = re.compile(r"[A-Za-z0-9._-]+\Z")
@@ -160,6 +163,8 @@ def operator_known_hosts_path() -> Path:
 
 
 def load_ssh_config(config_path: Path | None = None) -> paramiko.SSHConfig:
+    import paramiko  # only when a destination is resolved: `borgkeep validate` never needs it
+
     """Parse the ssh config; a missing file is an empty config, as for OpenSSH."""
     path = operator_ssh_config_path() if config_path is None else config_path
     if not path.is_file():

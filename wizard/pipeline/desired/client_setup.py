@@ -88,6 +88,9 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
                         "passphrase_file": paths.passphrase,
                         "key": paths.key,
                         "known_hosts": paths.known_hosts,
+                        "borg": require(facts, "the borg path", facts.borg_path),
+                        "repository": repo_path,
+                        "borg_user": settings.borg_user,
                     },
                 )
             )

@@ -1,0 +1,104 @@
+"""Tool versions are learned once per identity: a converged plan starts no borg or borgmatic
+(no Python start-up) on any host, and any change to a tool's files makes it ask again."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from wizard.pipeline.gather import gather_basic
+from wizard.pipeline.tool_versions import VersionCache, parse_version, version_script
+from wizard.remote.transport import CommandResult
+
+
+class LocalConnection:
+    """Runs each command with this machine's `sh`, as a host would, and records them."""
+
+    host_key = None
+
+    def __init__(self, path: str) -> None:
+        self.commands: list[str] = []
+        self.path = path
+
+    def run(self, command, stdin=None, sudo=False, timeout=None, check=False) -> CommandResult:
+        self.commands.append(command)
+        done = subprocess.run(
+            ["sh", "-c", command], capture_output=True, env={"PATH": self.path, "HOME": "/root"}
+        )
+        return CommandResult(done.returncode, done.stdout, done.stderr)
+
+    @property
+    def version_runs(self) -> int:
+        return sum("--version" in command for command in self.commands)
+
+
+class FakeKey:
+    def get_name(self) -> str:
+        return "ssh-ed25519"
+
+    def get_base64(self) -> str:
+        return "AAAAlocalhost"
+
+
+def _connection(path: str) -> LocalConnection:
+    conn = LocalConnection(path)
+    conn.host_key = FakeKey()
+    return conn
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> VersionCache:
+    return VersionCache(tmp_path / "cache" / "tool-versions.json")
+
+
+def test_the_second_gather_starts_no_tool(cache: VersionCache):
+    first = _connection("/usr/bin:/bin")
+    facts = gather_basic(first, "local", versions=cache)
+    assert facts.borg_version == "1.2.4" and facts.borgmatic_version == "1.7.7"
+    assert first.version_runs == 1
+    again = _connection("/usr/bin:/bin")
+    facts_again = gather_basic(again, "local", versions=cache)
+    assert again.version_runs == 0 and len(again.commands) == 1
+    assert (facts_again.borg_version, facts_again.borgmatic_version) == ("1.2.4", "1.7.7")
+
+
+def test_another_installation_at_another_path_is_asked_again(cache: VersionCache):
+    venv = "/opt/borgkeep-lab/borg-1.4/bin"
+    if not Path(venv, "borg").exists():
+        pytest.skip("the lab's Borg 1.4 is not built")
+    gather_basic(_connection("/usr/bin:/bin"), "local", versions=cache)
+    moved = _connection(f"{venv}:/usr/bin:/bin")
+    facts = gather_basic(moved, "local", versions=cache)
+    assert facts.borg_version.startswith("1.4.") and moved.version_runs == 1
+
+
+def test_a_tool_changed_in_place_is_asked_again(tmp_path: Path, cache: VersionCache):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("borg", "borgmatic"):
+        shutil.copy2(f"/usr/bin/{tool}", bin_dir / tool)
+    path = f"{bin_dir}:/usr/bin:/bin"
+    gather_basic(_connection(path), "local", versions=cache)
+    (bin_dir / "borg").write_text((bin_dir / "borg").read_text() + "\n# patched\n")
+    touched = _connection(path)
+    gather_basic(touched, "local", versions=cache)
+    assert touched.version_runs == 1
+    assert "borgmatic" not in touched.commands[-1]  # only the changed tool is asked
+
+
+def test_without_an_identity_nothing_is_cached(cache: VersionCache):
+    cache.put("key", "borg", None, "1.2.4")
+    cache.put("key", "borg", "", "1.2.4")
+    assert cache.get("key", "borg", None) is None
+    assert not cache.path.exists()
+
+
+def test_versions_are_read_like_the_tools_print_them():
+    assert parse_version("borg", "borg 1.4.0b1") == "1.4.0b1"
+    assert parse_version("borgmatic", "2.1.10") == "2.1.10"
+    assert parse_version("borgmatic", "error") is None
+    script = version_script({"borg": "/opt/my borg/bin/borg"})
+    assert "'/opt/my borg/bin/borg' --version" in script
