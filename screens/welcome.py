@@ -173,8 +173,9 @@ class WelcomeScreen(StepScreen):
         message = self.query_one("#status-message", Static)
         message.set_classes("bad")
         text = safe_text(str(error), False)
-        if isinstance(error.__cause__, HostKeyChanged):
-            message.update(f"STOP: {safe_text(str(error.__cause__), False)}")
+        cause = getattr(error, "__cause__", None)
+        if isinstance(cause, HostKeyChanged):
+            message.update(f"STOP: {safe_text(str(cause), False)}")
             self.app.push_screen(
                 ErrorModal("Host key CHANGED — refusing to connect", safe_text(str(error)))
             )

@@ -128,6 +128,8 @@ def run_demo(
     receiver = None
     try:
         inventory = operator_env(lab)["BORGKEEP_INVENTORY"]
+        if protect and resume is not None:
+            print("--protect: not on a resumed lab (its inventory was applied already)")
         if protect is not False and resume is None:
             receiver = NotificationReceiver().start()
             add_alerts(Path(inventory), receiver)

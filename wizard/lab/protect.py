@@ -9,7 +9,6 @@ with the guard's own command; the next backup and guard run are normal again.
 from __future__ import annotations
 
 import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,14 +45,13 @@ def lab_session(lab: Lab, inventory: Path) -> FleetSession:
 class Demonstration:
     """One run of the demonstration; `ok` is False as soon as a step did not go as shown."""
 
-    def __init__(self, lab: Lab, inventory: Path, receiver: NotificationReceiver, out=None):
+    def __init__(self, lab: Lab, inventory: Path, receiver: NotificationReceiver) -> None:
         self.lab, self.inventory, self.receiver = lab, inventory, receiver
-        self.out = out or sys.stdout
         self.ok = True
         self.step = 0
 
     def say(self, text: str = "") -> None:
-        print(text, file=self.out, flush=True)
+        print(text, flush=True)
 
     def heading(self, text: str) -> None:
         self.step += 1
