@@ -9,13 +9,21 @@ from croniter import croniter
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Label, LoadingIndicator, Static
+from textual.message import Message
+from textual.widgets import Button, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import ReadingBody, StepScreen
 from wizard.inventory.settings import client_schedule
-from wizard.reports import client_commands, proof_rows, safe_text, verify_summary
-from wizard.session import VerifyReport
+from wizard.reports import (
+    client_commands,
+    event_line,
+    first_backup_line,
+    proof_rows,
+    safe_text,
+    verify_summary,
+)
+from wizard.session import FirstBackup, VerifyReport
 
 
 def not_configured(state) -> dict[str, str]:
@@ -94,6 +102,23 @@ def proofs_text(report: VerifyReport) -> str:
     )
 
 
+def configured_clients(state) -> list[str]:
+    """The clients this run set up: every client of the applied inventory but those
+    unreachable, left out, or stopped by a failed or cancelled step."""
+    if state.session is None:
+        return []
+    skipped = not_configured(state)
+    return [c.name for c in state.session.inventory.clients if c.name not in skipped]
+
+
+class BackupProgress(Message):
+    """One client's first backup started or ended (posted from the worker thread)."""
+
+    def __init__(self, host: str, level: str, message: str) -> None:
+        super().__init__()
+        self.host, self.level, self.message = host, level, message
+
+
 class DoneScreen(StepScreen):
     CSS_PATH = "done.tcss"
     STEP_TITLE = "7/7 Verify and done"
@@ -104,14 +129,21 @@ class DoneScreen(StepScreen):
         "`borg info` works through the client's pinned key, the key gets no shell and no "
         "other repository, `--append-only` is forced, and the server's prune config matches "
         "the client's archives (`--dry-run`). `ctrl+r` runs them again.\n\n"
+        "**Back up now** (`b`) runs the first backup on every configured client at once "
+        "instead of waiting for its schedule: exactly the job in its crontab, as cron runs "
+        "it, in parallel; then the proofs run again, and the guard's check counts the "
+        "archives.\n\n"
         "Clients that were unreachable or left out are **not configured**; they stay in the "
         "inventory so that the next run sets them up. The inventory is saved after a "
         "complete apply; `ctrl+s` saves it in any case."
     )
     BINDINGS = [
+        Binding("b", "first_backups", "Back up"),
         Binding("ctrl+r", "verify", "Verify again"),
         Binding("ctrl+s", "save_inventory", "Save inventory"),
     ]
+    busy: str | None = None
+    """`verify` or `backups` while that worker runs (they share the session's connections)."""
 
     def compose_body(self) -> ComposeResult:
         with ReadingBody(id="body"):
@@ -119,6 +151,15 @@ class DoneScreen(StepScreen):
             yield LoadingIndicator(id="verifying")
             yield Static("", id="proofs", markup=False)
             yield Static("", id="verify-summary", markup=False)
+            yield Label("First backups", classes="section")
+            yield Static(
+                "Each client backs up on its schedule. To see an archive now, Back up now "
+                "(b) runs every configured client's backup job at once, as cron would.",
+                id="backups-hint",
+                classes="hint",
+            )
+            yield LoadingIndicator(id="backing-up")
+            yield Static("", id="backups", markup=False)
             yield Label("Saved", classes="section")
             yield Static(saved_text(self.state), id="saved", markup=False)
             yield Label("Next steps", classes="section")
@@ -127,26 +168,101 @@ class DoneScreen(StepScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#body").focus()
+        self.query_one("#nav").mount(
+            Button("Back up now", id="first-backups", compact=True), before="#next"
+        )
+        self.query_one("#backing-up").display = False
+        self.progress: dict[str, str] = {}
+        if self.state.first_backups:
+            self._show_backups(self.state.first_backups)
         if self.state.verify_report is not None:
             self._show(self.state.verify_report)
         else:
             self.action_verify()
+        self._refresh_controls()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("first_backups", "verify") and not self._can(action):
+            return None
+        return super().check_action(action, parameters)
+
+    def _can(self, action: str) -> bool:
+        if self.busy is not None or self.state.session is None:
+            return False
+        return action != "first_backups" or bool(configured_clients(self.state))
+
+    def _refresh_controls(self) -> None:
+        self.query_one("#first-backups", Button).disabled = not self._can("first_backups")
+        self.refresh_bindings()
 
     def action_verify(self) -> None:
         if self.state.session is None:
             self.query_one("#verifying").display = False
             return
+        if self.busy is not None:
+            return
+        self.busy = "verify"
         self.query_one("#verifying").display = True
         self.query_one("#verify-summary", Static).update("Running the proofs …")
+        self._refresh_controls()
         self.verify_worker()
+
+    # --- first backups ----------------------------------------------------------------
+
+    def action_first_backups(self) -> None:
+        if not self._can("first_backups"):
+            return
+        clients = configured_clients(self.state)
+        self.busy = "backups"
+        self.progress = {name: f"· {name}: waiting" for name in clients}
+        self.query_one("#backing-up").display = True
+        self.query_one("#backups", Static).update("\n".join(self.progress.values()))
+        self.query_one("#backups").scroll_visible(top=False)
+        self._refresh_controls()
+        self.backups_worker(clients)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="backups")
+    def backups_worker(self, clients: list[str]) -> dict[str, FirstBackup]:
+        return self.state.session.first_backups(
+            clients, on_event=lambda *event: self.post_message(BackupProgress(*event))
+        )
+
+    def on_backup_progress(self, message: BackupProgress) -> None:
+        if self.busy != "backups" or message.host not in self.progress:
+            return
+        self.progress[message.host] = event_line(message.host, message.level, message.message)
+        self.query_one("#backups", Static).update("\n".join(self.progress.values()))
+
+    def _show_backups(self, outcomes: dict[str, FirstBackup]) -> None:
+        lines = [first_backup_line(outcome) for outcome in outcomes.values()]
+        made = sum(outcome.ok for outcome in outcomes.values())
+        lines.append(f"{made} of {len(outcomes)} client(s) backed up.")
+        view = self.query_one("#backups", Static)
+        view.update("\n".join(lines))
+        view.set_classes("ok" if made == len(outcomes) else "bad")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "first-backups":
+            event.stop()
+            self.action_first_backups()
+            return
+        super().on_button_pressed(event)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
     def verify_worker(self) -> VerifyReport:
         return self.state.session.verify()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "verify":
+        if event.worker.group == "backups":
+            self._backups_finished(event)
             return
+        if event.worker.group != "verify" or event.state not in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+        ):
+            return
+        self.busy = None
+        self._refresh_controls()
         if event.state == WorkerState.SUCCESS:
             self.state.verify_report = event.worker.result
             self._show(event.worker.result)
@@ -156,6 +272,21 @@ class DoneScreen(StepScreen):
             summary = self.query_one("#verify-summary", Static)
             summary.update(f"Verification could not run: {safe_text(str(event.worker.error))}")
             summary.set_classes("bad")
+
+    def _backups_finished(self, event: Worker.StateChanged) -> None:
+        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        self.busy = None
+        self.query_one("#backing-up").display = False
+        if event.state == WorkerState.SUCCESS:
+            self.state.first_backups = dict(event.worker.result)
+            self._show_backups(self.state.first_backups)
+            self.action_verify()  # the guard's check now counts the new archives
+        else:
+            view = self.query_one("#backups", Static)
+            view.update(f"The backups could not run: {safe_text(str(event.worker.error))}")
+            view.set_classes("bad")
+        self._refresh_controls()
 
     def _show(self, report: VerifyReport) -> None:
         self.query_one("#verifying").display = False

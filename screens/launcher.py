@@ -46,6 +46,7 @@ def _demo(args: argparse.Namespace) -> int:
         resume=args.resume,
         stop=args.stop,
         full=args.full,
+        protect=args.protect,
     )
 
 

@@ -18,7 +18,15 @@ from wizard.inventory.model import (
 )
 from wizard.inventory.parse import inventory_from_data
 from wizard.inventory.settings import DEFAULT_PRUNE_SCHEDULE
-from wizard.session import ApplyResult, FleetSession, HostFacts, Plan, VerifyReport
+from wizard.session import (
+    ApplyResult,
+    FirstBackup,
+    FleetSession,
+    HostFacts,
+    Plan,
+    StatusReport,
+    VerifyReport,
+)
 
 
 class Nav(enum.Enum):
@@ -87,6 +95,12 @@ class WizardState:
     """Clients the applied plan did not set up (unreachable or left out), and why."""
     inventory_saved: bool = False
     now: datetime | None = None
+    alerts: dict = field(default_factory=dict)
+    """The saved inventory's `alerts:` section: no step edits it, every save keeps it."""
+    status: StatusReport | None = None
+    """The fleet's health as the welcome screen last read it from the server."""
+    first_backups: dict[str, FirstBackup] = field(default_factory=dict)
+    """Backups run from the done screen, by client."""
 
     @classmethod
     def from_inventory(
@@ -109,6 +123,9 @@ class WizardState:
         self.prune_schedule = server.prune_schedule or DEFAULT_PRUNE_SCHEDULE
         self.drill_schedule = server.drill_schedule or ""
         self.retention = dict(inventory.retention)
+        self.alerts = {
+            key: value for key, value in vars(inventory.alerts).items() if value is not None
+        }
         self.clients = [
             ClientEntry(
                 c.name,
@@ -142,8 +159,7 @@ class WizardState:
             "drill_schedule": self.drill_schedule or None,
         }
         clients = [vars(c) for c in self.clients]
-        alerts = vars(self.saved.alerts) if self.saved is not None else None
-        return inventory_data(server, self.retention, clients, alerts)
+        return inventory_data(server, self.retention, clients, self.alerts)
 
     def to_inventory(self) -> Inventory:
         """Validated by the engine, so the screens never build an inventory the CLI would

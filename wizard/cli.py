@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--full", action="store_true", help="with --cli: print every line of every diff"
     )
+    demo.add_argument(
+        "--protect",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="end by showing the protection work: a client deletes an archive, the guard "
+        "refuses, status and an alert say so, you acknowledge (default: on with --cli, "
+        "asked after the wizard)",
+    )
     return parser
 
 

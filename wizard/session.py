@@ -20,11 +20,12 @@ from wizard.artefacts.passphrase_file import generate_passphrase
 from wizard.inventory.model import Inventory
 from wizard.inventory.settings import ServerSettings, resolve_server
 from wizard.pipeline.apply import DEFAULT_PARALLEL, ApplyResult, EventSink, apply_plan
+from wizard.pipeline.day_two import DayTwoActions
 from wizard.pipeline.desired import compute_desired_state
 from wizard.pipeline.desired.items import DesiredState, Passphrase
 from wizard.pipeline.facts import HostFacts, client_layout, server_layout
+from wizard.pipeline.first_backup import FirstBackup
 from wizard.pipeline.gather import gather_client_facts, gather_server_facts
-from wizard.pipeline.host_basics import gather_basic
 from wizard.pipeline.identity import HostIdentity, client_identity, server_identity
 from wizard.pipeline.lifecycle.actions import LifecycleActions, LifecycleOutcome
 from wizard.pipeline.lifecycle.request import (
@@ -42,7 +43,7 @@ from wizard.pipeline.plan_file import (
     compare_plans,
     save_plan_file,
 )
-from wizard.pipeline.status import StatusError, StatusReport, parse_status, status_command
+from wizard.pipeline.status import ClientStatus, StatusError, StatusReport
 from wizard.pipeline.verify import VerifyReport, verify_fleet
 from wizard.probe import (
     CONNECT_TIMEOUT_ENV,
@@ -70,6 +71,8 @@ from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
 __all__ = [  # the front door: what the CLI and the screens may use
     "ApplyResult",
     "Change",
+    "ClientStatus",
+    "FirstBackup",
     "FleetSession",
     "HostFacts",
     "HostKeyChanged",
@@ -102,7 +105,7 @@ LIFECYCLE_ACTIONS = ACTIONS
 
 
 @dataclass
-class FleetSession(LifecycleActions):
+class FleetSession(DayTwoActions, LifecycleActions):
     inventory: Inventory
     store: SecretStore = field(default_factory=SecretStore)
     on_unknown_host_key: UnknownKeyCallback | None = None
@@ -313,27 +316,6 @@ class FleetSession(LifecycleActions):
                     + "\n  ".join(problems)
                 )
             return self.apply(fresh, cancel)
-
-    def status(self) -> StatusReport:
-        """The fleet's health from the server alone (one connection, two commands): works
-        when every client is down. Raises `ServerUnavailable` or `StatusError`."""
-        self.resolve_targets()
-        assert self.settings is not None
-        try:
-            conn = self._connect(self.server_name)
-            facts = gather_basic(conn, self.server_name, users=[self.settings.borg_user])
-        except Exception as exc:
-            raise ServerUnavailable(f"{self.server_name}: {exc}") from exc
-        borg = server_identity(facts, self.settings).as_user(self.settings.borg_user)
-        result = conn.run(borg.wrap(status_command(facts, self.settings)))
-        if result.rc != 0:
-            why = result.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise StatusError(
-                f"{self.server_name}: the guard could not report (exit {result.rc}): "
-                + (why[-1] if why else "no output")
-                + " — has `borgkeep apply` installed it?"
-            )
-        return parse_status(result.stdout.decode("utf-8", "replace"), self.inventory)
 
     def save_plan(self, plan: Plan, path: Path, inventory_path: Path) -> None:
         """`plan --out`: the plan (without secrets), the absolute path and hash of the

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import root_required  # noqa: F401 (autouse fixture)
-from wizard.lab.demo import first_backups
+from wizard.lab.demo import first_backups, operator_env
 from wizard.lab.resume import resume_lab, stop_kept_lab
 
 pytestmark = pytest.mark.lab
@@ -60,6 +60,24 @@ def test_kept_demo_resumes_on_a_new_port_and_adds_a_host(tmp_path):
         assert f"borgkeep demo --resume {base}" in first.stdout
         assert "PID" not in output and "kill" not in output
         assert (base / "lab.json").exists()
+        # It ends by showing the protection work (on by default with --cli), every step as
+        # shown: the refusal, status, the alert that reached the demo's receiver, the ack.
+        shown = first.stdout.split("See the protection work:", 1)[1]
+        for step in (
+            "[3/8] client1 is compromised: it deletes its oldest archive with its own key",
+            "✓ exit 3: REFUSED: nothing pruned or compacted",
+            "borgkeep-guard: client1: REFUSING to prune /srv/backups/client1: 1 archive(s) "
+            "deleted outside the server's prune",
+            "✓ client1 is refused",
+            "POST /hook: {",
+            "✓ the webhook says client1 was refused",
+            "nas# runuser -u borg -- ",
+            "guard.py acknowledge client1",
+            "✓ borgkeep status: client1 is ok",
+        ):
+            assert step in shown, step
+        assert "  ✗ " not in shown, shown
+        assert re.search(r"alerts:\n  webhook: http://127\.0\.0\.1:\d+/hook", _inventory(base))
 
         stopped = demo("--stop", str(base), cwd=tmp_path)
         assert stopped.returncode == 0 and "stopped 3 lab host(s)" in stopped.stdout
@@ -89,7 +107,11 @@ def test_kept_demo_resumes_on_a_new_port_and_adds_a_host(tmp_path):
             restored = lab.read_file("client3", "/tmp/srv/data/hello.txt")
             assert restored == b"Hello from the Borgkeep lab.\n"
             # The old clients back up to the moved server without Borg's relocation prompt.
-            assert all(line.startswith("✓") for line in first_backups(lab)), first_backups
+            with pytest.MonkeyPatch.context() as patch:
+                for key, value in operator_env(lab).items():  # the demo's own operator dirs
+                    patch.setenv(key, value)
+                backed_up = first_backups(lab)
+            assert all(line.startswith("✓") for line in backed_up), backed_up
         finally:
             lab.detach()
     finally:

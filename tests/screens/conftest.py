@@ -3,16 +3,24 @@ from hand-made facts (no network) for Pilot and snapshot tests."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from screens.state import ClientEntry, WizardState
 from tests.planning import client_facts, fresh_fleet, plan_for, server_facts
+from wizard.inventory.parse import parse_inventory
+from wizard.inventory.settings import resolve_server
+from wizard.pipeline.facts import UserInfo
+from wizard.pipeline.status import StatusReport, guard_by_hand, parse_status
 from wizard.pipeline.verify import Proof, VerifyReport
+from wizard.remote.identity import RUNUSER, RunAs
+from wizard.session import FleetSession, ServerUnavailable
 
 FIXED_NOW = datetime(2025, 3, 14, 12, 0)
+STATUS_NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -69,3 +77,77 @@ def fixed_report() -> VerifyReport:
 
 def new_client(name: str, ssh: str) -> ClientEntry:
     return ClientEntry(name, ssh, facts=client_facts(name))
+
+
+@pytest.fixture(autouse=True)
+def no_server_for_status(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """The welcome screen of a rerun asks the server for the fleet's health: outside the lab
+    tests, the server is unreachable at once (a test that wants a report sets its own)."""
+    if request.node.get_closest_marker("lab"):
+        return
+
+    def unreachable(self):
+        raise ServerUnavailable(f"{self.server_name}: the screen tests do not connect anywhere")
+
+    monkeypatch.setattr(FleetSession, "status", unreachable)
+
+
+STATUS_INVENTORY = """\
+version: 1
+server: {name: nas, ssh: root@nas.lan, repo_root: /srv/backups}
+retention: {keep_daily: 7, keep_weekly: 4}
+clients:
+  - {name: web1, ssh: root@web1.lan, source_directories: [/etc, /srv/www]}
+  - {name: db1, ssh: root@db1.lan, source_directories: [/etc, /var/lib/postgresql]}
+  - {name: laptop, ssh: alice@laptop.lan, source_directories: [/home/alice]}
+  - {name: mail, ssh: root@mail.lan, source_directories: [/etc, /var/mail]}
+"""
+GIB = 1024**3
+
+
+def fixed_status() -> StatusReport:
+    """A fleet with one client of each kind, as the guard's `status --json` reports it at
+    STATUS_NOW: web1 ok, db1 refused, laptop never backed up, mail stale."""
+    guard = {
+        "time": "2025-03-14T12:00:00+00:00",
+        "server": {"name": "nas", "repo_root": "/srv/backups", "free": 412 * GIB,
+                   "total": 1863 * GIB, "low_space": False},
+        "clients": [
+            {"name": "web1", "state": "ok", "archives": 41, "size": 18 * GIB,
+             "newest_archive": {"name": "web1-2025-03-14T09:12:03",
+                                "time": "2025-03-14T09:12:03+00:00"},
+             "quota": {"used": 19 * GIB, "limit": 50 * GIB},
+             "guard": {"last_run": "2025-03-14T07:30:01+00:00",
+                       "last_result": {"status": "ok", "time": "2025-03-14T07:30:01+00:00"}},
+             "problems": []},
+            {"name": "db1", "state": "refused", "archives": 38, "size": 92 * GIB,
+             "newest_archive": {"name": "db1-2025-03-14T02:40:00",
+                                "time": "2025-03-14T02:40:00+00:00"},
+             "quota": {"used": 95 * GIB, "limit": None},
+             "guard": {"last_run": "2025-03-14T07:30:02+00:00",
+                       "last_result": {"status": "refused", "time": "2025-03-14T07:30:02+00:00",
+                                       "archives": ["db1-2025-03-12T02:40:00"]}},
+             "problems": ["the guard refused at 2025-03-14T07:30:02+00:00: REFUSING to prune "
+                          "/srv/backups/db1: 1 archive(s) deleted outside the server's prune "
+                          "(db1-2025-03-12T02:40:00) (archives: db1-2025-03-12T02:40:00)"]},
+            {"name": "laptop", "state": "never", "archives": 0, "size": 0,
+             "quota": {"used": 1024**2}, "guard": {"last_run": "2025-03-14T07:30:03+00:00",
+                                                   "last_result": None},
+             "problems": ["never backed up: the repository has no archive yet"]},
+            {"name": "mail", "state": "stale", "archives": 12, "size": 3 * GIB,
+             "newest_archive": {"name": "mail-2025-03-10T04:05:00",
+                                "time": "2025-03-10T04:05:00+00:00"},
+             "quota": {"used": 3 * GIB, "limit": None},
+             "guard": {"last_run": "2025-03-14T07:30:04+00:00",
+                       "last_result": {"status": "ok", "time": "2025-03-14T07:30:04+00:00"}},
+             "problems": ["stale: the newest archive, mail-2025-03-10T04:05:00, is from "
+                          "2025-03-10T04:05:00+00:00 (104 h ago)"]},
+        ],
+    }  # fmt: skip
+    inventory = parse_inventory(STATUS_INVENTORY)
+    facts = server_facts(
+        python_path="/usr/bin/python3", users={"borg": UserInfo("borg", 999, 999, "/home/borg")}
+    )
+    settings = resolve_server(inventory, "root", "nas.lan", 22)
+    by_hand = guard_by_hand(facts, settings, RunAs("borg", "/home/borg", RUNUSER), "root@nas.lan")
+    return parse_status(json.dumps(guard), inventory, by_hand)

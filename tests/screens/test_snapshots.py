@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import fixed_report, fixed_state
+from conftest import STATUS_INVENTORY, STATUS_NOW, fixed_report, fixed_state, fixed_status
 from textual.widgets import Input, Tree
 
 from screens.app import BorgkeepApp
-from tests.planning import fresh_fleet
 from wizard.inventory.model import save_inventory
+from wizard.inventory.parse import parse_inventory
+from wizard.session import FleetSession
 
 SIZE = (100, 32)
 
@@ -36,12 +37,39 @@ def test_step_snapshot(snap_compare, tmp_path: Path, step: int, name: str):
     assert snap_compare(_app(tmp_path, step), terminal_size=SIZE, run_before=_steady)
 
 
-def test_welcome_rerun_snapshot(snap_compare, tmp_path: Path):
+def _welcome_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> BorgkeepApp:
+    """A rerun whose server reports one client of each state (through the status worker)."""
     path = tmp_path / "inventory.yaml"
-    save_inventory(fresh_fleet()[0], path)
+    save_inventory(parse_inventory(STATUS_INVENTORY), path)
+    monkeypatch.setattr(FleetSession, "status", lambda self: fixed_status())
     app = BorgkeepApp(path)
     app.state.inventory_path = Path("/home/operator/.config/borgkeep/inventory.yaml")
-    assert snap_compare(app, terminal_size=SIZE, run_before=_steady)
+    app.state.now = STATUS_NOW
+    return app
+
+
+async def _status_loaded(pilot) -> None:
+    for _ in range(100):
+        await pilot.pause()
+        if pilot.app.state.status is not None:
+            break
+    await _steady(pilot)
+
+
+@pytest.mark.parametrize("size", [SIZE, (80, 24)], ids=["100x32", "80x24"])
+def test_welcome_rerun_snapshot(snap_compare, tmp_path: Path, monkeypatch, size):
+    app = _welcome_rerun(tmp_path, monkeypatch)
+    assert snap_compare(app, terminal_size=size, run_before=_status_loaded)
+
+
+def test_what_to_do_for_a_refused_client_at_80x24_snapshot(snap_compare, tmp_path, monkeypatch):
+    async def open_db1(pilot) -> None:
+        await _status_loaded(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+
+    app = _welcome_rerun(tmp_path, monkeypatch)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_db1)
 
 
 async def _on_authorized_keys(pilot) -> None:

@@ -307,3 +307,18 @@ def test_state_builds_a_valid_inventory(tmp_path: Path):
     assert [c.name for c in inventory.clients] == ["host1", "host2"]
     again = WizardState.from_inventory(tmp_path / "x.yaml", inventory)
     assert again.to_inventory() == inventory
+
+
+def test_a_rerun_keeps_the_alerts_section_no_step_edits(tmp_path: Path):
+    inventory = fresh_fleet()[0]
+    text = tmp_path / "in.yaml"
+    save_inventory(inventory, text)
+    text.write_text(
+        text.read_text() + "alerts:\n  webhook: http://127.0.0.1:9/hook\n  stale_after: 36h\n"
+    )
+    from wizard.inventory.parse import load_inventory
+
+    saved = load_inventory(text)
+    state = WizardState.from_inventory(tmp_path / "x.yaml", saved)
+    assert state.to_inventory().alerts == saved.alerts
+    assert state.save_inventory().alerts.webhook == "http://127.0.0.1:9/hook"

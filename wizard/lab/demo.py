@@ -5,6 +5,10 @@ runs plan, apply and verify from the command line, makes a first backup on every
 through the crontab entry Borgkeep installed, and ends with the exact commands to back up,
 list and restore by hand. Everything the demo writes lives under the lab's directory.
 
+It ends with the protection demonstration (`wizard.lab.protect`): on by default with `--cli`,
+offered with a question after the wizard, off with `--no-protect`. For it, the lab's
+inventory sends its alerts to a local receiver that lives as long as the demo.
+
 Without `--keep` the lab is stopped and removed when the demo ends. With `--keep` its hosts
 keep running after the demo (`--stop DIR` stops them; the files stay until `rm -rf DIR`),
 and `--resume DIR` brings a kept lab back — restarting stopped hosts from their files — with
@@ -15,7 +19,6 @@ applied fleet.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import signal
 import sys
@@ -25,12 +28,13 @@ from pathlib import Path
 import yaml
 
 from wizard.lab.lab import Lab, LabError
+from wizard.lab.protect import Demonstration, add_alerts, lab_session
+from wizard.lab.receiver import NotificationReceiver
 from wizard.lab.resume import relocate_repositories, resume_lab, stop_kept_lab
 from wizard.lab.start import start_lab
 from wizard.pipeline.facts import HostFacts
-from wizard.reports import client_commands
+from wizard.reports import client_commands, first_backup_line
 
-CRON_FIELDS = 5
 PLAN_FILE = "demo.plan"
 
 
@@ -47,32 +51,13 @@ def operator_env(lab: Lab) -> dict[str, str]:
     }
 
 
-def cron_command(crontab_text: str) -> str | None:
-    """The command of the first borgkeep cron line (after the five schedule fields)."""
-    for line in crontab_text.splitlines():
-        if re.match(r"^\s*[0-9*]", line) and "borgmatic" in line:
-            return line.split(None, CRON_FIELDS)[CRON_FIELDS]
-    return None
-
-
 def first_backups(lab: Lab, names: list[str] | None = None) -> list[str]:
-    """Run each client's installed cron command by hand, as cron would."""
-    report = []
-    for host in lab.clients:
-        if names is not None and host.name not in names:
-            continue
-        user = None if host.login == "root" else host.login_user
-        listing = lab.run(host.name, ["crontab", "-l"], user=user)
-        command = cron_command(listing.stdout.decode())
-        if not command:
-            report.append(f"✗ {host.name}: no borgkeep cron entry found")
-            continue
-        result = lab.run_as_cron(host.name, command, user=user)
-        mark = "✓" if result.returncode == 0 else "✗"
-        report.append(
-            f"{mark} {host.name}: first backup ({shlex.split(command)[0]} … create check)"
-        )
-    return report
+    """Back up `names` (default: every client of the inventory) now, through the engine:
+    each client's installed cron job, run as cron would (`FleetSession.first_backups`)."""
+    inventory = Path(operator_env(lab)["BORGKEEP_INVENTORY"])
+    with lab_session(lab, inventory) as session:
+        outcomes = session.first_backups(names)
+    return [first_backup_line(outcome) for outcome in outcomes.values()]
 
 
 def try_it_yourself(lab: Lab, clients: list[str]) -> list[str]:
@@ -118,8 +103,11 @@ def run_demo(
     resume: Path | None = None,
     stop: Path | None = None,
     full: bool = False,
+    protect: bool | None = None,
 ) -> int:
-    """`open_wizard(inventory_path)` is the launcher's: the lab never imports the wizard."""
+    """`open_wizard(inventory_path)` is the launcher's: the lab never imports the wizard.
+    `protect`: end with the protection demonstration (None: yes with `--cli`, asked after
+    the wizard); never on `--resume`, whose inventory was applied already."""
     if os.geteuid() != 0:
         print(
             "borgkeep demo: the local lab needs root: it starts one sshd per lab host in its "
@@ -137,14 +125,31 @@ def run_demo(
         print(f"borgkeep demo: {exc}", file=sys.stderr)
         return 1
     keep = keep or resume is not None
+    receiver = None
     try:
         inventory = operator_env(lab)["BORGKEEP_INVENTORY"]
+        if protect and resume is not None:
+            print("--protect: not on a resumed lab (its inventory was applied already)")
+        if protect is not False and resume is None:
+            receiver = NotificationReceiver().start()
+            add_alerts(Path(inventory), receiver)
         if cli_only or open_wizard is None or not sys.stdin.isatty() or not sys.stdout.isatty():
-            return _run_cli_demo(lab, inventory, new_clients, full, keep)
-        if resume:
-            print("add it in the wizard: tick it on the Clients screen")
-        return open_wizard(Path(inventory))
+            code = _run_cli_demo(lab, inventory, new_clients, full, keep)
+            wanted = protect is not False
+        else:
+            if resume:
+                print("add it in the wizard: tick it on the Clients screen")
+            code = open_wizard(Path(inventory))
+            wanted = protect or (protect is None and _ask("See the protection work now?"))
+        if receiver is not None and wanted and code == 0:
+            from wizard.cli import main
+
+            shown = Demonstration(lab, Path(inventory), receiver).run(lab.clients[0].name, main)
+            code = 1 if shown is False else code
+        return code
     finally:
+        if receiver is not None:
+            receiver.stop()
         if keep:
             lab.detach()
             print(
@@ -155,6 +160,14 @@ def run_demo(
             )
         else:
             lab.stop()
+
+
+def _ask(question: str) -> bool:
+    try:
+        answer = input(f"\n{question} [Y/n] ").strip().lower()
+    except EOFError:
+        return False
+    return answer in ("", "y", "yes")
 
 
 def _start(keep: bool) -> tuple[Lab, list[str]]:

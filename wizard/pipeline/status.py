@@ -8,14 +8,17 @@ up when a client is not, which is when status matters): the guard program's
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from wizard.artefacts.guard_program import fleet_command, guard_program_path
+from wizard.artefacts.guard_program import fleet_command, guard_command, guard_program_path
+from wizard.artefacts.layout import ServerPaths
 from wizard.inventory.model import Inventory
 from wizard.inventory.settings import ServerSettings
 from wizard.pipeline.desired.server_prune import FALLBACK_PYTHON
 from wizard.pipeline.facts import HostFacts, server_layout
+from wizard.remote.identity import RUNUSER, SUDO, RunAs
 
 ATTENTION_STATES = ("error", "refused", "never", "stale")
 STATE_ORDER = {state: index for index, state in enumerate((*ATTENTION_STATES, "ok"))}
@@ -60,10 +63,58 @@ class ClientStatus:
 
 
 @dataclass(frozen=True)
+class GuardByHand:
+    """What the operator types on the server (logged in as `login`, the inventory's
+    `server.ssh`) to look into a client's repository and decide about a refusal, as the borg
+    user: built from the server's facts and the layout the renderers use, never from what
+    the server reported."""
+
+    login: str
+    become: tuple[str, ...]
+    python: str
+    borg: str
+    paths: ServerPaths
+
+    def guard(self, action: str, client: str) -> str:
+        """`check` (read-only), `acknowledge` (accept the archives as they are now), ..."""
+        program = guard_program_path(self.paths.state_dir)
+        return shlex.join(
+            [*self.become, *shlex.split(guard_command(self.python, program, action, client))]
+        )
+
+    def list_archives(self, client: str) -> str:
+        passcommand = f"BORG_PASSCOMMAND=cat {self.paths.passphrase(client)}"
+        argv = ["env", passcommand, self.borg, "list", self.paths.repository(client)]
+        return shlex.join([*self.become, *argv])
+
+
+def become_words(run_as: RunAs) -> tuple[str, ...]:
+    """How a person at the login's shell becomes `run_as.user` for one command."""
+    if run_as.via == RUNUSER:
+        return ("runuser", "-u", run_as.user, "--")
+    if run_as.via == SUDO:
+        return ("sudo", "-u", run_as.user, "--")
+    return ()
+
+
+def guard_by_hand(
+    facts: HostFacts, settings: ServerSettings, borg_user: RunAs, login: str
+) -> GuardByHand:
+    return GuardByHand(
+        login=login,
+        become=become_words(borg_user),
+        python=facts.python_path or FALLBACK_PYTHON,
+        borg=facts.borg_path or "borg",
+        paths=server_layout(facts, settings),
+    )
+
+
+@dataclass(frozen=True)
 class StatusReport:
     server: dict
     clients: tuple[ClientStatus, ...]
     time: str = ""
+    by_hand: GuardByHand | None = None
 
     @property
     def attention(self) -> list[ClientStatus]:
@@ -93,7 +144,9 @@ def status_command(facts: HostFacts, settings: ServerSettings) -> str:
     return fleet_command(python, guard_program_path(spaths.state_dir), "status", "--json")
 
 
-def parse_status(output: str, inventory: Inventory) -> StatusReport:
+def parse_status(
+    output: str, inventory: Inventory, by_hand: GuardByHand | None = None
+) -> StatusReport:
     """The guard's JSON joined with the inventory: a client the server does not guard yet is
     an `error` ("not set up"), never silently missing."""
     try:
@@ -126,4 +179,6 @@ def parse_status(output: str, inventory: Inventory) -> StatusReport:
                 problems=tuple(str(p) for p in entry.get("problems") or ()),
             )
         )
-    return StatusReport(server=server, clients=tuple(clients), time=str(data.get("time", "")))
+    return StatusReport(
+        server=server, clients=tuple(clients), time=str(data.get("time", "")), by_hand=by_hand
+    )

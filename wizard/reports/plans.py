@@ -1,0 +1,104 @@
+"""Plans as text: `borgkeep plan`'s output, the review screen's headings, labels, summary."""
+
+from __future__ import annotations
+
+from wizard.pipeline.desired.items import PHASE_NAMES
+from wizard.pipeline.plan import Change, Plan, plan_warnings
+from wizard.reports.marks import NOTHING_TO_CHANGE
+from wizard.safe_text import safe_text
+
+
+def phase_name(change: Change) -> str:
+    return PHASE_NAMES.get(change.phase, str(change.phase))
+
+
+def change_target(change: Change) -> str:
+    """What a change acts on, in words: a path, `crontab of borg`, or the command's name."""
+    if change.kind == "command":
+        return change.action
+    if change.kind == "crontab" and change.path and change.path.startswith("crontab:"):
+        return f"crontab of {change.path.removeprefix('crontab:')}"
+    return change.path or change.action
+
+
+def change_heading(change: Change) -> str:
+    """The full title of a change with its host: `nas: update /home/borg/.ssh/authorized_keys`,
+    `nas: create crontab of borg`, `host1: run generate-key`."""
+    verb = "run" if change.kind == "command" else change.action
+    return f"{change.host}: {verb} {change_target(change)}"
+
+
+SHORT_VERBS = {"create": "new", "update": "edit", "permissions": "chmod"}
+
+
+def change_label(change: Change) -> str:
+    """A short label (for a tree at 80 columns): a short verb and the file's own name, never
+    a cut path; `change_heading` has the full path."""
+    if change.kind == "command":
+        return f"run {change.action}"
+    target = change_target(change)
+    if change.kind in ("file", "dir") and "/" in target.rstrip("/"):
+        target = target.rstrip("/").rsplit("/", 1)[1] + ("/" if change.kind == "dir" else "")
+    return f"{SHORT_VERBS.get(change.action, change.action)} {target}"
+
+
+KEY_LINE_FILES = ("authorized_keys", "known_hosts")
+
+
+def wraps_by_default(change: Change) -> bool:
+    """Key lines (authorized_keys, known_hosts) are one long line each, and commands and
+    directories are one sentence: those read better wrapped. Config files keep their
+    layout (long lines scroll sideways)."""
+    if change.kind in ("command", "dir"):
+        return True
+    return bool(change.path) and change.path.rsplit("/", 1)[-1].endswith(KEY_LINE_FILES)
+
+
+def brief_diff(diff: str, max_lines: int) -> str:
+    """The first lines of a long diff and how many more there are."""
+    lines = diff.rstrip("\n").splitlines()
+    if len(lines) <= max_lines:
+        return diff.rstrip("\n")
+    head = lines[: max_lines // 4]
+    more = len(lines) - len(head)
+    return "\n".join(
+        [*head, f"... {more} more line(s) not shown here (without --brief: every line)"]
+    )
+
+
+def render_plan_text(
+    plan: Plan, brief_lines: int | None = None, nothing: str = NOTHING_TO_CHANGE
+) -> str:
+    """The human form of a plan, as `borgkeep plan` prints it; with `brief_lines`, a diff
+    longer than that (the prune guard program) is cut to its first lines."""
+    out: list[str] = []
+    if plan.empty and nothing:
+        out.append(nothing)
+    for host in plan.hosts:
+        host_changes = plan.for_host(host)
+        if not host_changes:
+            continue
+        out.append(f"=== {host}: {len(host_changes)} change(s)")
+        for change in host_changes:
+            out.append(f"--- [{phase_name(change)}] {change.title}")
+            diff = change.diff.rstrip("\n")
+            out.append(brief_diff(diff, brief_lines) if brief_lines else diff)
+    for warning in plan_warnings(plan):
+        out.append(f"warning: {safe_text(warning)}")
+    counts = plan.summary()
+    total = sum(sum(v.values()) for v in counts.values())
+    out.append(f"{total} change(s) on {sum(1 for v in counts.values() if v)} host(s)")
+    return "\n".join(out) + "\n"
+
+
+def plan_summary(plan: Plan, left_out: set[str]) -> str:
+    """One line: how many changes will be applied, and per host what kind."""
+    counts = plan.summary()
+    parts = []
+    for host in plan.hosts:
+        per = counts.get(host, {})
+        words = ", ".join(f"{n} {action}" for action, n in sorted(per.items())) or "no changes"
+        mark = " (left out)" if host in left_out else ""
+        parts.append(f"{host}: {words}{mark}")
+    total = sum(len(plan.for_host(h)) for h in plan.hosts if h not in left_out)
+    return f"{total} change(s) to apply — " + "; ".join(parts)
