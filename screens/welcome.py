@@ -277,8 +277,8 @@ class WelcomeScreen(StepScreen):
 
     def client_action_chosen(self, client: ClientStatus, action: str | None) -> None:
         """Open the chosen lifecycle screen; afterwards the health is read again."""
-        if action is None:
-            return
+        if action not in {key for key, _label in self.client_actions(client)}:
+            return  # closed without choosing
         open_client_action(
             self.app,
             self.state,

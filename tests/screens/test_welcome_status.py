@@ -212,3 +212,25 @@ async def test_a_new_setup_shows_no_health_and_asks_no_server(tmp_path, monkeypa
         assert app.screen.check_action("refresh_status", ()) is False
         await pilot.press("ctrl+r")
     assert asked == []
+
+
+async def test_a_refused_client_can_be_recovered_from_the_health_view(tmp_path, monkeypatch):
+    from screens.lifecycle import LifecycleScreen
+
+    serve(monkeypatch, fixed_status)
+    monkeypatch.setattr(LifecycleScreen, "action_plan", lambda self: None)
+    clients = {c.name: c for c in fixed_status().clients}
+    app = rerun_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        welcome = app.screen
+        assert [key for key, _ in welcome.client_actions(clients["db1"])] == ["recover", "restore"]
+        assert [key for key, _ in welcome.client_actions(clients["web1"])] == ["restore"]
+        await pilot.press("enter")  # db1, refused: the first row
+        await pilot.pause()
+        assert isinstance(app.screen, ClientStatusModal)
+        await pilot.click("#recover")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, LifecycleScreen)
+        assert (screen.action, screen.client) == ("recover", "db1")
