@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -12,30 +13,27 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.screen import Screen
 
-from screens.apply import ApplyScreen
 from screens.base import StepScreen, plain_text, shorten
-from screens.clients import ClientsScreen
-from screens.done import DoneScreen
-from screens.lifecycle import ACTION_LABELS, open_client_action
-from screens.retention import RetentionScreen
-from screens.review import ReviewScreen
-from screens.server import ServerScreen
 from screens.state import BACK, QUIT, WizardState
-from screens.welcome import WelcomeScreen
 from wizard.inventory.parse import InventoryError, load_inventory
-from wizard.reports import lifecycle_title
-from wizard.session import LIFECYCLE_ACTIONS
 
-STEPS: tuple[type[StepScreen], ...] = (
-    WelcomeScreen,
-    ServerScreen,
-    ClientsScreen,
-    RetentionScreen,
-    ReviewScreen,
-    ApplyScreen,
-    DoneScreen,
+# The steps in order, as (module, class): each module loads when its step first opens, so
+# the first screen waits for nothing but Textual and the welcome step.
+STEPS: tuple[tuple[str, str], ...] = (
+    ("screens.welcome", "WelcomeScreen"),
+    ("screens.server", "ServerScreen"),
+    ("screens.clients", "ClientsScreen"),
+    ("screens.retention", "RetentionScreen"),
+    ("screens.review", "ReviewScreen"),
+    ("screens.apply", "ApplyScreen"),
+    ("screens.done", "DoneScreen"),
 )
-APPLY_STEP = STEPS.index(ApplyScreen)
+
+
+def step_screen(index: int) -> type[StepScreen]:
+    """The screen class of step `index`."""
+    module, name = STEPS[index]
+    return getattr(importlib.import_module(module), name)
 
 
 class BorgkeepApp(App[int]):
@@ -79,7 +77,7 @@ class BorgkeepApp(App[int]):
         back into the editing steps (what was applied is fixed)."""
         step = self.start_step
         while step < len(STEPS):
-            result = await self.push_screen_wait(STEPS[step](self.state))
+            result = await self.push_screen_wait(step_screen(step)(self.state))
             if result is QUIT:
                 break
             if result is BACK:
@@ -102,7 +100,13 @@ class BorgkeepApp(App[int]):
             if screen.can_go_next():
                 yield SystemCommand(screen.NEXT_LABEL, "Go to the next step", screen.action_next)
         saved = self.state.saved
-        for client in saved.clients if saved is not None else ():
+        if saved is None or not saved.clients:
+            return
+        from screens.lifecycle import ACTION_LABELS, open_client_action
+        from wizard.reports import lifecycle_title
+        from wizard.session import LIFECYCLE_ACTIONS
+
+        for client in saved.clients:
             for action in LIFECYCLE_ACTIONS:
                 yield SystemCommand(
                     lifecycle_title(action, client.name),

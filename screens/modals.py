@@ -9,7 +9,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Markdown, Static
+from textual.widgets import Button, Input, Static
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -112,6 +112,8 @@ class HelpModal(ModalScreen[None]):
         with Vertical(id="dialog", classes="help"):
             yield Static(f"Help: {self.title_text}", id="dialog-title", markup=False)
             with VerticalScroll():
+                from textual.widgets import Markdown  # markdown-it loads with the first help
+
                 yield Markdown(self.text + keys)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Close", id="close", compact=True)

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wizard.inventory.model import (
     DEFAULT_RETENTION,
@@ -18,15 +19,17 @@ from wizard.inventory.model import (
 )
 from wizard.inventory.parse import inventory_from_data
 from wizard.inventory.settings import DEFAULT_PRUNE_SCHEDULE
-from wizard.session import (
-    ApplyResult,
-    FirstBackup,
-    FleetSession,
-    HostFacts,
-    Plan,
-    StatusReport,
-    VerifyReport,
-)
+
+if TYPE_CHECKING:  # the engine's session loads when a step first needs it
+    from wizard.session import (
+        ApplyResult,
+        FirstBackup,
+        FleetSession,
+        HostFacts,
+        Plan,
+        StatusReport,
+        VerifyReport,
+    )
 
 
 class Nav(enum.Enum):

@@ -4,6 +4,7 @@ the fleet's health, read from the server alone, the same rows `borgkeep status` 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -14,7 +15,6 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import ReadingBody, StepScreen
 from screens.client_status import ClientStatusModal
-from screens.lifecycle import open_client_action
 from screens.modals import ErrorModal, ask_host_key_from_thread
 from wizard.inventory.model import Inventory
 from wizard.inventory.settings import client_schedule
@@ -27,14 +27,9 @@ from wizard.reports import (
     status_verdict,
     what_to_do_lines,
 )
-from wizard.session import (
-    ClientStatus,
-    FleetSession,
-    HostKeyChanged,
-    ServerUnavailable,
-    StatusError,
-    StatusReport,
-)
+
+if TYPE_CHECKING:  # the engine's session loads in the status worker, not before the screen
+    from wizard.session import ClientStatus, StatusReport
 
 COLUMNS = ("", "client", "state", "last backup", "archives", "size", "guard", "repository")
 STATE_COLOURS = {
@@ -147,6 +142,8 @@ class WelcomeScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
     def status_worker(self, inventory: Inventory) -> StatusReport:
+        from wizard.session import FleetSession
+
         app = self.app
         with FleetSession(
             inventory,
@@ -169,6 +166,8 @@ class WelcomeScreen(StepScreen):
             self.query_one(selector).display = shown
 
     def _show_status_error(self, error: BaseException | None) -> None:
+        from wizard.session import HostKeyChanged, ServerUnavailable, StatusError
+
         self.query_one("#status-loading").display = False
         self._show_report_widgets(False)
         message = self.query_one("#status-message", Static)
@@ -279,6 +278,8 @@ class WelcomeScreen(StepScreen):
         """Open the chosen lifecycle screen; afterwards the health is read again."""
         if action not in {key for key, _label in self.client_actions(client)}:
             return  # closed without choosing
+        from screens.lifecycle import open_client_action
+
         open_client_action(
             self.app,
             self.state,

@@ -17,7 +17,6 @@ from wizard.remote.ssh_config import (
     operator_ssh_config_path,
     resolve_target,
 )
-from wizard.remote.transport import Connection
 
 UnknownKeyCallback = Callable[[str, int, str, str], bool]
 DEFAULT_CONNECT_TIMEOUT = 15.0
@@ -74,6 +73,8 @@ def probe_client(
     close the connection: the clients screen's check."""
     config = ssh_config_path or operator_ssh_config_path()
     target = resolve_target(destination, config if config.exists() else None)
+    from wizard.remote.transport import Connection  # paramiko loads here, not at start
+
     with Connection.connect(
         target,
         known_hosts_path or operator_known_hosts_path(),

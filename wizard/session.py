@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wizard.artefacts.passphrase_file import generate_passphrase
 from wizard.inventory.model import Inventory
@@ -56,7 +57,7 @@ from wizard.probe import (
     probe_client,
 )
 from wizard.remote.errors import ServerUnavailable
-from wizard.remote.host_keys import HostKeyChanged
+from wizard.remote.host_key_errors import HostKeyChanged
 from wizard.remote.lock import DEFAULT_TIMEOUT as DEFAULT_LOCK_TIMEOUT
 from wizard.remote.lock import hold_server_lock
 from wizard.remote.ssh_config import (
@@ -65,8 +66,10 @@ from wizard.remote.ssh_config import (
     operator_ssh_config_path,
     resolve_target,
 )
-from wizard.remote.transport import Connection
 from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
+
+if TYPE_CHECKING:  # paramiko loads only when a connection is made
+    from wizard.remote.transport import Connection
 
 __all__ = [  # the front door: what the CLI and the screens may use
     "ApplyResult",
@@ -165,6 +168,8 @@ class FleetSession(DayTwoActions, LifecycleActions):
         return targets
 
     def _open(self, target: SSHTarget) -> Connection:
+        from wizard.remote.transport import Connection  # paramiko loads here, not at start
+
         return Connection.connect(
             target,
             self.known_hosts_path,

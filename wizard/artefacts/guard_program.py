@@ -40,7 +40,6 @@ import shlex
 from pathlib import Path
 
 from wizard.artefacts.managed_block import MANAGED_HEADER
-from wizard.hostside.guard_main import COMMANDS, FLEET_COMMANDS
 from wizard.inventory.validation import FieldError, check_absolute_path, check_name, check_retention
 
 GUARD_FILE_NAME = "guard.py"
@@ -123,6 +122,8 @@ def guard_command(
 ) -> str:
     """The exact cron/operator command: `PYTHON -I GUARD ACTION CLIENT` (`rollback` takes
     the transaction to roll back to as well)."""
+    from wizard.hostside.guard_main import COMMANDS  # the guard's own list, loaded on use
+
     if action not in COMMANDS:
         raise FieldError("action", f"{action!r} is not one of {', '.join(COMMANDS)}")
     if len(numbers) != (action == "rollback") or not all(n.isdigit() for n in numbers):
@@ -141,6 +142,8 @@ def guard_command(
 
 def fleet_command(python_path: str, guard_path: str, action: str, *flags: str) -> str:
     """`PYTHON -I GUARD status [--json]` / `... health` / `... drill`: every client at once."""
+    from wizard.hostside.guard_main import FLEET_COMMANDS  # the guard's own list, loaded on use
+
     if action not in FLEET_COMMANDS or not set(flags) <= {"--json"}:
         raise FieldError("action", f"{action!r} {flags!r} is not status [--json], health or drill")
     return shlex.join(

@@ -10,8 +10,6 @@ import posixpath
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from croniter import croniter
-
 from wizard.artefacts.crontab import staggered_schedule
 from wizard.inventory.model import ClientSpec, Inventory
 from wizard.inventory.validation import duration_seconds, split_host_port
@@ -84,6 +82,8 @@ def client_backups_per_day(client: ClientSpec, start: datetime | None = None) ->
     """The most archives a client may add in a day: its schedule's busiest day in the next
     two weeks, plus a few manual runs. More than that is a burst the guard refuses."""
     start = start or datetime(2026, 1, 5)  # a fixed Monday: the answer must not drift
+    from croniter import croniter  # on first use: the first screen stays light
+
     runs = croniter(client_schedule(client), start - timedelta(seconds=1))
     per_day: dict[object, int] = {}
     while (moment := runs.get_next(datetime)) < start + timedelta(days=14):
@@ -97,6 +97,8 @@ def client_stale_after(inventory: Inventory, client: ClientSpec) -> int:
     if inventory.alerts.stale_after:
         return duration_seconds(inventory.alerts.stale_after)
     start = datetime(2026, 1, 5)
+    from croniter import croniter
+
     runs = croniter(client_schedule(client), start)
     previous, longest = runs.get_next(datetime), timedelta(0)
     while previous < start + timedelta(days=35):

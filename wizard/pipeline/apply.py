@@ -21,7 +21,7 @@ from wizard.pipeline.desired.items import PHASE_NAMES, Passphrase
 from wizard.pipeline.identity import HostIdentity
 from wizard.pipeline.lifecycle.commands import LIFECYCLE_COMMANDS
 from wizard.pipeline.plan import Change, Plan, sha256_text
-from wizard.remote import scripts
+from wizard.remote import batch, scripts
 from wizard.remote.identity import RunAs
 from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
 
@@ -122,6 +122,20 @@ class Executor:
         return None
 
     def _run_host(self, host: str, changes: list[Change]) -> None:
+        """The host's changes in order: writes (files, directories, crontabs) in batches, one
+        remote process per run of steps with the same account; commands one by one."""
+        writes: list[Change] = []
+        for change in changes:
+            if change.kind != "command":
+                writes.append(change)
+                continue
+            self._run_writes(host, writes)
+            writes = []
+            self._run_steps(host, [change], self._run_command)
+        self._run_writes(host, writes)
+
+    def _run_steps(self, host: str, changes: list[Change], run) -> None:
+        """`run(change)` for each change not blocked, reporting each as a step."""
         outcome = self.outcomes[host]
         for change in changes:
             reason = self._blocked(host)
@@ -131,16 +145,89 @@ class Executor:
                 continue
             self.on_event(host, "step", f"{change.title}")
             try:
-                self._apply_change(self.connections[host], change)
-            except ApplyStepError as exc:
-                outcome.error = exc
-                self.on_event(host, "error", str(exc))
+                run(change)
             except Exception as exc:  # transport failures and the like, reported per host
-                outcome.error = ApplyStepError(host, change.title, str(exc) or repr(exc))
-                self.on_event(host, "error", str(outcome.error))
+                self._fail(host, change, exc)
             else:
                 outcome.done.append(change.title)
                 self.on_event(host, "done", change.title)
+
+    def _fail(self, host: str, change: Change, exc: Exception) -> None:
+        error = exc
+        if not isinstance(exc, ApplyStepError):
+            error = ApplyStepError(host, change.title, str(exc) or repr(exc))
+        self.outcomes[host].error = error
+        self.on_event(host, "error", str(error))
+
+    def _run_writes(self, host: str, changes: list[Change]) -> None:
+        """Consecutive write steps run as one account go to the host as one batch; a change
+        is reported done when its last script ran, and the host stops at the first failure."""
+        units = []
+        if changes and not self._blocked(host):
+            units = [(change, *unit) for change in changes for unit in self._write_units(change)]
+        runs: list[list] = []
+        for unit in units:
+            if runs and runs[-1][0][1] == unit[1]:
+                runs[-1].append(unit)
+            else:
+                runs.append([unit])
+        left = {change.title: 0 for change in changes}
+        for unit in units:
+            left[unit[0].title] += 1
+        for run in runs:
+            for group in batch.split_batches([unit[2] for unit in run]):
+                if self._blocked(host):
+                    break
+                self._run_batch(host, [run[i] for i in group], left)
+        for change in changes:
+            if change.title in left:
+                reason = self._blocked(host) or "an earlier step on this host failed"
+                self.outcomes[host].skipped.append(change.title)
+                self.on_event(host, "skip", f"skipped {change.title} ({reason})")
+
+    def _run_batch(self, host: str, units: list, left: dict[str, int]) -> None:
+        """One batch of units (change, run_as, script, stdin); `left` counts each change's
+        units still to run, and loses the change once it is reported."""
+        conn, run_as = self.connections[host], units[0][1]
+        error: Exception | None = None
+        try:
+            if len(units) == 1:
+                self._run(conn, units[0][0], run_as, units[0][2], units[0][3])
+                ran = [batch.StepRun(0, "")]
+            else:
+                script = batch.batch_script([(u[2], len(u[3] or b"")) for u in units])
+                result = conn.run(run_as.wrap(script), stdin=b"".join(u[3] or b"" for u in units))
+                out, err = (
+                    part.decode("utf-8", "replace") for part in (result.stdout, result.stderr)
+                )
+                ran = batch.parse_batch(out, err, len(units))
+                if len(ran) < len(units) and (not ran or ran[-1].rc == 0):
+                    message = err.strip().splitlines()[-1:] or [f"exit code {result.rc}"]
+                    ran.append(batch.StepRun(result.rc or 1, message[0]))
+        except Exception as exc:  # transport failures and the like, reported per host
+            ran, error = [], exc
+        for index, (change, *_) in enumerate(units):
+            if index < len(ran) and ran[index].rc == 0:
+                left[change.title] -= 1
+                if not left[change.title]:
+                    del left[change.title]
+                    self._report(host, change, None)
+                continue
+            if index < len(ran):
+                message = ran[index].stderr or f"exit code {ran[index].rc}"
+                stale = ran[index].rc == scripts.STALE_EXIT
+                error = ApplyStepError(host, change.title, message, stale=stale)
+            del left[change.title]
+            self._report(host, change, error or ApplyStepError(host, change.title, "not run"))
+            return
+
+    def _report(self, host: str, change: Change, error: Exception | None) -> None:
+        self.on_event(host, "step", change.title)
+        if error is not None:
+            self._fail(host, change, error)
+            return
+        self.outcomes[host].done.append(change.title)
+        self.on_event(host, "done", change.title)
 
     def _run(self, conn, change: Change, run_as: RunAs, script: str, stdin: bytes | None = None):
         result = conn.run(run_as.wrap(script), stdin=stdin)
@@ -151,14 +238,15 @@ class Executor:
             )
         return result
 
-    def _apply_change(self, conn, change: Change) -> None:
+    def _write_units(self, change: Change) -> list[tuple[RunAs, str, bytes | None]]:
+        """The scripts that make one write change, each with its account and stdin."""
         identity = self.identities[change.host]
         if change.kind == "file" and change.action == "delete":
             script = scripts.delete_file_script(
                 change.path, change.old_sha256, identity.base(change.path)
             )
-            self._run(conn, change, identity.as_user(change.owner), script)
-        elif change.kind == "file":
+            return [(identity.as_user(change.owner), script, None)]
+        if change.kind == "file":
             content = self._final_content(change)
             script = scripts.write_file_script(
                 change.path,
@@ -170,27 +258,23 @@ class Executor:
                 change.group,
             )
             data = content.encode("utf-8", "surrogateescape")
-            self._run(conn, change, identity.as_user(change.owner), script, data)
-        elif change.kind == "dir":
+            return [(identity.as_user(change.owner), script, data)]
+        if change.kind == "dir":
             owner = identity.as_user(change.owner)
+            units = []
             if identity.controller(change.path) != change.owner:
                 script = scripts.create_dir_as_root_script(
                     change.path, change.mode, change.owner, change.group
                 )
-                self._run(conn, change, identity.admin, script)
+                units.append((identity.admin, script, None))
             script = scripts.ensure_dir_script(change.path, change.mode, identity.base(change.path))
-            self._run(conn, change, owner, script)
-        elif change.kind == "crontab":
+            return [*units, (owner, script, None)]
+        if change.kind == "crontab":
             script = scripts.install_crontab_script(
                 change.owner, change.old_sha256, sha256_text(change.new or "")
             )
-            self._run(
-                conn, change, identity.as_user(change.owner), script, (change.new or "").encode()
-            )
-        elif change.kind == "command":
-            self._run_command(conn, change, identity)
-        else:
-            raise ApplyStepError(change.host, change.title, f"unknown change kind {change.kind}")
+            return [(identity.as_user(change.owner), script, (change.new or "").encode())]
+        raise ApplyStepError(change.host, change.title, f"unknown change kind {change.kind}")
 
     def _final_content(self, change: Change) -> str:
         """The planned content with placeholders for generated keys filled in, and lines of
@@ -218,7 +302,8 @@ class Executor:
         result = self._run(self.connections[self.server], change, server, script)
         return scripts.exported_key(result.stdout.decode("utf-8", "replace"), repository)
 
-    def _run_command(self, conn, change: Change, identity: HostIdentity) -> None:
+    def _run_command(self, change: Change) -> None:
+        conn, identity = self.connections[change.host], self.identities[change.host]
         args = change.args
         login = identity.login
         if change.action == "generate-key":

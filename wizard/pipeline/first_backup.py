@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from wizard.artefacts.crontab import client_cron_line
 from wizard.artefacts.managed_block import ManagedBlockError, parse_managed_block
@@ -21,7 +22,9 @@ from wizard.inventory.model import ClientSpec, Inventory
 from wizard.inventory.settings import client_schedule
 from wizard.pipeline.apply import EventSink
 from wizard.pipeline.facts import CRON_PATH, HostFacts, client_layout
-from wizard.remote.transport import Connection
+
+if TYPE_CHECKING:  # paramiko loads only when a connection is made
+    from wizard.remote.transport import Connection
 
 CRON_FIELDS = 5
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from wizard.pipeline.status import ClientStatus, StatusReport
 from wizard.reports.lifecycle import drill_line
 from wizard.reports.marks import MARK_DONE, MARK_ERROR
 from wizard.safe_text import safe_text
+
+if TYPE_CHECKING:  # words only: the status pipeline itself loads where it runs
+    from wizard.pipeline.status import ClientStatus, StatusReport
 
 STATE_MARKS = {
     "ok": MARK_DONE,
