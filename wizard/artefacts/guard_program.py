@@ -57,6 +57,7 @@ GUARD_MODULES = (
     "guard_drill",
     "guard_prune",
     "guard_recover",
+    "guard_check",
     "guard_main",
 )
 """Concatenation order: each module only uses names from modules before it."""
@@ -141,10 +142,13 @@ def guard_command(
 
 
 def fleet_command(python_path: str, guard_path: str, action: str, *flags: str) -> str:
-    """`PYTHON -I GUARD status [--json]` / `... health` / `... drill`: every client at once."""
+    """`PYTHON -I GUARD status [--json]` / `... health` / `... drill`: every client at once;
+    `... check-all CLIENT...`: the named clients' checks in one pass."""
     from wizard.hostside.guard_main import FLEET_COMMANDS  # the guard's own list, loaded on use
 
-    if action not in FLEET_COMMANDS or not set(flags) <= {"--json"}:
+    if action == "check-all":
+        flags = tuple(check_name("client", client) for client in flags)
+    elif action not in FLEET_COMMANDS or not set(flags) <= {"--json"}:
         raise FieldError("action", f"{action!r} {flags!r} is not status [--json], health or drill")
     return shlex.join(
         [

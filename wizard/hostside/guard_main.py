@@ -23,10 +23,9 @@ from datetime import datetime
 from datetime import timezone
 
 from wizard.hostside.guard_borg import GuardFailure
-from wizard.hostside.guard_borg import parse_prune_list
 from wizard.hostside.guard_borg import recover_hidden_repository
-from wizard.hostside.guard_decision import named_archives
-from wizard.hostside.guard_decision import refusal_summary
+from wizard.hostside.guard_check import run_check
+from wizard.hostside.guard_check import run_checks
 from wizard.hostside.guard_drill import run_drills
 from wizard.hostside.guard_health import collect_status
 from wizard.hostside.guard_health import health_problems
@@ -34,7 +33,6 @@ from wizard.hostside.guard_notify import load_alerts
 from wizard.hostside.guard_notify import report_line
 from wizard.hostside.guard_notify import send_alerts
 from wizard.hostside.guard_prune import baseline_archives
-from wizard.hostside.guard_prune import judge
 from wizard.hostside.guard_prune import load_or_migrate
 from wizard.hostside.guard_prune import result_record
 from wizard.hostside.guard_prune import run_prune
@@ -63,11 +61,11 @@ from wizard.hostside.guard_text import MESSAGE_PREFIX
 from wizard.hostside.guard_text import capped_names
 
 COMMANDS = ("prune", "check", "init", "acknowledge", "inspect", "rollback")
-FLEET_COMMANDS = ("status", "health", "drill")
+FLEET_COMMANDS = ("status", "health", "drill", "check-all")
 USAGE = """\
 usage: python3 -I GUARD COMMAND CLIENT
        python3 -I GUARD rollback CLIENT TRANSACTION
-       python3 -I GUARD status [--json] | health | drill [CLIENT]
+       python3 -I GUARD status [--json] | health | drill [CLIENT] | check-all [CLIENT...]
 
 The borgkeep prune guard, run as the borg user. Commands:
   prune CLIENT        prune + compact CLIENT's repository unless the archives were tampered
@@ -83,6 +81,8 @@ The borgkeep prune guard, run as the borg user. Commands:
   status [--json]     read-only: every client's newest archive, size, quota use, guard state
   health              the daily job: status, and an alert per problem (stale, never backed
                       up, refused, error, low disk space)
+  check-all [CLIENT...]  read-only: check of every client (or those named) in one pass,
+                      with one borgmatic prune dry run for all of them; a line per client
   drill [CLIENT]      restore drill: borg extract --dry-run of each client's newest archive,
                       recorded in its state; an alert per failure
 
@@ -110,6 +110,8 @@ def main(
         return EXIT_OK
     if argv and argv[0] == "drill" and len(argv) <= 2:
         return drill_main(list(argv[1:]), config, program=program, now=now)
+    if argv and argv[0] == "check-all":
+        return check_all_main(list(argv[1:]), config, program=program, now=now)
     if argv and argv[0] in FLEET_COMMANDS:
         return fleet_main(list(argv), config, program=program, now=now)
     wanted = None
@@ -188,6 +190,32 @@ def drill_main(
     return run_drills(setups, config, now, lock_wait)
 
 
+def check_all_main(
+    clients: list[str],
+    config: dict,
+    *,
+    program: tuple[str, str],
+    now: Callable[[], datetime],
+) -> int:
+    """`check-all [CLIENT...]`: one line per client, as `check` prints it; exit 0 when every
+    check passed, 3 when one refused, 1 when one failed."""
+    names = clients or sorted(config.get("clients") or {})
+    try:
+        setups = [client_setup(config, name, *program) for name in names]
+    except UsageError as error:
+        print(f"{MESSAGE_PREFIX}: {error}\n{USAGE}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as error:
+        print(f"{MESSAGE_PREFIX}: broken CONFIG in the guard: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    os.umask(0o077)
+    outcomes = run_checks(setups, now)
+    for client, outcome in outcomes.items():
+        report_line(client, outcome.text, problem=outcome.status != "ok")
+    codes = {outcome.exit_code for outcome in outcomes.values()}
+    return EXIT_FAILED if EXIT_FAILED in codes else max(codes, default=EXIT_OK)
+
+
 def fleet_main(
     argv: list[str],
     config: dict,
@@ -229,50 +257,6 @@ def _record_failure(setup: ClientSetup, outcome: Outcome, moment: datetime) -> N
             save_state(setup.state_dir, replace(state, last_result=result_record(outcome, moment)))
     except Exception:  # the failure itself was reported; the record is a courtesy
         pass
-
-
-def run_check(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
-    """Read-only: the decision on the live repository plus borgmatic's own dry run."""
-    if os.path.lexists(setup.hidden):
-        raise GuardFailure(
-            f"{setup.repository} is hidden at {setup.hidden}: a guard prune is running, or one "
-            f"was interrupted (the next prune restores it)"
-        )
-    listing = setup.tools.list_archives(setup.repository)
-    state = load_or_migrate(setup, setup.repository, listing)
-    if state is None:
-        return Outcome.refused(
-            f"check {setup.repository}: no baseline recorded; prune would refuse; record one "
-            f"with: {setup.command('init')}"
-        )
-    decision = judge(setup, state, setup.repository, listing, now())
-    dry_run = setup.tools.run_borgmatic(setup.prune_config, "--dry-run", "prune", "--list")
-    if dry_run.returncode != 0:
-        raise GuardFailure(
-            f"borgmatic prune --dry-run for {setup.repository} failed (exit {dry_run.returncode})"
-        )
-    report = parse_prune_list(dry_run.stdout + "\n" + dry_run.stderr)
-    names = {archive.id: archive.name for archive in listing}
-    endangered = [names.get(i, i) for i in report.removed if i in decision.must_keep]
-    summary = (
-        f"{len(listing)} archive(s); prune would keep {len(report.kept)} and remove "
-        f"{len(report.removed)}"
-    )
-    problems = [refusal_summary(decision.reasons)] if decision.reasons else []
-    last = state.last_result or {}
-    if last.get("status") == "refused":
-        problems.append(f"the last scheduled run refused at {last.get('time')}")
-    if endangered:
-        problems.append(
-            f"borgmatic's dry run would remove {len(endangered)} archive(s) that the policy "
-            f"keeps by the server's clock ({capped_names(endangered)})"
-        )
-    if problems:
-        return Outcome.refused(
-            f"check {setup.repository}: REFUSED: {'; '.join(problems)}; {summary}",
-            named_archives(decision.reasons) + endangered,
-        )
-    return Outcome.ok(f"check {setup.repository}: ok; {summary}")
 
 
 def _list_live(setup: ClientSetup) -> tuple[list, int | None, str | None]:

@@ -46,19 +46,21 @@ from wizard.pipeline.identity import (
 # `stat` never dereferences. `f PATH TOP`/`d PATH TOP` also report a link at any directory
 # between TOP and PATH, and then do not look at PATH at all. What is not a readable regular
 # file (or a directory) comes back as `K EXPECTED KIND PATH`, a `PathProblem` in the facts.
+# `dn` is `dirname` without a process (every path here is absolute and normalised).
 READ_FUNCTIONS = r"""
 kind() { if [ -L "$1" ]; then echo symlink; elif [ -d "$1" ]; then echo dir; elif [ -f "$1" ]; then echo file; else echo other; fi; }
-up() { a=$(dirname -- "$1"); u=0; while [ "$a" != "$2" ] && [ "$a" != / ] && [ "$a" != . ]; do
-       if [ -L "$a" ]; then printf 'K dir symlink %s\n' "$a"; u=1; fi; a=$(dirname -- "$a"); done; return $u; }
+dn() { r="${1%/*}"; if [ "$r" = "$1" ]; then r=.; elif [ -z "$r" ]; then r=/; fi; }
+up() { dn "$1"; a=$r; u=0; while [ "$a" != "$2" ] && [ "$a" != / ] && [ "$a" != . ]; do
+       if [ -L "$a" ]; then printf 'K dir symlink %s\n' "$a"; u=1; fi; dn "$a"; a=$r; done; return $u; }
 f() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K file symlink %s\n' "$1";
       elif [ -f "$1" ] && [ -r "$1" ]; then printf 'F %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$1"; base64 -w0 -- "$1"; echo;
       elif [ -e "$1" ]; then printf 'K file %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
 d() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K dir symlink %s\n' "$1";
       elif [ -d "$1" ]; then printf 'D %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$1";
       elif [ -e "$1" ]; then printf 'K dir %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
-a() { p=$(dirname -- "$1"); while :; do
+a() { dn "$1"; p=$r; while :; do
       if [ -L "$p" ] || [ -e "$p" ]; then printf 'A %s %s %s\n' "$(kind "$p")" "$(stat -c '%a %U' -- "$p")" "$p"; fi
-      if [ "$p" = / ]; then break; fi; p=$(dirname -- "$p"); done; }
+      if [ "$p" = / ]; then break; fi; dn "$p"; p=$r; done; }
 h() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K file symlink %s\n' "$1";
       elif [ -f "$1" ] && [ -r "$1" ]; then printf 'H %s %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$(sha256sum < "$1" | cut -d' ' -f1)" "$1";
       elif [ -e "$1" ]; then printf 'K file %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
@@ -66,7 +68,7 @@ e() { if [ -e "$1" ] || [ -L "$1" ]; then printf 'E %s\n' "$1"; else printf 'N %
 r() { if [ -f "$1/config" ]; then printf 'R %s\n' "$1"; fi; }
 c() { t=$(mktemp) || return; if crontab -l >"$t" 2>/dev/null; then printf 'C %s\n' "$1"; base64 -w0 "$t"; echo;
       else printf 'c %s\n' "$1"; fi; rm -f "$t"; }
-s() { p="$1"; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; printf 'S %s %s\n' "$(df -Pk "$p" | awk 'NR==2 {print $4}')" "$1"; }
+s() { p="$1"; while [ ! -e "$p" ]; do dn "$p"; p=$r; done; printf 'S %s %s\n' "$(df -Pk "$p" | awk 'NR==2 {print $4}')" "$1"; }
 """
 
 

@@ -8,6 +8,11 @@ or forged, its last run did not refuse, borgmatic's prune dry run removes nothin
 policy keeps). For the server: no line of authorized_keys outside the block undoes a pin.
 For every host: no drift — each managed file is what the plan would write. A host that
 cannot be reached is a failed proof.
+
+Cost: a client's four probes run side by side in one remote process (`wizard.remote.grouped`,
+each keeping its own exit code and output); the server checks every client's guard in one
+`check-all` pass (one borgmatic start-up, not one per client), beside the clients' probes;
+the facts are gathered once.
 """
 
 from __future__ import annotations
@@ -20,14 +25,16 @@ from wizard.artefacts.authorized_keys import authorized_keys_line, parse_authori
 from wizard.artefacts.authorized_keys_audit import audit_authorized_keys
 from wizard.artefacts.borgmatic_versions import validate_config_command
 from wizard.artefacts.client_ssh import client_ssh_argv
-from wizard.artefacts.guard_program import guard_command, guard_program_path
+from wizard.artefacts.guard_program import fleet_command, guard_program_path
 from wizard.inventory.settings import repository_url
 from wizard.pipeline.desired.server_prune import FALLBACK_PYTHON
 from wizard.pipeline.facts import client_layout, server_layout
 from wizard.remote import scripts
+from wizard.remote.grouped import grouped_script, parse_grouped
 
 SHELL_PROBE = "borgkeep-shell-probe"
 SSH_FAILED = 255
+GUARD_PREFIX = "borgkeep-guard"
 
 
 @dataclass
@@ -54,43 +61,23 @@ def _tail(data: bytes, limit: int = 300) -> str:
     return lines[-1][-limit:] if lines else ""
 
 
-def verify_client(session, client_name: str) -> list[Proof]:
+def client_proof_commands(session, client_name: str) -> list[str]:
+    """The client's four probes, run side by side on it as its login: its config validates
+    with its own borgmatic; `borg info` through its key; a shell command through its key;
+    `borg info` of another repository through its key."""
     facts = session.facts[client_name]
     settings = session.settings
-    conn = session.connections[client_name]
-    server_facts = session.facts[session.server_name]
-    spaths = server_layout(server_facts, settings)
+    spaths = server_layout(session.facts[session.server_name], settings)
     paths = client_layout(facts, client_name)
-    proofs: list[Proof] = []
-
-    argv = validate_config_command(
+    validate = validate_config_command(
         borgmatic_version=facts.borgmatic_version,
         borgmatic_path=facts.borgmatic_path,
         config_path=paths.config,
     )
-    result = conn.run(shlex.join(argv))
-    proofs.append(
-        Proof(
-            client_name,
-            "config validates with its own borgmatic",
-            result.rc == 0,
-            _tail(result.stderr or result.stdout),
-        )
-    )
-
     url = repository_url(settings, spaths.repository(client_name))
+    other = repository_url(settings, spaths.repository(f"{client_name}-borgkeep-probe"))
     env = scripts.borg_env(paths.key, paths.known_hosts, paths.passphrase)
     borg = shlex.quote(facts.borg_path or "borg")
-    result = conn.run(f"{env} {borg} info {shlex.quote(url)}")
-    proofs.append(
-        Proof(
-            client_name,
-            "borg info through its own key and pinned host key",
-            result.rc == 0,
-            _tail(result.stderr) if result.rc else "repository reachable, passphrase right",
-        )
-    )
-
     ssh = [
         *client_ssh_argv(paths.key, paths.known_hosts),
         "-p",
@@ -99,33 +86,66 @@ def verify_client(session, client_name: str) -> list[Proof]:
         "echo",
         SHELL_PROBE,
     ]
-    result = conn.run(f"{shlex.join(ssh)} </dev/null")
-    authenticated = result.rc != SSH_FAILED and b"Permission denied" not in result.stderr
-    shell_ran = SHELL_PROBE.encode() in result.stdout
+    return [
+        shlex.join(validate),
+        f"{env} {borg} info {shlex.quote(url)}",
+        shlex.join(ssh),
+        f"{env} {borg} info {shlex.quote(other)}",
+    ]
+
+
+def verify_client(session, client_name: str) -> list[Proof]:
+    conn = session.connections[client_name]
+    commands = client_proof_commands(session, client_name)
+    result = conn.run(grouped_script(commands))
+    results = parse_grouped(result.stdout, len(commands))
+    if None in results:
+        detail = _tail(result.stderr) or f"exit code {result.rc}"
+        return [Proof(client_name, "the client's probes could run", False, detail)]
+    validated, info, shell, other = results
+    proofs = [
+        Proof(
+            client_name,
+            "config validates with its own borgmatic",
+            validated.rc == 0,
+            _tail(validated.stderr or validated.stdout),
+        ),
+        Proof(
+            client_name,
+            "borg info through its own key and pinned host key",
+            info.rc == 0,
+            _tail(info.stderr) if info.rc else "repository reachable, passphrase right",
+        ),
+    ]
+    authenticated = shell.rc != SSH_FAILED and b"Permission denied" not in shell.stderr
+    shell_ran = SHELL_PROBE.encode() in shell.stdout
     if not authenticated:
-        detail = f"the server did not accept the key: {_tail(result.stderr, 160)}"
+        detail = f"the server did not accept the key: {_tail(shell.stderr, 160)}"
     else:
         detail = "a shell command ran through the key" if shell_ran else "only borg serve runs"
     proofs.append(
         Proof(client_name, "its key gets no shell", authenticated and not shell_ran, detail)
     )
-
-    other = spaths.repository(f"{client_name}-borgkeep-probe")
-    result = conn.run(f"{env} {borg} info {shlex.quote(repository_url(settings, other))}")
-    refused = result.rc != 0 and b"not allowed" in result.stderr
+    refused = other.rc != 0 and b"not allowed" in other.stderr
     proofs.append(
         Proof(
             client_name,
             "its key cannot reach another repository",
             refused,
-            _tail(result.stderr, 160) if result.rc != 0 else "another repository path was accepted",
+            _tail(other.stderr, 160) if other.rc != 0 else "another repository path was accepted",
         )
     )
+    return [*proofs, verify_forced_command(session, client_name)]
 
+
+def verify_forced_command(session, client_name: str) -> Proof:
+    """The managed block's line for the client is exactly the one the plan would write."""
+    server_facts = session.facts[session.server_name]
+    spaths = server_layout(server_facts, session.settings)
     line = parse_authorized_keys_block(server_facts.file(spaths.authorized_keys).text).get(
         client_name
     )
-    public = facts.client_public_key
+    public = session.facts[client_name].client_public_key
     repo = spaths.repository(client_name)
     expected = (
         authorized_keys_line(
@@ -139,37 +159,55 @@ def verify_client(session, client_name: str) -> list[Proof]:
         else None
     )
     forced = bool(line and line == expected)
-    proofs.append(
-        Proof(
-            session.server_name,
-            f"authorized_keys forces --append-only for {client_name}",
-            forced,
-            f"forced command pins it to {repo} in append-only mode"
-            if forced
-            else (line or "no line for this client in the managed block"),
-        )
+    return Proof(
+        session.server_name,
+        f"authorized_keys forces --append-only for {client_name}",
+        forced,
+        f"forced command pins it to {repo} in append-only mode"
+        if forced
+        else (line or "no line for this client in the managed block"),
     )
-    return proofs
 
 
-def verify_guard(session, client_name: str) -> Proof:
-    """The guard's own read-only `check`: the baseline exists, nothing vanished or was
-    forged since, and borgmatic's prune dry run removes nothing the policy keeps."""
+def verify_guards(session, clients: list[str]) -> list[Proof]:
+    """The guard's read-only check of every client in one pass on the server (`check-all`):
+    the baseline exists, nothing vanished or was forged since, and borgmatic's prune dry run
+    removes nothing the policy keeps. One proof per client."""
+    if not clients:
+        return []
     server_facts = session.facts[session.server_name]
     settings = session.settings
     conn = session.connections[session.server_name]
     spaths = server_layout(server_facts, settings)
     python = server_facts.python_path or FALLBACK_PYTHON
-    command = guard_command(python, guard_program_path(spaths.state_dir), "check", client_name)
+    command = fleet_command(python, guard_program_path(spaths.state_dir), "check-all", *clients)
     borg = session.identities[session.server_name].as_user(settings.borg_user)
     result = conn.run(borg.wrap(command))
-    lines = (result.stdout if result.rc == 0 else result.stderr or result.stdout).splitlines()
-    last = next((ln for ln in reversed(lines) if ln.strip()), b"").decode("utf-8", "replace")
-    detail = last.strip().removeprefix(f"borgkeep-guard: {client_name}: ")
-    detail = detail if len(detail) <= 400 else detail[:397] + "..."
-    return Proof(
-        session.server_name, f"the guard's check for {client_name}", result.rc == 0, detail
-    )
+    lines = {
+        stream: result_lines(data)
+        for stream, data in (("ok", result.stdout), ("problem", result.stderr))
+    }
+    proofs = []
+    for client in clients:
+        prefix = f"{GUARD_PREFIX}: {client}: "
+        said = {
+            stream: [line.removeprefix(prefix) for line in found if line.startswith(prefix)]
+            for stream, found in lines.items()
+        }
+        ok = bool(said["ok"]) and not said["problem"]
+        detail = (said["problem"] or said["ok"] or [_guard_silence(result)])[-1]
+        detail = detail if len(detail) <= 400 else detail[:397] + "..."
+        proofs.append(Proof(session.server_name, f"the guard's check for {client}", ok, detail))
+    return proofs
+
+
+def result_lines(data: bytes) -> list[str]:
+    return [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+
+
+def _guard_silence(result) -> str:
+    last = _tail(result.stderr) or _tail(result.stdout)
+    return f"the guard said nothing about it (exit code {result.rc}{': ' + last if last else ''})"
 
 
 def verify_authorized_keys(session, clients: list[str]) -> Proof:
@@ -229,13 +267,21 @@ def verify_fleet(session) -> VerifyReport:
 
     def one(name: str) -> list[Proof]:
         try:
-            return [*verify_client(session, name), verify_guard(session, name)]
+            return verify_client(session, name)
         except Exception as exc:  # a proof that cannot run is a failed proof
             return [Proof(name, "verification could run", False, str(exc))]
 
+    def guards() -> list[Proof]:
+        try:
+            return verify_guards(session, clients)
+        except Exception as exc:
+            return [Proof(session.server_name, "the guard's checks could run", False, str(exc))]
+
     with ThreadPoolExecutor(max_workers=session.max_parallel) as pool:
+        server_side = pool.submit(guards)  # on the server, beside the clients' probes
         for proofs in pool.map(one, clients):
             report.proofs.extend(proofs)
+        report.proofs.extend(server_side.result())
     if session.server_name in session.facts:
         report.proofs.append(verify_authorized_keys(session, clients))
         report.proofs.extend(verify_drift(session))

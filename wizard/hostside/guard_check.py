@@ -1,0 +1,156 @@
+"""Read-only checks: would the guard let prune run, and what would borgmatic's prune remove?
+
+`check CLIENT` looks at one repository; `check-all [CLIENT...]` (what `borgkeep verify`
+runs) looks at many in one pass: every repository is listed and judged as `check` does,
+then ONE borgmatic run dry-runs the prune of all their configs together (borgmatic reads a
+directory of configs), instead of one borgmatic start-up per client. Archive IDs are unique
+per repository, so each client's verdict reads its own IDs out of the joint `--list`
+output. If that joint run fails, each client's dry run is repeated alone, so a failure is
+named for the client it belongs to.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from wizard.hostside.guard_borg import GuardFailure
+from wizard.hostside.guard_borg import PruneReport
+from wizard.hostside.guard_borg import parse_prune_list
+from wizard.hostside.guard_decision import named_archives
+from wizard.hostside.guard_decision import refusal_summary
+from wizard.hostside.guard_prune import judge
+from wizard.hostside.guard_prune import load_or_migrate
+from wizard.hostside.guard_segments import SegmentError
+from wizard.hostside.guard_setup import ClientSetup
+from wizard.hostside.guard_setup import Outcome
+from wizard.hostside.guard_state import StateError
+from wizard.hostside.guard_text import capped_names
+
+DRY_RUN = ("--dry-run", "prune", "--list")
+LISTING_THREADS = 2
+"""`borg list` of two repositories at a time: borg is single-threaded, servers have cores."""
+
+
+@dataclass
+class Judged:
+    """One client's repository as listed and judged, waiting for the prune dry run."""
+
+    setup: ClientSetup
+    listing: list
+    state: object
+    decision: object
+
+
+def judge_repository(setup: ClientSetup, now: Callable[[], datetime]) -> Judged | Outcome:
+    """List and judge the live repository; an Outcome when there is nothing to dry-run."""
+    if os.path.lexists(setup.hidden):
+        raise GuardFailure(
+            f"{setup.repository} is hidden at {setup.hidden}: a guard prune is running, or one "
+            f"was interrupted (the next prune restores it)"
+        )
+    listing = setup.tools.list_archives(setup.repository)
+    state = load_or_migrate(setup, setup.repository, listing)
+    if state is None:
+        return Outcome.refused(
+            f"check {setup.repository}: no baseline recorded; prune would refuse; record one "
+            f"with: {setup.command('init')}"
+        )
+    return Judged(setup, listing, state, judge(setup, state, setup.repository, listing, now()))
+
+
+def check_verdict(judged: Judged, report: PruneReport) -> Outcome:
+    """The check's outcome from the judgement and the dry run's `--list` IDs (only this
+    repository's IDs count)."""
+    setup, listing, decision = judged.setup, judged.listing, judged.decision
+    names = {archive.id: archive.name for archive in listing}
+    removed = [i for i in report.removed if i in names]
+    kept = [i for i in report.kept if i in names]
+    endangered = [names[i] for i in removed if i in decision.must_keep]
+    summary = f"{len(listing)} archive(s); prune would keep {len(kept)} and remove {len(removed)}"
+    problems = [refusal_summary(decision.reasons)] if decision.reasons else []
+    last = judged.state.last_result or {}
+    if last.get("status") == "refused":
+        problems.append(f"the last scheduled run refused at {last.get('time')}")
+    if endangered:
+        problems.append(
+            f"borgmatic's dry run would remove {len(endangered)} archive(s) that the policy "
+            f"keeps by the server's clock ({capped_names(endangered)})"
+        )
+    if problems:
+        return Outcome.refused(
+            f"check {setup.repository}: REFUSED: {'; '.join(problems)}; {summary}",
+            named_archives(decision.reasons) + endangered,
+        )
+    return Outcome.ok(f"check {setup.repository}: ok; {summary}")
+
+
+def dry_run_alone(judged: Judged) -> PruneReport:
+    setup = judged.setup
+    result = setup.tools.run_borgmatic(setup.prune_config, *DRY_RUN)
+    if result.returncode != 0:
+        raise GuardFailure(
+            f"borgmatic prune --dry-run for {setup.repository} failed (exit {result.returncode})"
+        )
+    return parse_prune_list(result.stdout + "\n" + result.stderr)
+
+
+def run_check(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
+    """Read-only: the decision on the live repository plus borgmatic's own dry run."""
+    judged = judge_repository(setup, now)
+    if isinstance(judged, Outcome):
+        return judged
+    return check_verdict(judged, dry_run_alone(judged))
+
+
+def _judge_or_fail(setup: ClientSetup, now: Callable[[], datetime]) -> Judged | Outcome:
+    try:
+        return judge_repository(setup, now)
+    except (GuardFailure, StateError, SegmentError) as error:
+        return Outcome.failed(str(error))
+    except OSError as error:
+        return Outcome.failed(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
+
+
+def dry_run_together(judged: list[Judged]) -> PruneReport | None:
+    """One borgmatic run over a private directory holding a copy of every config; None when
+    it failed (the caller then runs them one by one)."""
+    first = judged[0].setup
+    folder = tempfile.mkdtemp(prefix=".check-", dir=first.state_dir)
+    try:
+        for item in judged:
+            shutil.copyfile(
+                item.setup.prune_config, os.path.join(folder, f"{item.setup.client}.yaml")
+            )
+        result = first.tools.run_borgmatic(folder, *DRY_RUN)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if result.returncode != 0:
+        return None
+    return parse_prune_list(result.stdout + "\n" + result.stderr)
+
+
+def run_checks(setups: list[ClientSetup], now: Callable[[], datetime]) -> dict[str, Outcome]:
+    """`check` for every client in `setups`, with one joint prune dry run; by client."""
+    with ThreadPoolExecutor(max_workers=LISTING_THREADS) as pool:
+        judged = list(pool.map(lambda setup: _judge_or_fail(setup, now), setups))
+    outcomes: dict[str, Outcome] = {}
+    waiting = []
+    for setup, item in zip(setups, judged):  # noqa: B905 (the server may run Python 3.9)
+        if isinstance(item, Outcome):
+            outcomes[setup.client] = item
+        else:
+            waiting.append(item)
+    report = dry_run_together(waiting) if len(waiting) > 1 else None
+    for item in waiting:
+        try:
+            outcome = check_verdict(item, report if report is not None else dry_run_alone(item))
+        except GuardFailure as error:
+            outcome = Outcome.failed(str(error))
+        outcomes[item.setup.client] = outcome
+    return {setup.client: outcomes[setup.client] for setup in setups}
