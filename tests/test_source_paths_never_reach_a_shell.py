@@ -4,6 +4,7 @@ connections and proves that no remote command line carries them, only a file bod
 
 from __future__ import annotations
 
+import re
 import threading
 
 import yaml
@@ -11,6 +12,7 @@ import yaml
 from tests.planning import INVENTORY, client_key, fresh_fleet, plan_for
 from wizard.pipeline.apply import apply_plan
 from wizard.pipeline.identity import client_identity, server_identity
+from wizard.remote import batch
 from wizard.remote.transport import CommandResult
 from wizard.secrets_store import SecretStore
 
@@ -28,9 +30,20 @@ class RecordingConnection:
         self._lock = threading.Lock()
 
     def run(self, command, stdin=None, sudo=False, timeout=None, check=False) -> CommandResult:
+        lengths = [int(n) for n in re.findall(r"^head -c (\d+) \| \($", command, re.MULTILINE)]
         with self._lock:
             self.commands.append(command)
-            self.stdins.append(stdin or b"")
+            if not lengths:
+                self.stdins.append(stdin or b"")
+        if lengths:  # a batch of steps: each reads its own share of stdin, as on a host
+            data, ended = stdin or b"", []
+            for number, length in enumerate(lengths):
+                with self._lock:
+                    self.stdins.append(data[:length])
+                data = data[length:]
+                ended.append(f"\n{batch.END} {number} 0\n")
+            assert data == b"", "a batch's stdin is exactly its steps' shares"
+            return CommandResult(0, "".join(ended).encode(), b"")
         if "ssh-keygen" in command:
             return CommandResult(0, client_key(self.host).encode() + b" borgkeep\n", b"")
         if "/config" in command and "cat --" in command:
@@ -66,7 +79,8 @@ def test_odd_source_directories_and_excludes_travel_only_on_stdin(tmp_path, monk
     )
     assert result.ok, {h: str(o.error) for h, o in result.outcomes.items()}
     commands = [c for conn in connections.values() for c in conn.commands]
-    assert len(commands) >= len(plan.changes)
+    steps = sum(len(conn.stdins) for conn in connections.values())
+    assert steps >= len(plan.changes)
     for needle in (ODD_SOURCE, ODD_EXCLUDE, "my data", "touch /tmp/pwned", "rm -rf /"):
         assert not [c for c in commands if needle in c], needle
     config = next(
