@@ -168,14 +168,9 @@ def main(
     return outcome.exit_code
 
 
-def drill_main(
-    clients: list[str],
-    config: dict,
-    *,
-    program: tuple[str, str],
-    now: Callable[[], datetime],
-) -> int:
-    """`drill` (every client, the scheduled job) or `drill CLIENT`."""
+def _setups(clients: list[str], config: dict, program: tuple[str, str]) -> list | int:
+    """The named clients' settings (every client's when none is named), or the exit code
+    after saying what is wrong; sets the umask for what the command writes."""
     names = clients or sorted(config.get("clients") or {})
     try:
         setups = [client_setup(config, name, *program) for name in names]
@@ -186,6 +181,20 @@ def drill_main(
         print(f"{MESSAGE_PREFIX}: broken CONFIG in the guard: {error}", file=sys.stderr)
         return EXIT_FAILED
     os.umask(0o077)
+    return setups
+
+
+def drill_main(
+    clients: list[str],
+    config: dict,
+    *,
+    program: tuple[str, str],
+    now: Callable[[], datetime],
+) -> int:
+    """`drill` (every client, the scheduled job) or `drill CLIENT`."""
+    setups = _setups(clients, config, program)
+    if isinstance(setups, int):
+        return setups
     lock_wait = int(config.get("lock_wait") or 0)
     return run_drills(setups, config, now, lock_wait)
 
@@ -199,16 +208,9 @@ def check_all_main(
 ) -> int:
     """`check-all [CLIENT...]`: one line per client, as `check` prints it; exit 0 when every
     check passed, 3 when one refused, 1 when one failed."""
-    names = clients or sorted(config.get("clients") or {})
-    try:
-        setups = [client_setup(config, name, *program) for name in names]
-    except UsageError as error:
-        print(f"{MESSAGE_PREFIX}: {error}\n{USAGE}", file=sys.stderr)
-        return EXIT_USAGE
-    except ConfigError as error:
-        print(f"{MESSAGE_PREFIX}: broken CONFIG in the guard: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    os.umask(0o077)
+    setups = _setups(clients, config, program)
+    if isinstance(setups, int):
+        return setups
     outcomes = run_checks(setups, now)
     for client, outcome in outcomes.items():
         report_line(client, outcome.text, problem=outcome.status != "ok")
