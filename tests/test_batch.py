@@ -102,3 +102,18 @@ def test_batches_stay_below_one_command_line():
     assert all(sum(len(texts[i]) for i in group) <= batch.MAX_BATCH_CHARS for group in groups)
     assert len(groups) > 1
     assert batch.split_batches(["y" * 50_000]) == [[0]]
+
+
+def test_a_step_that_reads_nothing_leaves_the_next_share_aligned(tmp_path):
+    """A large file already holding the content (only its mode changes) exits before reading
+    its stdin; the next step must still get exactly its own bytes."""
+    big = os.urandom(300_000)
+    (tmp_path / "big").write_bytes(big)
+    os.chmod(tmp_path / "big", 0o644)
+    steps = [write_step(tmp_path / "big", big, big), write_step(tmp_path / "next", None, b"N\n")]
+    rc, runs = run_batch(steps)
+    assert rc == 0, runs
+    assert [run.rc for run in runs] == [0, 0]
+    assert oct((tmp_path / "big").stat().st_mode & 0o777) == "0o600"
+    assert (tmp_path / "big").read_bytes() == big
+    assert (tmp_path / "next").read_bytes() == b"N\n"

@@ -2,7 +2,9 @@
 
 Each step runs in its own subshell (its `set -eu`, traps, `umask` and `exit` stay its own),
 reading exactly its own bytes of the shared stdin (`head -c N`), so a step sees what it
-would see alone: its content, then EOF. The batch stops at the first step that fails and
+would see alone: its content, then EOF. What a step leaves unread (a write that finds the
+content already there exits before reading it) is drained, so `head` always takes its
+whole share and the next step's bytes stay aligned. The batch stops at the first step that fails and
 says, per step, where its stderr begins and how it ended: each step keeps its own
 reporting, atomicity and staleness refusal. Secrets still travel on stdin only.
 """
@@ -36,7 +38,7 @@ def batch_script(steps: list[tuple[str, int]]) -> str:
     for number, (script, length) in enumerate(steps):
         lines += [
             f"printf '\\n{BEGIN} {number}\\n' >&2",
-            f"head -c {length} | (\n{script.rstrip()}\n)",
+            f"head -c {length} | {{ (\n{script.rstrip()}\n); rc=$?; cat >/dev/null; exit $rc; }}",
             f"rc=$?; printf '\\n{END} {number} %s\\n' \"$rc\"",
             '[ "$rc" -eq 0 ] || exit "$rc"',
         ]
