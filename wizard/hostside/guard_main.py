@@ -121,15 +121,10 @@ def main(
         print(f"{MESSAGE_PREFIX}: wrong arguments\n{USAGE}", file=sys.stderr)
         return EXIT_USAGE
     command, client = argv
-    try:
-        setup = client_setup(config, client, *program)
-    except UsageError as error:
-        print(f"{MESSAGE_PREFIX}: {error}\n{USAGE}", file=sys.stderr)
-        return EXIT_USAGE
-    except ConfigError as error:
-        print(f"{MESSAGE_PREFIX}: broken CONFIG in the guard: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    os.umask(0o077)
+    setups = _setups([client], config, program)
+    if isinstance(setups, int):
+        return setups
+    (setup,) = setups
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupt)
     notes: list[str] = []
