@@ -189,3 +189,15 @@ def ask_host_key_from_thread(
         if not app.is_running:
             return False
     return answer[0]
+
+
+def asking_session(app: App, inventory, accept_new_host_keys: bool):
+    """A `FleetSession` on `inventory` whose unknown host keys are asked about in the modal
+    above (its blocking work belongs in a thread worker)."""
+    from wizard.session import FleetSession  # the engine loads with the first connection
+
+    return FleetSession(
+        inventory,
+        on_unknown_host_key=lambda *a: ask_host_key_from_thread(app, *a),
+        accept_new_host_keys=accept_new_host_keys,
+    )

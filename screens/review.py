@@ -17,7 +17,7 @@ from textual.widgets import LoadingIndicator, Static, Tree
 from textual.worker import Worker, WorkerState
 
 from screens.base import StepScreen
-from screens.modals import ConfirmModal, PathModal, ask_host_key_from_thread
+from screens.modals import ConfirmModal, PathModal, asking_session
 from wizard.reports import (
     NOTHING_TO_CHANGE,
     change_heading,
@@ -133,12 +133,7 @@ class ReviewScreen(StepScreen):
             return
         if state.session is not None:
             state.session.close()
-        app = self.app
-        state.session = FleetSession(
-            inventory,
-            on_unknown_host_key=lambda *a: ask_host_key_from_thread(app, *a),
-            accept_new_host_keys=state.accept_new_host_keys,
-        )
+        state.session = asking_session(self.app, inventory, state.accept_new_host_keys)
         state.plan = None
         state.left_out = set()
         self.query_one("#planning").display = True

@@ -9,7 +9,7 @@ from textual.widgets import Button, Input, Label, LoadingIndicator, OptionList, 
 from textual.worker import Worker, WorkerState
 
 from screens.base import Body, FieldInput, FieldValidator, StepScreen, field_row
-from screens.modals import ErrorModal, ask_host_key_from_thread
+from screens.modals import ErrorModal, asking_session
 from screens.state import name_from_destination
 from wizard.inventory.model import Inventory, ServerSpec
 from wizard.inventory.validation import (
@@ -20,7 +20,7 @@ from wizard.inventory.validation import (
     split_host_port,
 )
 from wizard.reports import human_size, safe_text
-from wizard.session import FleetSession, HostFacts, HostKeyChanged, ServerProbe, config_hosts
+from wizard.session import HostFacts, HostKeyChanged, ServerProbe, config_hosts
 
 
 def describe_facts(facts: HostFacts) -> str:
@@ -198,12 +198,7 @@ class ServerScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="connect")
     def connect_worker(self, inventory: Inventory) -> ServerProbe:
-        app = self.app
-        with FleetSession(
-            inventory,
-            on_unknown_host_key=lambda *a: ask_host_key_from_thread(app, *a),
-            accept_new_host_keys=self.state.accept_new_host_keys,
-        ) as session:
+        with asking_session(self.app, inventory, self.state.accept_new_host_keys) as session:
             return session.probe_server()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -15,7 +15,7 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import ReadingBody, StepScreen
 from screens.client_status import ClientStatusModal
-from screens.modals import ErrorModal, ask_host_key_from_thread
+from screens.modals import ErrorModal, asking_session
 from wizard.inventory.model import Inventory
 from wizard.inventory.settings import client_schedule
 from wizard.reports import (
@@ -142,14 +142,7 @@ class WelcomeScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
     def status_worker(self, inventory: Inventory) -> StatusReport:
-        from wizard.session import FleetSession
-
-        app = self.app
-        with FleetSession(
-            inventory,
-            on_unknown_host_key=lambda *a: ask_host_key_from_thread(app, *a),
-            accept_new_host_keys=self.state.accept_new_host_keys,
-        ) as session:
+        with asking_session(self.app, inventory, self.state.accept_new_host_keys) as session:
             return session.status()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
