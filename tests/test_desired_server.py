@@ -18,8 +18,14 @@ from tests.planning import (
     plan_for,
 )
 from wizard.artefacts.guard_program import guard_state_path, legacy_state_path
-from wizard.inventory.model import ClientSpec
-from wizard.inventory.settings import client_backups_per_day
+from wizard.inventory.model import ClientSpec, Inventory, ServerSpec
+from wizard.inventory.settings import (
+    client_backups_per_day,
+    client_stale_after,
+    daily_run_minutes,
+    walked_busiest_day,
+    walked_longest_gap,
+)
 from wizard.pipeline.desired.fleet import Fleet
 from wizard.pipeline.desired.items import DesiredStateError
 from wizard.pipeline.desired.server_prune import cron_line_client, guard_config
@@ -230,3 +236,29 @@ def test_a_restore_drill_schedule_adds_one_cron_line_and_none_by_default():
     cron = _change(plan, "crontab:borg").new
     assert f"15 13 * * 0 /usr/bin/python3 -I {STATE_DIR}/guard.py drill >/dev/null" in cron
     assert cron_line_client(next(ln for ln in cron.splitlines() if " drill " in ln)) is None
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        "17 3 * * *",
+        "0 0 * * *",
+        "59 23 * * *",
+        "0,30 1,13 * * *",
+        "5 0,6,12,18 * * *",
+        "07 02 * * *",
+    ],
+)
+def test_daily_schedules_skip_the_walk_with_the_walks_answer(schedule):
+    """Every day alike: the guard's limits are computed from one day, and equal what
+    croniter's two- and five-week walks give (the walk still runs for other schedules)."""
+    assert daily_run_minutes(schedule) is not None
+    client = ClientSpec("h", "h", ("/x",), schedule=schedule)
+    inventory = Inventory(ServerSpec("nas", "nas"), {}, (client,))
+    assert client_backups_per_day(client) == walked_busiest_day(schedule) + 4
+    assert client_stale_after(inventory, client) == 2 * walked_longest_gap(schedule)
+
+
+@pytest.mark.parametrize("schedule", ["0 3 * * 1", "*/15 * * * *", "0 3 1 * *", "0 1-3 * * *"])
+def test_schedules_that_differ_by_day_are_walked(schedule):
+    assert daily_run_minutes(schedule) is None

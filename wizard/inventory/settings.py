@@ -6,6 +6,7 @@ locally from `~/.ssh/config`), the borg user's home from the server's facts.
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -78,17 +79,42 @@ MANUAL_BACKUP_ALLOWANCE = 4
 """Backups a day beyond the schedule that the guard accepts (first backups, manual runs)."""
 
 
-def client_backups_per_day(client: ClientSpec, start: datetime | None = None) -> int:
-    """The most archives a client may add in a day: its schedule's busiest day in the next
-    two weeks, plus a few manual runs. More than that is a burst the guard refuses."""
-    start = start or datetime(2026, 1, 5)  # a fixed Monday: the answer must not drift
+def daily_run_minutes(schedule: str) -> tuple[int, ...] | None:
+    """The minutes of the day a schedule runs at when it runs the same way every day (day of
+    month, month and day of week all `*`, minute and hour plain numbers or lists of them);
+    None for anything else, which the callers then walk with croniter."""
+    fields = schedule.split()
+    if len(fields) != 5 or fields[2:] != ["*", "*", "*"]:
+        return None
+    parts = fields[0].split(",") + fields[1].split(",")
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        return None
+    minutes = {int(m) for m in fields[0].split(",")}
+    hours = {int(h) for h in fields[1].split(",")}
+    if not all(0 <= m < 60 for m in minutes) or not all(0 <= h < 24 for h in hours):
+        return None
+    return tuple(sorted(60 * h + m for h in hours for m in minutes))
+
+
+def client_backups_per_day(client: ClientSpec) -> int:
+    """The most archives a client may add in a day: its schedule's busiest day, plus a few
+    manual runs. More than that is a burst the guard refuses."""
+    schedule = client_schedule(client)
+    daily = daily_run_minutes(schedule)
+    busiest = len(daily) if daily is not None else walked_busiest_day(schedule)
+    return busiest + MANUAL_BACKUP_ALLOWANCE
+
+
+def walked_busiest_day(schedule: str) -> int:
+    """The most runs on one day of two weeks from a fixed Monday (the answer must not drift)."""
     from croniter import croniter  # on first use: the first screen stays light
 
-    runs = croniter(client_schedule(client), start - timedelta(seconds=1))
+    start = datetime(2026, 1, 5)
+    runs = croniter(schedule, start - timedelta(seconds=1))
     per_day: dict[object, int] = {}
     while (moment := runs.get_next(datetime)) < start + timedelta(days=14):
         per_day[moment.date()] = per_day.get(moment.date(), 0) + 1
-    return max(per_day.values(), default=1) + MANUAL_BACKUP_ALLOWANCE
+    return max(per_day.values(), default=1)
 
 
 def client_stale_after(inventory: Inventory, client: ClientSpec) -> int:
@@ -96,15 +122,26 @@ def client_stale_after(inventory: Inventory, client: ClientSpec) -> int:
     twice the longest gap between two runs of its schedule."""
     if inventory.alerts.stale_after:
         return duration_seconds(inventory.alerts.stale_after)
-    start = datetime(2026, 1, 5)
+    schedule = client_schedule(client)
+    daily = daily_run_minutes(schedule)
+    if daily is None:
+        return 2 * walked_longest_gap(schedule)
+    # every day alike: the longest gap of one day, counting the wrap to the next
+    gaps = [b - a for a, b in itertools.pairwise(daily)] + [daily[0] + 1440 - daily[-1]]
+    return 2 * 60 * max(gaps)
+
+
+def walked_longest_gap(schedule: str) -> int:
+    """The longest gap in seconds between two runs in five weeks from a fixed Monday."""
     from croniter import croniter
 
-    runs = croniter(client_schedule(client), start)
+    start = datetime(2026, 1, 5)
+    runs = croniter(schedule, start)
     previous, longest = runs.get_next(datetime), timedelta(0)
     while previous < start + timedelta(days=35):
         moment = runs.get_next(datetime)
         longest, previous = max(longest, moment - previous), moment
-    return int(2 * longest.total_seconds())
+    return int(longest.total_seconds())
 
 
 def client_retention(inventory: Inventory, client: ClientSpec) -> dict:

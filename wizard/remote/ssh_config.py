@@ -7,10 +7,12 @@ connection; `wizard.remote.transport` does that with the `SSHTarget` resolved he
 
 from __future__ import annotations
 
+import functools
 import getpass
 import ipaddress
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -163,26 +165,49 @@ def operator_known_hosts_path() -> Path:
 
 
 def load_ssh_config(config_path: Path | None = None) -> paramiko.SSHConfig:
-    import paramiko  # only when a destination is resolved: `borgkeep validate` never needs it
-
     """Parse the ssh config; a missing file is an empty config, as for OpenSSH."""
     path = operator_ssh_config_path() if config_path is None else config_path
-    if not path.is_file():
-        return paramiko.SSHConfig()
-    return paramiko.SSHConfig.from_path(str(path))
+    return _parsed_config(str(path), _file_stamp(path))[0]
 
 
-def _host_lines(config_path: Path) -> list[list[str]]:
-    """The pattern lists of each ``Host`` line, in file order."""
-    if not config_path.is_file():
-        return []
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the file does (inode, size, mtime), None when it is not a file."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_config(
+    path: str, stamp: tuple[int, int, int] | None
+) -> tuple[paramiko.SSHConfig, tuple[tuple[str, ...], ...]]:
+    """The parsed config and its ``Host`` lines, once per version of the file: a fleet's
+    destinations all resolve through the same file, which is read once, not per host."""
+    import paramiko  # only when a destination is resolved: `borgkeep validate` never needs it
+
+    if stamp is None:
+        return paramiko.SSHConfig(), ()
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    return paramiko.SSHConfig.from_text(text), tuple(tuple(p) for p in _parse_host_lines(text))
+
+
+def _parse_host_lines(text: str) -> list[list[str]]:
     patterns: list[list[str]] = []
-    for raw in config_path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for raw in text.splitlines():
         line = raw.strip()
         match = re.match(r"(?i)host(?:\s*=\s*|\s+)(.+)", line)
         if match:
             patterns.append([p.strip('"') for p in match.group(1).split()])
     return patterns
+
+
+def _host_lines(config_path: Path) -> tuple[tuple[str, ...], ...]:
+    """The pattern lists of each ``Host`` line, in file order."""
+    return _parsed_config(str(config_path), _file_stamp(config_path))[1]
 
 
 def list_config_hosts(config_path: Path | None = None) -> list[str]:
