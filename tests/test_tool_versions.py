@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from wizard.pipeline.host_basics import gather_basic
-from wizard.pipeline.tool_versions import VersionCache, parse_version, version_script
+from wizard.pipeline.tool_versions import (
+    VersionCache,
+    parse_version,
+    tool_identities,
+    version_script,
+)
 from wizard.remote.transport import CommandResult
 
 
@@ -102,3 +107,38 @@ def test_versions_are_read_like_the_tools_print_them():
     assert parse_version("borgmatic", "error") is None
     script = version_script({"borg": "/opt/my borg/bin/borg"})
     assert "'/opt/my borg/bin/borg' --version" in script
+
+
+def test_a_reinstalled_package_is_asked_again(tmp_path: Path, cache: VersionCache):
+    """The package metadata beside the tool's interpreter is part of its identity: an
+    upgrade that rewrites only the library (pip into the same venv) is seen."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python3").symlink_to("/usr/bin/python3")
+    meta = venv / "lib" / "python3.11" / "site-packages" / "borgbackup-1.2.4.dist-info"
+    meta.mkdir(parents=True)
+    script = Path("/usr/bin/borg").read_text().split("\n", 1)[1]
+    (venv / "bin" / "borg").write_text(f"#!{venv}/bin/python3\n{script}")
+    (venv / "bin" / "borg").chmod(0o755)
+    path = f"{venv}/bin:/usr/bin:/bin"
+    facts = gather_basic(_connection(path), "local", versions=cache)
+    assert f"meta={meta}:" in facts.tool_identities["borg"]
+    assert f"interp={venv}/bin/python3:" in facts.tool_identities["borg"]
+    assert gather_basic(_connection(path), "local", versions=cache).borg_version == "1.2.4"
+    (meta / "RECORD").write_text("upgraded\n")
+    again = _connection(path)
+    assert gather_basic(again, "local", versions=cache).borg_version == "1.2.4"
+    assert again.version_runs == 1 and "borgmatic" not in again.commands[-1]
+
+
+def test_a_file_stat_could_not_read_leaves_the_tool_without_identity():
+    lines = [
+        ("borg_file", "/usr/bin/borg"),
+        ("borg_interp", "/usr/bin/python3"),
+        ("stat", "1-2-3-4.0-5.0 /usr/bin/borg"),
+        ("borgmatic_file", "/usr/bin/borgmatic"),
+        ("stat", "1-9-3-4.0-5.0 /usr/bin/borgmatic"),
+    ]
+    identities = tool_identities(lines)
+    assert "borg" not in identities  # its interpreter has no stamp: always asked
+    assert identities["borgmatic"] == "file=/usr/bin/borgmatic:1-9-3-4.0-5.0"

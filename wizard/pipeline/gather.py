@@ -46,18 +46,21 @@ from wizard.pipeline.identity import (
 # `stat` never dereferences. `f PATH TOP`/`d PATH TOP` also report a link at any directory
 # between TOP and PATH, and then do not look at PATH at all. What is not a readable regular
 # file (or a directory) comes back as `K EXPECTED KIND PATH`, a `PathProblem` in the facts.
-# `dn` is `dirname` without a process (every path here is absolute and normalised).
+# `dn` is `dirname` without a process (every path here is absolute and normalised). The
+# modes and owners of every file and directory come from one `stat` at the end (`m`), not
+# one per path; the parser joins them to the `F`/`D` lines by path.
 READ_FUNCTIONS = r"""
 kind() { if [ -L "$1" ]; then echo symlink; elif [ -d "$1" ]; then echo dir; elif [ -f "$1" ]; then echo file; else echo other; fi; }
 dn() { r="${1%/*}"; if [ "$r" = "$1" ]; then r=.; elif [ -z "$r" ]; then r=/; fi; }
 up() { dn "$1"; a=$r; u=0; while [ "$a" != "$2" ] && [ "$a" != / ] && [ "$a" != . ]; do
        if [ -L "$a" ]; then printf 'K dir symlink %s\n' "$a"; u=1; fi; dn "$a"; a=$r; done; return $u; }
 f() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K file symlink %s\n' "$1";
-      elif [ -f "$1" ] && [ -r "$1" ]; then printf 'F %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$1"; base64 -w0 -- "$1"; echo;
+      elif [ -f "$1" ] && [ -r "$1" ]; then printf 'F %s\n' "$1"; base64 -w0 -- "$1"; echo;
       elif [ -e "$1" ]; then printf 'K file %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
 d() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K dir symlink %s\n' "$1";
-      elif [ -d "$1" ]; then printf 'D %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$1";
+      elif [ -d "$1" ]; then printf 'D %s\n' "$1";
       elif [ -e "$1" ]; then printf 'K dir %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
+m() { stat -c 'M %a %U %G %n' -- "$@" 2>/dev/null; return 0; }
 a() { dn "$1"; p=$r; while :; do
       if [ -L "$p" ] || [ -e "$p" ]; then printf 'A %s %s %s\n' "$(kind "$p")" "$(stat -c '%a %U' -- "$p")" "$p"; fi
       if [ "$p" = / ]; then break; fi; dn "$p"; p=$r; done; }
@@ -98,6 +101,9 @@ def read_paths_script(
         lines.append(f"c {q(crontab_of)}")
     lines += [f"s {q(p)}" for p in space]
     lines += [f"a {q(p)}" for p in ancestors_of]
+    stated = [path for path, _ in files] + [path for path, _ in dirs]
+    if stated:
+        lines.append("m " + " ".join(q(path) for path in stated))
     lines.append("true")
     return "\n".join(lines) + "\n"
 
@@ -119,6 +125,7 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
     repos: set[str] = set()
     present: set[str] = set()
     space: dict[str, int] = {}
+    modes: dict[str, tuple[int, str, str]] = {}
     problems: dict[str, PathProblem] = {p.path: p for p in facts.problems}
     lines = text.split("\n")
     i = 0
@@ -128,14 +135,15 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
         if not line:
             continue
         tag, _, rest = line.partition(" ")
-        if tag in ("F", "D"):
+        if tag == "F":
+            content = base64.b64decode(lines[i]) if lines[i] else b""
+            i += 1
+            files[rest] = FileState(rest, content, None, None, None, "file")
+        elif tag == "D":
+            dirs[rest] = DirState(rest, True, None, None, None, "dir")
+        elif tag == "M":
             mode, owner, group, path = rest.split(" ", 3)
-            if tag == "F":
-                content = base64.b64decode(lines[i]) if lines[i] else b""
-                i += 1
-                files[path] = FileState(path, content, int(mode, 8), owner, group, "file")
-            else:
-                dirs[path] = DirState(path, True, int(mode, 8), owner, group, "dir")
+            modes[path] = (int(mode, 8), owner, group)
         elif tag == "H":
             mode, owner, group, digest, path = rest.split(" ", 4)
             files[path] = FileState(path, None, int(mode, 8), owner, group, "file", digest)
@@ -164,6 +172,11 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
             amount, path = rest.split(" ", 1)
             if amount.isdigit():
                 space[path] = int(amount) * 1024
+    for path, (mode, owner, group) in modes.items():
+        if path in files and files[path].kind == "file":
+            files[path] = replace(files[path], mode=mode, owner=owner, group=group)
+        if path in dirs and dirs[path].kind == "dir":
+            dirs[path] = replace(dirs[path], mode=mode, owner=owner, group=group)
     return replace(
         facts,
         files={**facts.files, **files},

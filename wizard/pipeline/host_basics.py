@@ -11,28 +11,28 @@ from dataclasses import replace
 
 from wizard.pipeline.facts import HostFacts, UserInfo
 from wizard.pipeline.tool_versions import (
-    DISTRIBUTIONS,
-    IDENTITY_FUNCTION,
+    IDENTITY_PRELUDE,
+    IDENTITY_STAT,
     VersionCache,
     identity_lines,
     parse_version,
+    tool_identities,
     version_script,
 )
 
 BASIC_SCRIPT = (
     r"""
 kv() { printf '%s=%s\n' "$1" "$2"; }
-kv uid "$(id -u)"
-kv user "$(id -un)"
+ids=$(id); kv id "$ids"
 kv home "$HOME"
 if [ -r /etc/os-release ]; then . /etc/os-release; kv os "${PRETTY_NAME:-$ID}"; kv os_id "${ID:-}"; fi
 """
-    + IDENTITY_FUNCTION
+    + IDENTITY_PRELUDE
     + identity_lines("borg")
     + identity_lines("borgmatic")
+    + IDENTITY_STAT
     + r"""kv cron_borg "$(PATH=/usr/bin:/bin command -v borg 2>/dev/null)"
-p=$(command -v borgmatic 2>/dev/null) && kv borgmatic_shebang "$(head -c 200 "$p" | head -n1)"
-if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then kv sudo 1; fi
+case $ids in uid=0\(*) ;; *) command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && kv sudo 1 ;; esac
 for u in {users}; do e=$(getent passwd "$u") && kv "passwd" "$e"; done
 true
 """
@@ -63,29 +63,30 @@ def parse_basic(host: str, text: str) -> tuple[HostFacts, str]:
     """Parse round 1 output into facts (without files), and the OS id for install hints."""
     values: dict[str, str] = {}
     users: dict[str, UserInfo] = {}
+    ordered: list[tuple[str, str]] = []
     for line in text.splitlines():
         key, sep, value = line.partition("=")
         if not sep:
             continue
+        ordered.append((key, value))
         if key == "passwd":
             parts = value.split(":")
             if len(parts) >= 7:
                 users[parts[0]] = UserInfo(parts[0], int(parts[2]), int(parts[3]), parts[5])
             continue
         values[key] = value
+    ids = re.match(r"uid=(\d+)(?:\(([^)]*)\))?", values.get("id", ""))
     facts = HostFacts(
         host=host,
-        login_user=values.get("user", ""),
-        uid=int(values.get("uid", "-1")),
+        login_user=(ids.group(2) or "") if ids else "",
+        uid=int(ids.group(1)) if ids else -1,
         home=values.get("home", ""),
         os=values.get("os", ""),
         borg_version=parse_version("borg", values.get("borg_version", "")),
         borg_path=values.get("borg_path"),
         borgmatic_version=parse_version("borgmatic", values.get("borgmatic_version", "")),
         borgmatic_path=values.get("borgmatic_path"),
-        tool_identities={
-            tool: values[f"{tool}_ident"] for tool in DISTRIBUTIONS if values.get(f"{tool}_ident")
-        },
+        tool_identities=tool_identities(ordered),
         python_path=python_of_shebang(values.get("borgmatic_shebang", "")),
         cron_borg_path=values.get("cron_borg") or None,
         sudo=values.get("sudo") == "1",

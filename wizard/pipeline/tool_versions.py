@@ -5,7 +5,7 @@ each); a converged `plan` would spend most of its time on them. So fact gatherin
 *identity* of each tool instead — what the files are, never what they say: the resolved
 executable, its interpreter, and the package metadata directory that pip or dpkg installed
 with it (`borgmatic-2.1.10.dist-info`, `borgbackup-1.2.4.egg-info`), each as device,
-inode, size, mtime and ctime. Any upgrade, reinstall or edit changes at least one of these
+inode, size, mtime and ctime (to the nanosecond). Any upgrade, reinstall or edit changes at least one of these
 (the ctime cannot be set back without changing the clock), so a version learned for an
 identity stays true for it. The operator keeps what it learned in its cache, keyed by the
 host's SSH host key, the tool and that identity, and runs `--version` only for a tool
@@ -26,29 +26,57 @@ CACHE_FILE = "tool-versions.json"
 CACHE_VERSION = 1
 _lock = threading.Lock()
 
-IDENTITY_FUNCTION = r"""
-ident() {
-  r=$(readlink -f -- "$1" 2>/dev/null) || r=$1
-  printf 'file=%s:%s' "$r" "$(stat -c '%d.%i.%s.%Y.%Z' -- "$r" 2>/dev/null)"
-  i=$(head -c 256 -- "$r" 2>/dev/null | sed -n '1s/^#![[:space:]]*\([^[:space:]]*\).*/\1/p')
-  [ -n "$i" ] || return 0
-  printf ' interp=%s:%s' "$i" "$(stat -L -c '%d.%i.%s.%Y.%Z' -- "$i" 2>/dev/null)"
-  b=$(dirname -- "$(dirname -- "$i")")
-  for m in "$b"/lib/python3*/site-packages/"$2"-*-info "$b"/lib/python3/dist-packages/"$2"-*-info; do
-    [ -e "$m" ] && printf ' meta=%s:%s' "$m" "$(stat -c '%d.%i.%s.%Y.%Z' -- "$m")"
-  done
-  return 0
-}
+# Per tool: where it is (`command -v`), the file that runs (`readlink -f`), its `#!` line,
+# the interpreter's two levels up and the package metadata there; then one `stat` (`-L`, so
+# a link is identified by what it points to) of every file named, after all tools: two
+# `sed`, one `readlink` and one `stat` per host instead of a process per question.
+IDENTITY_PRELUDE = r"""set --
+first_word() { w=${1#??}; w=${w#"${w%%[![:space:]]*}"}; w=${w%%[[:space:]]*}; }
+updir() { u="${1%/*}"; if [ "$u" = "$1" ]; then u=.; elif [ -z "$u" ]; then u=/; fi; }
+"""
+IDENTITY_STAT = r"""[ $# -gt 0 ] && stat -L -c 'stat=%d-%i-%s-%.9Y-%.9Z %n' -- "$@" 2>/dev/null
 """
 
 
 def identity_lines(tool: str) -> str:
-    """Shell lines printing `TOOL_path=` and `TOOL_ident=` (with IDENTITY_FUNCTION defined)."""
+    """Shell lines printing `TOOL_path=`, `TOOL_file=`, `TOOL_shebang=` and `TOOL_meta=` and
+    adding those files to `"$@"` for IDENTITY_STAT (after IDENTITY_PRELUDE)."""
     dist = DISTRIBUTIONS[tool]
-    return (
-        f"p=$(command -v {tool} 2>/dev/null) && "
-        f'{{ kv {tool}_path "$p"; kv {tool}_ident "$(ident "$p" {dist})"; }}\n'
-    )
+    return f"""if p=$(command -v {tool} 2>/dev/null); then
+  kv {tool}_path "$p"
+  r=$(readlink -f -- "$p" 2>/dev/null) || r=$p
+  kv {tool}_file "$r"; set -- "$@" "$r"
+  l=$(sed -n '1{{/^#!/p;q}}' -- "$r" 2>/dev/null); kv {tool}_shebang "$l"; first_word "$l"
+  if [ -n "$w" ]; then
+    kv {tool}_interp "$w"; set -- "$@" "$w"; updir "$w"; updir "$u"
+    for m in "$u"/lib/python3*/site-packages/{dist}-*-info "$u"/lib/python3/dist-packages/{dist}-*-info; do
+      if [ -e "$m" ]; then kv {tool}_meta "$m"; set -- "$@" "$m"; fi
+    done
+  fi
+fi
+"""
+
+
+def tool_identities(lines: list[tuple[str, str]]) -> dict[str, str]:
+    """Each tool's identity from round 1's `key=value` lines, in order: the running file,
+    its interpreter and its package metadata, each with its device, inode, size, mtime and
+    ctime to the nanosecond (`file=PATH:STAMP interp=PATH:STAMP meta=PATH:STAMP...`). A
+    tool with a file `stat` could not read has no identity: its version is always asked."""
+    stamps: dict[str, str] = {}
+    fields: dict[str, list[tuple[str, str]]] = {tool: [] for tool in DISTRIBUTIONS}
+    for key, value in lines:
+        if key == "stat":
+            stamp, _, path = value.partition(" ")
+            stamps[path] = stamp
+            continue
+        tool, _, part = key.partition("_")
+        if tool in fields and part in ("file", "interp", "meta"):
+            fields[tool].append((part, value))
+    identities = {}
+    for tool, parts in fields.items():
+        if parts and parts[0][0] == "file" and all(stamps.get(path) for _, path in parts):
+            identities[tool] = " ".join(f"{part}={path}:{stamps[path]}" for part, path in parts)
+    return identities
 
 
 def version_script(tools: dict[str, str]) -> str:

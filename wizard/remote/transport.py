@@ -171,6 +171,10 @@ class Connection:
             # The TCP connect is ours, so the banner wait (`timeout`) ends before paramiko's
             # negotiation deadline does, and a silent host is reported as such.
             sock = socket.create_connection((target.hostname, target.port), timeout=timeout)
+            # Every request here is a few small packets answered by the host; with Nagle on,
+            # a message sent while the previous one is still unacknowledged waits for the
+            # host's delayed ACK (40 ms on Linux): every command would cost 40 ms more.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client.connect(
                 target.hostname,
                 port=target.port,
