@@ -29,10 +29,15 @@ from wizard.artefacts.guard_program import fleet_command, guard_program_path
 from wizard.inventory.settings import repository_url
 from wizard.pipeline.desired.server_prune import FALLBACK_PYTHON
 from wizard.pipeline.facts import client_layout, server_layout
-from wizard.remote import scripts
+from wizard.remote import borg_rpc, scripts
 from wizard.remote.grouped import grouped_script, parse_grouped
 
 SHELL_PROBE = "borgkeep-shell-probe"
+PROBE_COMMAND = ["echo", "serve", "--debug-topic=borgkeep-shell''-probe"]
+"""What the probe asks the server to run through a client's key. A shell prints the marker
+(its quotes removed); a forced `borg serve` reads it as the client's `borg serve` with a
+harmless debug topic (borg accepts that option from a client) and serves the RPC request;
+borg's own diagnostics quote the command as sent, with the quotes, never the marker."""
 SSH_FAILED = 255
 GUARD_PREFIX = "borgkeep-guard"
 
@@ -62,9 +67,10 @@ def _tail(data: bytes, limit: int = 300) -> str:
 
 
 def client_proof_commands(session, client_name: str) -> list[str]:
-    """The client's four probes, run side by side on it as its login: its config validates
-    with its own borgmatic; `borg info` through its key; a shell command through its key;
-    `borg info` of another repository through its key."""
+    """The client's three probes, run side by side on it as its login: its config validates
+    with its own borgmatic; `borg info` through its key; a shell command through its key,
+    fed a Borg RPC request to open another repository (`wizard.remote.borg_rpc`): without
+    a forced command the shell command runs, with one `borg serve` answers the request."""
     facts = session.facts[client_name]
     settings = session.settings
     spaths = server_layout(session.facts[session.server_name], settings)
@@ -75,7 +81,6 @@ def client_proof_commands(session, client_name: str) -> list[str]:
         config_path=paths.config,
     )
     url = repository_url(settings, spaths.repository(client_name))
-    other = repository_url(settings, spaths.repository(f"{client_name}-borgkeep-probe"))
     env = scripts.borg_env(paths.key, paths.known_hosts, paths.passphrase)
     borg = shlex.quote(facts.borg_path or "borg")
     ssh = [
@@ -83,15 +88,20 @@ def client_proof_commands(session, client_name: str) -> list[str]:
         "-p",
         str(settings.address_port),
         f"{settings.borg_user}@{settings.address_host}",
-        "echo",
-        SHELL_PROBE,
+        *PROBE_COMMAND,
     ]
+    request = borg_rpc.open_request(other_repository(session, client_name))
     return [
         shlex.join(validate),
         f"{env} {borg} info {shlex.quote(url)}",
-        shlex.join(ssh),
-        f"{env} {borg} info {shlex.quote(other)}",
+        f"{borg_rpc.printf_command(request)} | {shlex.join(ssh)}",
     ]
+
+
+def other_repository(session, client_name: str) -> str:
+    """A repository path beside the client's own, which its key must not open."""
+    spaths = server_layout(session.facts[session.server_name], session.settings)
+    return spaths.repository(f"{client_name}-borgkeep-probe")
 
 
 def verify_client(session, client_name: str) -> list[Proof]:
@@ -102,7 +112,7 @@ def verify_client(session, client_name: str) -> list[Proof]:
     if None in results:
         detail = _tail(result.stderr) or f"exit code {result.rc}"
         return [Proof(client_name, "the client's probes could run", False, detail)]
-    validated, info, shell, other = results
+    validated, info, shell = results
     proofs = [
         Proof(
             client_name,
@@ -126,15 +136,15 @@ def verify_client(session, client_name: str) -> list[Proof]:
     proofs.append(
         Proof(client_name, "its key gets no shell", authenticated and not shell_ran, detail)
     )
-    refused = other.rc != 0 and b"not allowed" in other.stderr
-    proofs.append(
-        Proof(
-            client_name,
-            "its key cannot reach another repository",
-            refused,
-            _tail(other.stderr, 160) if other.rc != 0 else "another repository path was accepted",
-        )
-    )
+    other = other_repository(session, client_name)
+    refused = authenticated and borg_rpc.refused_open(shell.stdout, other)
+    if refused:
+        detail = f"borg serve refused to open {other} (PathNotAllowed)"
+    elif not authenticated:
+        detail = "the server did not accept the key"
+    else:
+        detail = f"borg serve did not refuse to open {other}: {_tail(shell.stdout, 160)!r}"
+    proofs.append(Proof(client_name, "its key cannot reach another repository", refused, detail))
     return [*proofs, verify_forced_command(session, client_name)]
 
 
