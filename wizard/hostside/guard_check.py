@@ -2,8 +2,9 @@
 
 `check CLIENT` looks at one repository; `check-all [CLIENT...]` (what `borgkeep verify`
 runs) looks at many in one pass: every repository is listed and judged as `check` does,
-then ONE borgmatic run dry-runs the prune of all their configs together (borgmatic reads a
-directory of configs), instead of one borgmatic start-up per client. Archive IDs are unique
+then a few borgmatic runs side by side (one per worker) dry-run the prune of all their
+configs (borgmatic reads a directory of configs), instead of one borgmatic start-up per
+client; one `borg --version` per run answers for all its configs. Archive IDs are unique
 per repository, so each client's verdict reads its own IDs out of the joint `--list`
 output. If that joint run fails, each client's dry run is repeated alone, so a failure is
 named for the client it belongs to.
@@ -11,14 +12,19 @@ named for the client it belongs to.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 
+from wizard.hostside.guard_borg import BorgTools
 from wizard.hostside.guard_borg import GuardFailure
 from wizard.hostside.guard_borg import PruneReport
 from wizard.hostside.guard_borg import parse_prune_list
@@ -33,8 +39,9 @@ from wizard.hostside.guard_state import StateError
 from wizard.hostside.guard_text import capped_names
 
 DRY_RUN = ("--dry-run", "prune", "--list")
-LISTING_THREADS = 2
-"""`borg list` of two repositories at a time: borg is single-threaded, servers have cores."""
+WORKERS = max(2, min(4, os.cpu_count() or 2))
+"""Borg processes at a time (the listings, then the dry-run groups): borg is single-threaded,
+servers have cores."""
 
 
 @dataclass
@@ -100,8 +107,14 @@ def dry_run_alone(judged: Judged) -> PruneReport:
     return parse_prune_list(result.stdout + "\n" + result.stderr)
 
 
+def reading(setup: ClientSetup) -> ClientSetup:
+    """The setup with tools that only read (see `BorgTools.read_only`)."""
+    return replace(setup, tools=replace(setup.tools, read_only=True))
+
+
 def run_check(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
     """Read-only: the decision on the live repository plus borgmatic's own dry run."""
+    setup = reading(setup)
     judged = judge_repository(setup, now)
     if isinstance(judged, Outcome):
         return judged
@@ -119,14 +132,23 @@ def _judge_or_fail(setup: ClientSetup, now: Callable[[], datetime]) -> Judged | 
 
 def dry_run_together(judged: list[Judged]) -> PruneReport | None:
     """One borgmatic run over a private directory holding a copy of every config; None when
-    it failed (the caller then runs them one by one)."""
+    it failed (the caller then runs them one by one). Borgmatic asks `borg --version` once
+    per config: the copies name a stand-in that answers what the real borg answered once
+    (`version_stand_in`) and hands every other command to the real borg unchanged."""
     first = judged[0].setup
     folder = tempfile.mkdtemp(prefix=".check-", dir=first.state_dir)
     try:
+        stand_in = version_stand_in(folder, first.tools)
         for item in judged:
-            shutil.copyfile(
-                item.setup.prune_config, os.path.join(folder, f"{item.setup.client}.yaml")
-            )
+            with open(
+                item.setup.prune_config, encoding="utf-8", errors="surrogateescape"
+            ) as source:
+                text = source.read()
+            if stand_in is not None:
+                text = with_local_path(text, first.tools.borg, stand_in)
+            target = os.path.join(folder, f"{item.setup.client}.yaml")
+            with open(target, "x", encoding="utf-8", errors="surrogateescape") as copy:
+                copy.write(text)
         result = first.tools.run_borgmatic(folder, *DRY_RUN)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -135,9 +157,41 @@ def dry_run_together(judged: list[Judged]) -> PruneReport | None:
     return parse_prune_list(result.stdout + "\n" + result.stderr)
 
 
+_LOCAL_PATH = re.compile(r"^([ \t]*local_path:[ \t]*)(\S+)[ \t]*$", re.MULTILINE)
+
+
+def with_local_path(text: str, borg: str, stand_in: str) -> str:
+    """The config with its one `local_path: BORG` line naming `stand_in`; unchanged when
+    there is not exactly one such line (borgmatic then asks the real borg itself)."""
+    found = _LOCAL_PATH.findall(text)
+    if len(found) != 1 or found[0][1] != borg:
+        return text
+    return _LOCAL_PATH.sub(lambda m: m.group(1) + json.dumps(stand_in), text)
+
+
+def version_stand_in(folder: str, tools: BorgTools) -> str | None:
+    """`FOLDER/borg`: answers `--version` with the real borg's answer, asked here once, and
+    runs the real borg for everything else; None when borg did not answer."""
+    result = tools.run([tools.borg, "--version"])
+    answer = result.stdout
+    if result.returncode != 0 or not answer.startswith("borg ") or "'" in answer:
+        return None
+    path = os.path.join(folder, "borg")
+    script = (
+        "#!/bin/sh\n"
+        f"if [ \"${{1:-}}\" = --version ]; then printf '%s' '{answer}'; exit 0; fi\n"
+        f'exec {shlex.quote(tools.borg)} "$@"\n'
+    )
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(script)
+    return path
+
+
 def run_checks(setups: list[ClientSetup], now: Callable[[], datetime]) -> dict[str, Outcome]:
     """`check` for every client in `setups`, with one joint prune dry run; by client."""
-    with ThreadPoolExecutor(max_workers=LISTING_THREADS) as pool:
+    setups = [reading(setup) for setup in setups]
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         judged = list(pool.map(lambda setup: _judge_or_fail(setup, now), setups))
     outcomes: dict[str, Outcome] = {}
     waiting = []
@@ -146,11 +200,16 @@ def run_checks(setups: list[ClientSetup], now: Callable[[], datetime]) -> dict[s
             outcomes[setup.client] = item
         else:
             waiting.append(item)
-    report = dry_run_together(waiting) if len(waiting) > 1 else None
-    for item in waiting:
-        try:
-            outcome = check_verdict(item, report if report is not None else dry_run_alone(item))
-        except GuardFailure as error:
-            outcome = Outcome.failed(str(error))
-        outcomes[item.setup.client] = outcome
+    groups = [waiting[start::WORKERS] for start in range(min(WORKERS, len(waiting)))]
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        reports = list(
+            pool.map(lambda group: dry_run_together(group) if len(group) > 1 else None, groups)
+        )
+    for group, report in zip(groups, reports):  # noqa: B905
+        for item in group:
+            try:
+                outcome = check_verdict(item, report if report is not None else dry_run_alone(item))
+            except GuardFailure as error:
+                outcome = Outcome.failed(str(error))
+            outcomes[item.setup.client] = outcome
     return {setup.client: outcomes[setup.client] for setup in setups}

@@ -93,7 +93,7 @@ def client_proof_commands(session, client_name: str) -> list[str]:
     request = borg_rpc.open_request(other_repository(session, client_name))
     return [
         shlex.join(validate),
-        f"{env} {borg} info {shlex.quote(url)}",
+        f"BORG_SELFTEST=disabled {env} {borg} info {shlex.quote(url)}",  # only reads
         f"{borg_rpc.printf_command(request)} | {shlex.join(ssh)}",
     ]
 
