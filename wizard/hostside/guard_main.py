@@ -24,6 +24,7 @@ from datetime import timezone
 
 from wizard.hostside.guard_borg import GuardFailure
 from wizard.hostside.guard_borg import recover_hidden_repository
+from wizard.hostside.guard_check import reading
 from wizard.hostside.guard_check import run_check
 from wizard.hostside.guard_check import run_checks
 from wizard.hostside.guard_drill import run_drills
@@ -139,7 +140,7 @@ def main(
             if command == "prune":
                 outcome, notes = run_prune(setup, now)
             elif command == "init":
-                outcome = run_init(setup, now)
+                outcome = run_init(reading(setup), now)  # lists only: see BorgTools.read_only
             elif command == "rollback":
                 outcome = run_rollback(setup, wanted, now)
             else:

@@ -30,6 +30,12 @@ DEFAULT_PARALLEL = 8
 EventSink = Callable[[str, str, str], None]  # (host, level, message)
 
 
+SIDE_BY_SIDE = frozenset({"init-guard"})
+"""Commands that touch only their own client's files (the guard's per-client baseline, under
+its per-client lock), so consecutive ones on a host need not wait for each other."""
+SIDE_BY_SIDE_WORKERS = 4
+
+
 class ApplyStepError(Exception):
     def __init__(self, host: str, step: str, message: str, stale: bool = False):
         self.host, self.step, self.stale = host, step, stale
@@ -123,16 +129,35 @@ class Executor:
 
     def _run_host(self, host: str, changes: list[Change]) -> None:
         """The host's changes in order: writes (files, directories, crontabs) in batches, one
-        remote process per run of steps with the same account; commands one by one."""
+        remote process per run of steps with the same account; commands one by one, except
+        consecutive independent ones (`SIDE_BY_SIDE`), which run a few at a time."""
         writes: list[Change] = []
+        together: list[Change] = []
         for change in changes:
             if change.kind != "command":
+                self._run_side_by_side(host, together)
+                together = []
                 writes.append(change)
                 continue
             self._run_writes(host, writes)
             writes = []
+            if change.action in SIDE_BY_SIDE:
+                together.append(change)
+                continue
+            self._run_side_by_side(host, together)
+            together = []
             self._run_steps(host, [change], self._run_command)
         self._run_writes(host, writes)
+        self._run_side_by_side(host, together)
+
+    def _run_side_by_side(self, host: str, changes: list[Change]) -> None:
+        """Each change its own remote command on its own channel, `SIDE_BY_SIDE_WORKERS` at a
+        time, each reported as its own step; once one fails, those not started are skipped."""
+        if len(changes) <= 1:
+            self._run_steps(host, changes, self._run_command)
+            return
+        with ThreadPoolExecutor(max_workers=SIDE_BY_SIDE_WORKERS) as pool:
+            list(pool.map(lambda c: self._run_steps(host, [c], self._run_command), changes))
 
     def _run_steps(self, host: str, changes: list[Change], run) -> None:
         """`run(change)` for each change not blocked, reporting each as a step."""

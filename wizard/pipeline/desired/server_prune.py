@@ -65,6 +65,7 @@ def server_prune(fleet: Fleet, orphans: list[str]) -> tuple[list[DesiredItem], l
         )
     )
     server_version = require(server_facts, "the borgmatic version", server_facts.borgmatic_version)
+    baselines: list[DesiredCommand] = []
     for client in planned:
         add(
             DesiredFile(
@@ -95,13 +96,18 @@ def server_prune(fleet: Fleet, orphans: list[str]) -> tuple[list[DesiredItem], l
         )
         baseline = _baseline(fleet, client, python, guard_path)
         if isinstance(baseline, DesiredCommand):
-            add(baseline)
+            baselines.append(baseline)
         elif baseline:
             warnings.append(baseline)
         command = guard_program.guard_command(python, guard_path, "prune", client.name)
         prune_lines[client.name] = crontab.server_prune_cron_line(
             fleet.settings.prune_schedule, f"{command} {GUARD_CRON_OUTPUT}"
         )
+    # Every client's files first, then the baselines, which need only their own client's
+    # files (and run side by side, see `wizard.pipeline.apply.SIDE_BY_SIDE`), all before
+    # the crontab that schedules the prunes.
+    for baseline in baselines:
+        add(baseline)
     add(
         DesiredFile(
             guard_program.alerts_file_path(spaths.state_dir),
