@@ -11,7 +11,6 @@ unless CRONTAB_NOHEADER=N, so the text round-trips through `crontab -`).
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 
 from wizard.artefacts.managed_block import merge_managed_block
@@ -101,6 +100,8 @@ def staggered_schedule(client_name: str, window_start_hour: int = 1, window_hour
         raise ValueError(f"window_start_hour {window_start_hour!r} must be 0-23")
     if not isinstance(window_hours, int) or not 1 <= window_hours <= 24:
         raise ValueError(f"window_hours {window_hours!r} must be 1-24")
+    import hashlib  # on first use: the wizard's first screen does not stagger schedules
+
     digest = hashlib.sha256(client_name.encode("utf-8")).digest()
     offset_minutes = int.from_bytes(digest[:8], "big") % (window_hours * 60)
     hour = (window_start_hour + offset_minutes // 60) % 24

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import platformdirs
-import yaml
 
 INVENTORY_VERSION = 1
 DEFAULT_RETENTION = {"keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6, "keep_yearly": 1}
@@ -179,6 +178,8 @@ def inventory_to_data(inventory: Inventory) -> dict:
 
 def dump_inventory_data(data: dict) -> str:
     """YAML text of `inventory_data(...)`: block style, documented key order."""
+    import yaml  # on first use: the wizard's first screen does not write YAML
+
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 

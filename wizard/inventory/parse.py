@@ -5,8 +5,10 @@ line."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 from wizard.inventory.model import (
     ALERT_KEYS,
@@ -48,6 +50,8 @@ class _Loaded:
         self.lines: dict[str, int] = {}
 
     def convert(self, node: yaml.Node, path: str) -> object:
+        import yaml  # on first use: the wizard's first screen does not read YAML
+
         self.lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             result: dict = {}
@@ -81,6 +85,8 @@ def _line_for(lines: dict[str, int], field_path: str) -> int | None:
 
 def parse_inventory(text: str, source: str = "inventory") -> Inventory:
     """Parse and validate inventory text; raises `InventoryError` listing every problem."""
+    import yaml  # on first use: the wizard's first screen does not read YAML
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
