@@ -11,7 +11,8 @@ borgmatic 1.7) and, interleaved, times:
 - `borgkeep apply --yes --no-verify` from scratch on lab B, `ansible-playbook site.yml`
   from scratch on lab A (their order alternates between repetitions);
 - then, on the converged labs: the paramiko floor (N+1 connections, 8 at a time, each
-  running `true`, against lab B), `borgkeep plan` (exit 0, nothing to do), `ansible-playbook
+  running `true`, against lab B; once as the issue defines it, once with TCP_NODELAY like
+  Borgkeep's own transport), `borgkeep plan` (exit 0, nothing to do), `ansible-playbook
   --check --diff` (changed=0) on lab A, and `borgkeep verify` on lab B.
 
 In the last repetition it also counts, untimed, what a converged `plan` (and the Ansible
@@ -52,12 +53,13 @@ ANSIBLE_SPEC = "ansible-core<2.20"
 TIMEOUT = 1800
 
 FLOOR = "paramiko floor"
+FLOOR_NODELAY = "floor, TCP_NODELAY"
 PLAN = "borgkeep plan"
 APPLY = "borgkeep apply"
 VERIFY = "borgkeep verify"
 A_CHECK = "ansible --check"
 A_APPLY = "ansible apply"
-STEPS = [FLOOR, PLAN, APPLY, VERIFY, A_CHECK, A_APPLY]
+STEPS = [FLOOR, FLOOR_NODELAY, PLAN, APPLY, VERIFY, A_CHECK, A_APPLY]
 
 EXECVE_RE = re.compile(r'^execve\("((?:[^"\\]|\\.)*)",.*\) = 0$')
 
@@ -120,10 +122,9 @@ class Fleet:
         argv = [sys.executable, "-m", "screens.launcher", "--inventory", str(self.inventory)]
         return timed([*argv, *args], self.env)
 
-    def floor(self) -> tuple[float, int, str]:
-        return timed(
-            [sys.executable, str(BENCH_DIR / "floor_paramiko.py"), str(self.hosts_json)], self.env
-        )
+    def floor(self, *flags: str) -> tuple[float, int, str]:
+        script = str(BENCH_DIR / "floor_paramiko.py")
+        return timed([sys.executable, script, *flags, str(self.hosts_json)], self.env)
 
     def ansible(self, check: bool) -> tuple[float, int, str]:
         assert self.ansible_hosts is not None
@@ -303,6 +304,7 @@ class Bench:
                 for step, run in applies if rep % 2 == 0 else applies[::-1]:
                     self.record(size, rep, step, run)
                 self.record(size, rep, FLOOR, bk.floor)
+                self.record(size, rep, FLOOR_NODELAY, lambda: bk.floor("--nodelay"))
                 self.record(size, rep, PLAN, lambda: bk.borgkeep("plan"))
                 if self.ansible:
                     self.record(size, rep, A_CHECK, lambda: an.ansible(check=True))
@@ -357,6 +359,7 @@ def render_ratios(samples: list[Sample], sizes: list[int]) -> str:
     header = [
         "N",
         "plan / floor (target ≤ 2×)",
+        "plan / TCP_NODELAY floor",
         "ansible check / plan (target ≥ 50×)",
         "ansible apply / apply (target ≥ 10×)",
         "verify (target ≤ 20 s)",
@@ -372,6 +375,7 @@ def render_ratios(samples: list[Sample], sizes: list[int]) -> str:
         cells = [
             str(size),
             ratio(m(PLAN), m(FLOOR)),
+            ratio(m(PLAN), m(FLOOR_NODELAY)),
             ratio(m(A_CHECK), m(PLAN)),
             ratio(m(A_APPLY), m(APPLY)),
             fmt(m(VERIFY)),
