@@ -13,6 +13,7 @@ from wizard.pipeline.host_basics import gather_basic
 from wizard.pipeline.tool_versions import (
     VersionCache,
     parse_version,
+    python_command,
     tool_identities,
     version_script,
 )
@@ -142,3 +143,40 @@ def test_a_file_stat_could_not_read_leaves_the_tool_without_identity():
     identities = tool_identities(lines)
     assert "borg" not in identities  # its interpreter has no stamp: always asked
     assert identities["borgmatic"] == "file=/usr/bin/borgmatic:1-9-3-4.0-5.0"
+
+
+def _installed_tools() -> list[tuple[str, str]]:
+    found = [("borg", "/usr/bin/borg"), ("borgmatic", "/usr/bin/borgmatic")]
+    for tool in ("borg", "borgmatic"):
+        found += [
+            (tool, str(path)) for path in sorted(Path("/opt/borgkeep-lab").glob(f"*/bin/{tool}"))
+        ]
+    return [(tool, path) for tool, path in found if Path(path).exists()]
+
+
+@pytest.mark.parametrize(("tool", "path"), _installed_tools())
+def test_the_cheap_answer_is_what_version_prints(tool: str, path: str, tmp_path: Path):
+    """Every borg and borgmatic the lab has: the version asked of the tool's interpreter is
+    the one `--version` prints; a `borg` or `borgmatic` module in the login's working
+    directory does not change it (the script's own directory comes first, as for the tool)."""
+    resolved = str(Path(path).resolve())
+    shebang = Path(resolved).read_bytes().split(b"\n", 1)[0].decode()
+    assert python_command(shebang), f"{path} is not a Python script: {shebang!r}"
+    decoy = tmp_path / tool
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("__version__ = '0.0.1'\nraise SystemExit('decoy')\n")
+    script = version_script({tool: path}, {tool: (resolved, shebang)})
+    cheap = subprocess.run(["sh", "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    asked = subprocess.run([path, "--version"], capture_output=True, text=True)
+    expected = parse_version(tool, asked.stdout + asked.stderr)
+    assert expected and f"{tool}_version={expected}\n" in cheap.stdout
+
+
+def test_without_a_python_shebang_version_is_asked():
+    assert python_command("#!/usr/bin/env python3") is None
+    assert python_command("#!/bin/sh") is None
+    assert python_command("") is None
+    assert python_command("#!/usr/bin/python3 -s -E") == ["/usr/bin/python3", "-s", "-E"]
+    script = version_script({"borg": "/usr/local/bin/borg"}, {"borg": ("/usr/local/bin/borg", "")})
+    assert "from borg import" not in script and "'/usr/local/bin/borg' --version" not in script
+    assert "/usr/local/bin/borg --version" in script

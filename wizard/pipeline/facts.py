@@ -119,6 +119,8 @@ class HostFacts:
     borgmatic_path: str | None = None
     python_path: str | None = None
     tool_identities: dict[str, str] = field(default_factory=dict)
+    tool_runs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Per tool: the file that runs (links resolved) and its `#!` line ("" if none)."""
     """What borg's and borgmatic's files are (see `wizard.pipeline.tool_versions`)."""
     cron_borg_path: str | None = None
     """The borg cron's PATH (/usr/bin:/bin) would find, if any."""

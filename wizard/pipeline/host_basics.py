@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from wizard.pipeline.facts import HostFacts, UserInfo
 from wizard.pipeline.tool_versions import (
+    DISTRIBUTIONS,
     IDENTITY_PRELUDE,
     IDENTITY_STAT,
     VersionCache,
@@ -87,6 +88,11 @@ def parse_basic(host: str, text: str) -> tuple[HostFacts, str]:
         borgmatic_version=parse_version("borgmatic", values.get("borgmatic_version", "")),
         borgmatic_path=values.get("borgmatic_path"),
         tool_identities=tool_identities(ordered),
+        tool_runs={
+            tool: (values[f"{tool}_file"], values.get(f"{tool}_shebang", ""))
+            for tool in DISTRIBUTIONS
+            if values.get(f"{tool}_file")
+        },
         python_path=python_of_shebang(values.get("borgmatic_shebang", "")),
         cron_borg_path=values.get("cron_borg") or None,
         sudo=values.get("sudo") == "1",
@@ -165,7 +171,8 @@ def _tool_versions(conn, facts: HostFacts, cache: VersionCache) -> HostFacts:
         else:
             unknown[tool] = path
     if unknown:
-        output = conn.run(version_script(unknown), check=True).stdout.decode("utf-8", "replace")
+        script = version_script(unknown, facts.tool_runs)
+        output = conn.run(script, check=True).stdout.decode("utf-8", "replace")
         for line in output.splitlines():
             key, sep, value = line.partition("=")
             tool = key.removesuffix("_version")
