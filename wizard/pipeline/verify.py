@@ -9,10 +9,12 @@ policy keeps). For the server: no line of authorized_keys outside the block undo
 For every host: no drift — each managed file is what the plan would write. A host that
 cannot be reached is a failed proof.
 
-Cost: a client's four probes run side by side in one remote process (`wizard.remote.grouped`,
-each keeping its own exit code and output); the server checks every client's guard in one
-`check-all` pass (one borgmatic start-up, not one per client), beside the clients' probes;
-the facts are gathered once.
+Cost: a client's three probes run side by side in one remote process (`wizard.remote.grouped`,
+each keeping its own exit code and output); the shell probe and the other-repository probe
+are one SSH session (a Borg RPC request on its stdin, so no borg starts on the client); the
+server checks every client's guard in one `check-all` pass (a few joint borgmatic dry runs,
+not one per client), beside the clients' probes; the facts are gathered once; the borg runs
+that only read skip borg's start-up self-test.
 """
 
 from __future__ import annotations
