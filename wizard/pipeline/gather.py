@@ -47,20 +47,24 @@ from wizard.pipeline.identity import (
 # between TOP and PATH, and then do not look at PATH at all. What is not a readable regular
 # file (or a directory) comes back as `K EXPECTED KIND PATH`, a `PathProblem` in the facts.
 # `dn` is `dirname` without a process (every path here is absolute and normalised). The
-# modes and owners of every file and directory come from one `stat` at the end (`m`), not
-# one per path; the parser joins them to the `F`/`D` lines by path.
+# modes, owners and sizes of every file and directory come from one `stat` at the end
+# (`m`), not one per path; the parser joins them to the `F`/`D` lines by path. The files
+# that `f` found readable (`read_N`) are read by one `cat` into one `base64` (`b`), and cut
+# apart by those sizes; a file that changed size meanwhile makes the sizes disagree with
+# the bytes, and the caller reads again.
 READ_FUNCTIONS = r"""
 kind() { if [ -L "$1" ]; then echo symlink; elif [ -d "$1" ]; then echo dir; elif [ -f "$1" ]; then echo file; else echo other; fi; }
 dn() { r="${1%/*}"; if [ "$r" = "$1" ]; then r=.; elif [ -z "$r" ]; then r=/; fi; }
 up() { dn "$1"; a=$r; u=0; while [ "$a" != "$2" ] && [ "$a" != / ] && [ "$a" != . ]; do
        if [ -L "$a" ]; then printf 'K dir symlink %s\n' "$a"; u=1; fi; dn "$a"; a=$r; done; return $u; }
-f() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K file symlink %s\n' "$1";
-      elif [ -f "$1" ] && [ -r "$1" ]; then printf 'F %s\n' "$1"; base64 -w0 -- "$1"; echo;
-      elif [ -e "$1" ]; then printf 'K file %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
+f() { up "$2" "$3" || return 0; if [ -L "$2" ]; then printf 'K file symlink %s\n' "$2";
+      elif [ -f "$2" ] && [ -r "$2" ]; then printf 'F %s\n' "$2"; eval "read_$1=1";
+      elif [ -e "$2" ]; then printf 'K file %s %s\n' "$(kind "$2")" "$2"; else printf 'N %s\n' "$2"; fi; }
 d() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K dir symlink %s\n' "$1";
       elif [ -d "$1" ]; then printf 'D %s\n' "$1";
       elif [ -e "$1" ]; then printf 'K dir %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
-m() { stat -c 'M %a %U %G %n' -- "$@" 2>/dev/null; return 0; }
+m() { stat -c 'M %a %U %G %s %n' -- "$@" 2>/dev/null; return 0; }
+b() { [ $# -gt 0 ] || return 0; printf 'B\n'; cat -- "$@" | base64 -w0; echo; }
 a() { dn "$1"; p=$r; while :; do
       if [ -L "$p" ] || [ -e "$p" ]; then printf 'A %s %s %s\n' "$(kind "$p")" "$(stat -c '%a %U' -- "$p")" "$p"; fi
       if [ "$p" = / ]; then break; fi; dn "$p"; p=$r; done; }
@@ -92,7 +96,7 @@ def read_paths_script(
     only (a private key's bytes never leave its host)."""
     q = shlex.quote
     lines = [READ_FUNCTIONS]
-    lines += [f"f {q(path)} {q(top)}" for path, top in files]
+    lines += [f"f {index} {q(path)} {q(top)}" for index, (path, top) in enumerate(files)]
     lines += [f"h {q(path)} {q(top)}" for path, top in hashed]
     lines += [f"d {q(path)} {q(top)}" for path, top in dirs]
     lines += [f"e {q(p)}" for p in exists]
@@ -104,6 +108,13 @@ def read_paths_script(
     stated = [path for path, _ in files] + [path for path, _ in dirs]
     if stated:
         lines.append("m " + " ".join(q(path) for path in stated))
+    if files:
+        lines.append("set --")
+        lines += [
+            f'[ -z "${{read_{index}:-}}" ] || set -- "$@" {q(path)}'
+            for index, (path, _) in enumerate(files)
+        ]
+        lines.append('b "$@"')
     lines.append("true")
     return "\n".join(lines) + "\n"
 
@@ -126,6 +137,9 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
     present: set[str] = set()
     space: dict[str, int] = {}
     modes: dict[str, tuple[int, str, str]] = {}
+    sizes: dict[str, int] = {}
+    read_in_order: list[str] = []
+    blob = b""
     problems: dict[str, PathProblem] = {p.path: p for p in facts.problems}
     lines = text.split("\n")
     i = 0
@@ -136,14 +150,17 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
             continue
         tag, _, rest = line.partition(" ")
         if tag == "F":
-            content = base64.b64decode(lines[i]) if lines[i] else b""
+            files[rest] = FileState(rest, b"", None, None, None, "file")
+            read_in_order.append(rest)
+        elif tag == "B":
+            blob = base64.b64decode(lines[i]) if lines[i] else b""
             i += 1
-            files[rest] = FileState(rest, content, None, None, None, "file")
         elif tag == "D":
             dirs[rest] = DirState(rest, True, None, None, None, "dir")
         elif tag == "M":
-            mode, owner, group, path = rest.split(" ", 3)
+            mode, owner, group, size, path = rest.split(" ", 4)
             modes[path] = (int(mode, 8), owner, group)
+            sizes[path] = int(size)
         elif tag == "H":
             mode, owner, group, digest, path = rest.split(" ", 4)
             files[path] = FileState(path, None, int(mode, 8), owner, group, "file", digest)
@@ -172,6 +189,8 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
             amount, path = rest.split(" ", 1)
             if amount.isdigit():
                 space[path] = int(amount) * 1024
+    for path, content in zip(read_in_order, cut(blob, read_in_order, sizes), strict=True):
+        files[path] = replace(files[path], content=content)
     for path, (mode, owner, group) in modes.items():
         if path in files and files[path].kind == "file":
             files[path] = replace(files[path], mode=mode, owner=owner, group=group)
@@ -189,6 +208,34 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
     ), present
 
 
+class ReadRace(Exception):
+    """A file changed size between the `stat` and the `cat` of one read: read again."""
+
+
+def cut(blob: bytes, paths: list[str], sizes: dict[str, int]) -> list[bytes]:
+    """The bytes of each file, in order, from their concatenation and their sizes."""
+    if any(path not in sizes for path in paths) or sum(sizes[p] for p in paths) != len(blob):
+        raise ReadRace(", ".join(paths))
+    contents, start = [], 0
+    for path in paths:
+        contents.append(blob[start : start + sizes[path]])
+        start += sizes[path]
+    return contents
+
+
+def run_reads(conn, wrapped: str, reader: str, facts: HostFacts) -> tuple[HostFacts, set[str]]:
+    """Run a read script (already wrapped for its account) and parse it; once more when a
+    file changed size while it was read, then give up naming the files."""
+    for attempt in range(3):
+        result = conn.run(wrapped, check=True)
+        try:
+            return parse_paths_output(facts, result.stdout.decode("utf-8", "replace"), reader)
+        except ReadRace as race:
+            if attempt == 2:
+                raise FactsError(facts.host, f"files kept changing while read: {race}") from None
+    raise AssertionError("unreachable")
+
+
 def gather_client_facts(conn, name: str) -> HostFacts:
     """A client's facts: its key, pin, passphrase file, config and crontab, read as the login
     (whose files they are)."""
@@ -203,8 +250,7 @@ def gather_client_facts(conn, name: str) -> HostFacts:
         exists=[paths.key],
         crontab_of=facts.login_user,
     )
-    result = conn.run(identity.login.wrap(script), check=True)
-    facts, present = parse_paths_output(facts, result.stdout.decode("utf-8", "replace"))
+    facts, present = run_reads(conn, identity.login.wrap(script), "", facts)
     public = facts.file(paths.public_key).text
     if public and paths.key in present:
         facts = replace(facts, client_public_key=" ".join(public.split()[:2]))
@@ -234,8 +280,7 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
         space=[paths.repo_root],
         ancestors_of=[paths.repo_root],
     )
-    result = conn.run(admin.wrap(script), check=True)
-    facts, _ = parse_paths_output(facts, result.stdout.decode("utf-8", "replace"), admin.user)
+    facts, _ = run_reads(conn, admin.wrap(script), admin.user, facts)
     identity = server_identity(facts, settings)  # now knowing who owns the repo root's parents
     above = repo_root_link_problems(facts, identity, settings.borg_user, paths.repo_root)
     facts = replace(facts, problems=facts.problems + above)
@@ -260,8 +305,7 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
         crontab_of=settings.borg_user,
     )
     borg = identity.as_user(settings.borg_user)
-    result = conn.run(borg.wrap(script), check=True)
-    facts, _ = parse_paths_output(facts, result.stdout.decode("utf-8", "replace"), borg.user)
+    facts, _ = run_reads(conn, borg.wrap(script), borg.user, facts)
     return facts
 
 

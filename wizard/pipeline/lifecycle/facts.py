@@ -14,7 +14,7 @@ from wizard.artefacts.guard_program import guard_command, guard_program_path, gu
 from wizard.inventory.settings import ServerSettings, repository_url
 from wizard.pipeline.desired.server_prune import FALLBACK_PYTHON
 from wizard.pipeline.facts import HostFacts, client_layout, server_layout
-from wizard.pipeline.gather import parse_paths_output, read_paths_script
+from wizard.pipeline.gather import read_paths_script, run_reads
 from wizard.pipeline.identity import HostIdentity
 from wizard.pipeline.lifecycle.request import LifecycleRefused
 from wizard.pipeline.lifecycle.rotate import rotating_key
@@ -42,8 +42,7 @@ def read_more(
         exists=list(exists),
     )
     run_as = identity.as_user(user)
-    result = conn.run(run_as.wrap(script), check=True)
-    more, _ = parse_paths_output(facts, result.stdout.decode("utf-8", "replace"), run_as.user)
+    more, _ = run_reads(conn, run_as.wrap(script), run_as.user, facts)
     return more
 
 
