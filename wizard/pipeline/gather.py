@@ -33,7 +33,7 @@ from wizard.pipeline.facts import (
     server_layout,
     unreadable_problem,
 )
-from wizard.pipeline.host_basics import FactsError, gather_basic
+from wizard.pipeline.host_basics import FactsError, gather_basic, gather_basic_and
 from wizard.pipeline.identity import (
     HostIdentity,
     ancestors,
@@ -41,6 +41,7 @@ from wizard.pipeline.identity import (
     needs_sudo,
     server_identity,
 )
+from wizard.pipeline.login_cache import LoginCache
 
 # Nothing here follows a link where a file or directory is expected: `[ -L ]` first, and
 # `stat` never dereferences. `f PATH TOP`/`d PATH TOP` also report a link at any directory
@@ -236,10 +237,9 @@ def run_reads(conn, wrapped: str, reader: str, facts: HostFacts) -> tuple[HostFa
     raise AssertionError("unreachable")
 
 
-def gather_client_facts(conn, name: str) -> HostFacts:
-    """A client's facts: its key, pin, passphrase file, config and crontab, read as the login
-    (whose files they are)."""
-    facts = gather_basic(conn, name)
+def client_read_script(facts: HostFacts, name: str) -> str:
+    """Round 2 on a client: its key, pin, passphrase file, config and crontab, as the login
+    (whose files they are). It depends only on the login, its home and whether it is root."""
     identity = client_identity(facts)
     paths = client_paths(name, facts.home, facts.is_root)
     files = [paths.public_key, paths.known_hosts, paths.passphrase, paths.config]
@@ -250,7 +250,30 @@ def gather_client_facts(conn, name: str) -> HostFacts:
         exists=[paths.key],
         crontab_of=facts.login_user,
     )
-    facts, present = run_reads(conn, identity.login.wrap(script), "", facts)
+    return identity.login.wrap(script)
+
+
+def gather_client_facts(conn, name: str, logins: LoginCache | None = None) -> HostFacts:
+    """A client's facts in one round when its login is what it was last time: round 2 is
+    guessed from the login the operator's cache remembers (`LoginCache`) and runs with
+    round 1; its output counts only if round 1 shows the guess was exactly right (the same
+    script), else round 2 runs again. A first contact takes two rounds."""
+    logins = logins if logins is not None else LoginCache()
+    key = getattr(conn, "host_key", None)
+    host_key = f"{key.get_name()} {key.get_base64()}" if key is not None else None
+    guess = logins.get(host_key, name)
+    guessed = client_read_script(guess, name) if guess is not None else None
+    facts, output = gather_basic_and(conn, name, guessed)
+    script = client_read_script(facts, name)
+    present: set[str] = set()
+    try:
+        if output is None or script != guessed:
+            raise ReadRace("not guessed")
+        facts, present = parse_paths_output(facts, output)
+    except ReadRace:
+        facts, present = run_reads(conn, script, "", facts)
+    logins.put(host_key, name, facts)
+    paths = client_paths(name, facts.home, facts.is_root)
     public = facts.file(paths.public_key).text
     if public and paths.key in present:
         facts = replace(facts, client_public_key=" ".join(public.split()[:2]))

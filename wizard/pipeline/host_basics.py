@@ -6,6 +6,7 @@ known, see `wizard.pipeline.tool_versions`). The paths read in the next round de
 from __future__ import annotations
 
 import re
+import secrets
 import shlex
 from dataclasses import replace
 
@@ -145,9 +146,31 @@ def gather_basic(
 ) -> HostFacts:
     """Who we are, what is installed and where; tool versions from the cache when the
     tools' identities are known, else from one `--version` round for the new ones."""
+    return gather_basic_and(conn, host, None, users, versions)[0]
+
+
+def gather_basic_and(
+    conn,
+    host: str,
+    then: str | None,
+    users: list[str] = (),
+    versions: VersionCache | None = None,
+) -> tuple[HostFacts, str | None]:
+    """Round 1, and `then` (a script for the next round, guessed before round 1 answered)
+    in the same remote process: the facts, and `then`'s output when it ran to the end
+    (exit 0), else None. Whether the guess was right is the caller's to check."""
     script = BASIC_SCRIPT.replace("{users}", " ".join(shlex.quote(u) for u in users) or "''")
+    marker = f"@@borgkeep-then-{secrets.token_hex(8)}"
+    if then is not None:
+        script += f"printf '\\n%s\\n' {marker}\n( {then}\n)\nprintf '\\n%s %s\\n' {marker} $?\n"
     result = conn.run(script, check=True)
-    facts, os_id = parse_basic(host, result.stdout.decode("utf-8", "replace"))
+    text = result.stdout.decode("utf-8", "replace")
+    head, found, rest = text.partition(f"\n{marker}\n")
+    then_output = None
+    if then is not None and found:
+        body, ended, status = rest.rpartition(f"\n{marker} ")
+        then_output = body + "\n" if ended and status.strip() == "0" else None
+    facts, os_id = parse_basic(host, head if found else text)
     key = getattr(conn, "host_key", None)
     host_key = f"{key.get_name()} {key.get_base64()}" if key is not None else None
     facts = replace(facts, host_key=host_key)
@@ -155,7 +178,7 @@ def gather_basic(
     check_versions(facts, os_id)
     if hasattr(conn, "remember_identity"):
         conn.remember_identity(facts.uid, facts.login_user)
-    return facts
+    return facts, then_output
 
 
 def _tool_versions(conn, facts: HostFacts, cache: VersionCache) -> HostFacts:
