@@ -8,44 +8,27 @@ wrong, and the round runs again. Keyed by the host's SSH host key and the client
 
 from __future__ import annotations
 
-import json
-import os
-import threading
 from pathlib import Path
 
 from wizard.pipeline.facts import HostFacts
+from wizard.pipeline.host_cache import HostCache, cache_file
 
 CACHE_FILE = "client-logins.json"
 CACHE_VERSION = 1
-_lock = threading.Lock()
-
-
-def cache_path() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("borgkeep")) / CACHE_FILE
 
 
 class LoginCache:
     """host key -> client name -> (login, uid, home)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or cache_path()
-
-    def _load(self) -> dict:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        hosts = data.get("hosts") if isinstance(data, dict) else None
-        return hosts if data.get("version") == CACHE_VERSION and isinstance(hosts, dict) else {}
+        self.path = path or cache_file(CACHE_FILE)
+        self._file = HostCache(self.path, CACHE_VERSION)
 
     def get(self, host_key: str | None, name: str) -> HostFacts | None:
         """The facts round 2's script depends on, as they were last time; None if unknown."""
         if not host_key:
             return None
-        with _lock:
-            entry = self._load().get(host_key, {}).get(name)
+        entry = self._file.hosts().get(host_key, {}).get(name)
         if not (isinstance(entry, list) and len(entry) == 3):
             return None
         login, uid, home = entry
@@ -55,19 +38,14 @@ class LoginCache:
 
     def put(self, host_key: str | None, name: str, facts: HostFacts) -> None:
         """Remember the login; an unwritable cache only means two rounds next time."""
-        entry = [facts.login_user, facts.uid, facts.home]
         if not host_key:
             return
-        with _lock:
-            hosts = self._load()
+        entry = [facts.login_user, facts.uid, facts.home]
+
+        def remember(hosts: dict) -> bool:
             if hosts.get(host_key, {}).get(name) == entry:
-                return
+                return False
             hosts.setdefault(host_key, {})[name] = entry
-            data = json.dumps({"version": CACHE_VERSION, "hosts": hosts}, indent=1)
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-                tmp.write_text(data, encoding="utf-8")
-                os.replace(tmp, self.path)
-            except OSError:
-                pass
+            return True
+
+        self._file.update(remember)

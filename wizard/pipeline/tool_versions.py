@@ -14,18 +14,16 @@ whose identity it has not seen.
 
 from __future__ import annotations
 
-import json
-import os
 import posixpath
 import re
 import shlex
-import threading
 from pathlib import Path
+
+from wizard.pipeline.host_cache import HostCache, cache_file
 
 DISTRIBUTIONS = {"borg": "borgbackup", "borgmatic": "borgmatic"}
 CACHE_FILE = "tool-versions.json"
 CACHE_VERSION = 1
-_lock = threading.Lock()
 
 # Per tool: where it is (`command -v`), the file that runs (`readlink -f`), its `#!` line,
 # the interpreter's two levels up and the package metadata there; then one `stat` (`-L`, so
@@ -132,9 +130,7 @@ def parse_version(tool: str, text: str) -> str | None:
 
 
 def cache_path() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("borgkeep")) / CACHE_FILE
+    return cache_file(CACHE_FILE)
 
 
 class VersionCache:
@@ -142,32 +138,20 @@ class VersionCache:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or cache_path()
-
-    def _load(self) -> dict:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data.get("hosts", {}) if data.get("version") == CACHE_VERSION else {}
+        self._file = HostCache(self.path, CACHE_VERSION)
 
     def get(self, host_key: str | None, tool: str, identity: str | None) -> str | None:
         if not host_key or not identity or "file=" not in identity:
             return None
-        with _lock:
-            return self._load().get(host_key, {}).get(tool, {}).get(identity)
+        return self._file.hosts().get(host_key, {}).get(tool, {}).get(identity)
 
     def put(self, host_key: str | None, tool: str, identity: str | None, version: str) -> None:
         """Remember a version; an unwritable cache only means `--version` runs next time."""
         if not host_key or not identity or "file=" not in identity:
             return
-        with _lock:
-            hosts = self._load()
+
+        def remember(hosts: dict) -> bool:
             hosts.setdefault(host_key, {}).setdefault(tool, {})[identity] = version
-            data = json.dumps({"version": CACHE_VERSION, "hosts": hosts}, indent=1)
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-                tmp.write_text(data, encoding="utf-8")
-                os.replace(tmp, self.path)
-            except OSError:
-                pass
+            return True
+
+        self._file.update(remember)

@@ -1,0 +1,55 @@
+"""One JSON file in the operator's cache directory holding what was learned per host
+(`{"version": N, "hosts": {HOST_KEY: ...}}`): what the tool-version and login caches share.
+A missing, unreadable or other-version file is empty; an unwritable one is never an error
+(it only means the work is done again next time)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+_lock = threading.Lock()
+
+
+def cache_file(name: str) -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("borgkeep")) / name
+
+
+class HostCache:
+    """The hosts of one cache file, read and rewritten whole under one lock."""
+
+    def __init__(self, path: Path, version: int) -> None:
+        self.path = path
+        self.version = version
+
+    def hosts(self) -> dict:
+        with _lock:
+            return self._load()
+
+    def _load(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        hosts = data.get("hosts") if isinstance(data, dict) else None
+        return hosts if data.get("version") == self.version and isinstance(hosts, dict) else {}
+
+    def update(self, change: Callable[[dict], bool]) -> None:
+        """Apply `change` to the hosts; write the file (atomically) when it says it changed."""
+        with _lock:
+            hosts = self._load()
+            if not change(hosts):
+                return
+            data = json.dumps({"version": self.version, "hosts": hosts}, indent=1)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+                tmp.write_text(data, encoding="utf-8")
+                os.replace(tmp, self.path)
+            except OSError:
+                pass
