@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from wizard.hostside.guard_borg import BorgTools
-from wizard.hostside.guard_check import version_stand_in, with_local_path
+from wizard.hostside.guard_check import borg_version_answer, version_stand_in, with_local_path
 
 BORG = "/usr/bin/borg"
 CONFIG = """# Managed by borgkeep
@@ -39,8 +39,10 @@ def test_anything_else_is_left_for_borgmatic_to_ask():
 
 def test_the_stand_in_answers_like_borg_and_passes_the_rest(tmp_path: Path):
     tools = BorgTools(BORG, "borgmatic", str(tmp_path / "pass"), 5, read_only=True)
-    stand_in = version_stand_in(str(tmp_path), tools)
-    assert stand_in is not None and Path(stand_in).stat().st_mode & 0o777 == 0o700
+    answer = borg_version_answer(tools)
+    assert answer is not None
+    stand_in = version_stand_in(str(tmp_path), tools, answer)
+    assert Path(stand_in).stat().st_mode & 0o777 == 0o700
     real = subprocess.run([BORG, "--version"], capture_output=True, text=True).stdout
     asked = subprocess.run([stand_in, "--version", "--log-json"], capture_output=True, text=True)
     assert asked.returncode == 0 and asked.stdout == real

@@ -4,7 +4,7 @@
 runs) looks at many in one pass: every repository is listed and judged as `check` does,
 then a few borgmatic runs side by side (one per worker) dry-run the prune of all their
 configs (borgmatic reads a directory of configs), instead of one borgmatic start-up per
-client; one `borg --version` per run answers for all its configs. Archive IDs are unique
+client; one `borg --version` answers for all their configs. Archive IDs are unique
 per repository, so each client's verdict reads its own IDs out of the joint `--list`
 output. If that joint run fails, each client's dry run is repeated alone, so a failure is
 named for the client it belongs to.
@@ -130,15 +130,15 @@ def _judge_or_fail(setup: ClientSetup, now: Callable[[], datetime]) -> Judged | 
         return Outcome.failed(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
 
 
-def dry_run_together(judged: list[Judged]) -> PruneReport | None:
+def dry_run_together(judged: list[Judged], answer: str | None) -> PruneReport | None:
     """One borgmatic run over a private directory holding a copy of every config; None when
     it failed (the caller then runs them one by one). Borgmatic asks `borg --version` once
-    per config: the copies name a stand-in that answers what the real borg answered once
-    (`version_stand_in`) and hands every other command to the real borg unchanged."""
+    per config: with borg's `answer` (`borg_version_answer`), the copies name a stand-in
+    that gives it and hands every other command to the real borg unchanged."""
     first = judged[0].setup
     folder = tempfile.mkdtemp(prefix=".check-", dir=first.state_dir)
     try:
-        stand_in = version_stand_in(folder, first.tools)
+        stand_in = version_stand_in(folder, first.tools, answer) if answer else None
         for item in judged:
             with open(
                 item.setup.prune_config, encoding="utf-8", errors="surrogateescape"
@@ -169,13 +169,19 @@ def with_local_path(text: str, borg: str, stand_in: str) -> str:
     return _LOCAL_PATH.sub(lambda m: m.group(1) + json.dumps(stand_in), text)
 
 
-def version_stand_in(folder: str, tools: BorgTools) -> str | None:
-    """`FOLDER/borg`: answers `--version` with the real borg's answer, asked here once, and
-    runs the real borg for everything else; None when borg did not answer."""
+def borg_version_answer(tools: BorgTools) -> str | None:
+    """What the real borg prints for `--version`, asked once per pass; None when it did not
+    answer plainly (borgmatic then asks borg itself)."""
     result = tools.run([tools.borg, "--version"])
     answer = result.stdout
     if result.returncode != 0 or not answer.startswith("borg ") or "'" in answer:
         return None
+    return answer
+
+
+def version_stand_in(folder: str, tools: BorgTools, answer: str) -> str:
+    """`FOLDER/borg`: answers `--version` with `answer` (see `borg_version_answer`) and runs
+    the real borg for everything else."""
     path = os.path.join(folder, "borg")
     script = (
         "#!/bin/sh\n"
@@ -201,9 +207,14 @@ def run_checks(setups: list[ClientSetup], now: Callable[[], datetime]) -> dict[s
         else:
             waiting.append(item)
     groups = [waiting[start::WORKERS] for start in range(min(WORKERS, len(waiting)))]
+    joint = [group for group in groups if len(group) > 1]
+    answer = borg_version_answer(joint[0][0].setup.tools) if joint else None
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         reports = list(
-            pool.map(lambda group: dry_run_together(group) if len(group) > 1 else None, groups)
+            pool.map(
+                lambda group: dry_run_together(group, answer) if len(group) > 1 else None,
+                groups,
+            )
         )
     for group, report in zip(groups, reports):  # noqa: B905
         for item in group:

@@ -9,6 +9,7 @@ reads only metadata around the repository root, the borg user everything in its 
 from __future__ import annotations
 
 import base64
+import contextlib
 import posixpath
 import shlex
 from dataclasses import replace
@@ -227,14 +228,14 @@ def cut(blob: bytes, paths: list[str], sizes: dict[str, int]) -> list[bytes]:
 def run_reads(conn, wrapped: str, reader: str, facts: HostFacts) -> tuple[HostFacts, set[str]]:
     """Run a read script (already wrapped for its account) and parse it; once more when a
     file changed size while it was read, then give up naming the files."""
-    for attempt in range(3):
+    race = None
+    for _ in range(3):
         result = conn.run(wrapped, check=True)
         try:
             return parse_paths_output(facts, result.stdout.decode("utf-8", "replace"), reader)
-        except ReadRace as race:
-            if attempt == 2:
-                raise FactsError(facts.host, f"files kept changing while read: {race}") from None
-    raise AssertionError("unreachable")
+        except ReadRace as error:
+            race = error
+    raise FactsError(facts.host, f"files kept changing while read: {race}")
 
 
 def client_read_script(facts: HostFacts, name: str) -> str:
@@ -265,13 +266,11 @@ def gather_client_facts(conn, name: str, logins: LoginCache | None = None) -> Ho
     guessed = client_read_script(guess, name) if guess is not None else None
     facts, output = gather_basic_and(conn, name, guessed)
     script = client_read_script(facts, name)
-    present: set[str] = set()
-    try:
-        if output is None or script != guessed:
-            raise ReadRace("not guessed")
-        facts, present = parse_paths_output(facts, output)
-    except ReadRace:
-        facts, present = run_reads(conn, script, "", facts)
+    read = None
+    if output is not None and script == guessed:
+        with contextlib.suppress(ReadRace):  # read again below, like any other race
+            read = parse_paths_output(facts, output)
+    facts, present = read or run_reads(conn, script, "", facts)
     logins.put(host_key, name, facts)
     paths = client_paths(name, facts.home, facts.is_root)
     public = facts.file(paths.public_key).text
