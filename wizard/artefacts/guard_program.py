@@ -37,6 +37,7 @@ import json
 import posixpath
 import re
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 from wizard.artefacts.managed_block import MANAGED_HEADER
@@ -139,6 +140,13 @@ def guard_command(
             *numbers,
         ]
     )
+
+
+def guard_init_command(python_path: str, guard_path: str, clients: Sequence[str]) -> str:
+    """`PYTHON -I GUARD init C1 C2 ...`: several new repositories' baselines in one run."""
+    first, *more = clients
+    command = guard_command(python_path, guard_path, "init", first)
+    return " ".join([command, *(shlex.quote(check_name("client", client)) for client in more)])
 
 
 def fleet_command(python_path: str, guard_path: str, action: str, *flags: str) -> str:

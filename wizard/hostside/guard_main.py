@@ -40,6 +40,7 @@ from wizard.hostside.guard_prune import run_prune
 from wizard.hostside.guard_recover import run_inspect
 from wizard.hostside.guard_recover import run_rollback
 from wizard.hostside.guard_segments import SegmentError
+from wizard.hostside.guard_segments import empty_log_boundary
 from wizard.hostside.guard_segments import last_committed_segment
 from wizard.hostside.guard_segments import touched_objects
 from wizard.hostside.guard_setup import EXIT_FAILED
@@ -65,6 +66,7 @@ COMMANDS = ("prune", "check", "init", "acknowledge", "inspect", "rollback")
 FLEET_COMMANDS = ("status", "health", "drill", "check-all")
 USAGE = """\
 usage: python3 -I GUARD COMMAND CLIENT
+       python3 -I GUARD init CLIENT...
        python3 -I GUARD rollback CLIENT TRANSACTION
        python3 -I GUARD status [--json] | health | drill [CLIENT] | check-all [CLIENT...]
 
@@ -72,7 +74,7 @@ The borgkeep prune guard, run as the borg user. Commands:
   prune CLIENT        prune + compact CLIENT's repository unless the archives were tampered
                       with since the recorded baseline (the scheduled job)
   check CLIENT        read-only: would prune be allowed, and what would it keep/remove
-  init CLIENT         record the current archives as the first baseline
+  init CLIENT...      record the current archives as the first baseline (a line each)
   acknowledge CLIENT  accept the repository as it is now (after a refusal); prunes nothing
   inspect CLIENT      read-only JSON: the archives that vanished since the baseline and the
                       transaction a rollback would return to (or why there is none)
@@ -118,16 +120,32 @@ def main(
     wanted = None
     if len(argv) == 3 and argv[0] == "rollback" and argv[2].isdigit():
         argv, wanted = argv[:2], int(argv[2])
-    if len(argv) != 2 or argv[0] not in COMMANDS or (argv[0] == "rollback") != (wanted is not None):
+    several = len(argv) > 2 and argv[0] == "init"
+    if (
+        (len(argv) != 2 and not several)
+        or argv[0] not in COMMANDS
+        or (argv[0] == "rollback") != (wanted is not None)
+    ):
         print(f"{MESSAGE_PREFIX}: wrong arguments\n{USAGE}", file=sys.stderr)
         return EXIT_USAGE
-    command, client = argv
-    setups = _setups([client], config, program)
+    command, clients = argv[0], list(argv[1:])
+    setups = _setups(clients, config, program)
     if isinstance(setups, int):
         return setups
-    (setup,) = setups
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupt)
+    return _worst([_run_client(command, setup, wanted, now) for setup in setups])
+
+
+def _worst(codes: list[int]) -> int:
+    """One exit code for several outcomes: 1 if one failed, else the highest."""
+    return EXIT_FAILED if EXIT_FAILED in codes else max(codes, default=EXIT_OK)
+
+
+def _run_client(
+    command: str, setup: ClientSetup, wanted: int | None, now: Callable[[], datetime]
+) -> int:
+    """One command on one client: its outcome line (and the alerts of a prune)."""
     notes: list[str] = []
     try:
         if command == "check":
@@ -136,7 +154,7 @@ def main(
             print(json.dumps(run_inspect(setup), indent=1, sort_keys=True))
             return EXIT_OK
         else:
-            take_client_lock(setup.state_dir, setup.client)
+            take_client_lock(setup.state_dir, setup.client)  # held until the process ends
             if command == "prune":
                 outcome, notes = run_prune(setup, now)
             elif command == "init":
@@ -210,8 +228,7 @@ def check_all_main(
     outcomes = run_checks(setups, now)
     for client, outcome in outcomes.items():
         report_line(client, outcome.text, problem=outcome.status != "ok")
-    codes = {outcome.exit_code for outcome in outcomes.values()}
-    return EXIT_FAILED if EXIT_FAILED in codes else max(codes, default=EXIT_OK)
+    return _worst([outcome.exit_code for outcome in outcomes.values()])
 
 
 def fleet_main(
@@ -257,13 +274,21 @@ def _record_failure(setup: ClientSetup, outcome: Outcome, moment: datetime) -> N
         pass
 
 
-def _list_live(setup: ClientSetup) -> tuple[list, int | None, str | None]:
-    """Restore a repository a killed run left hidden, then segment baseline and listing."""
+def _list_live(
+    setup: ClientSetup, *, empty_log_is_empty: bool = False
+) -> tuple[list, int | None, str | None]:
+    """Restore a repository a killed run left hidden, then segment baseline and listing.
+    `empty_log_is_empty`: a log that stores nothing but the manifest (a new repository) is
+    an empty listing without a borg run."""
     recovered = recover_hidden_repository(setup.repository, setup.hidden)
     if recovered:
         report_line(setup.client, recovered, problem=True)
     if not os.path.isdir(setup.repository):
         raise GuardFailure(f"repository {setup.repository} does not exist")
+    if empty_log_is_empty:
+        boundary = empty_log_boundary(setup.repository)
+        if boundary is not None:
+            return [], boundary, recovered
     boundary = last_committed_segment(setup.repository)
     return setup.tools.list_archives(setup.repository), boundary, recovered
 
@@ -278,7 +303,7 @@ def run_init(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
             f"now, run: {setup.command('acknowledge')}",
             EXIT_USAGE,
         )
-    listing, boundary, _ = _list_live(setup)
+    listing, boundary, _ = _list_live(setup, empty_log_is_empty=True)
     moment = now()
     outcome = Outcome.ok(
         f"recorded a baseline of {len(listing)} archive(s) in {setup.repository}; from now on "

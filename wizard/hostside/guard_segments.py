@@ -72,6 +72,26 @@ def last_committed_segment(repository: str, *, not_after: float | None = None) -
     return None
 
 
+def empty_log_boundary(repository: str) -> int | None:
+    """The last committed segment when the committed log stores no object but the manifest
+    (a repository as `borg init` leaves it): no archive can be read from it, so its
+    baseline needs no `borg list`. None when anything else is stored, nothing is committed,
+    or a committed segment is not borg's log (the caller then asks borg)."""
+    committed = last_committed_segment(repository)
+    if committed is None:
+        return None
+    try:
+        for number, path in segment_files(repository):
+            if number > committed:
+                break
+            for tag, object_id in entries_of(number, path):
+                if tag != TAG_COMMIT and object_id != MANIFEST_OBJECT_ID:
+                    return None
+    except SegmentError:
+        return None
+    return committed
+
+
 def entries_of(number: str | int, path: str) -> Iterator[tuple[int, bytes | None]]:
     """(tag, object ID or None) of every entry in one segment file, headers only."""
     with open(path, "rb") as segment:

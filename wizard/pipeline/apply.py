@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from wizard.artefacts.guard_program import guard_command
+from wizard.artefacts.guard_program import guard_command, guard_init_command
+from wizard.hostside.guard_text import MESSAGE_PREFIX
 from wizard.pipeline.desired.items import PHASE_NAMES, Passphrase
 from wizard.pipeline.identity import HostIdentity
 from wizard.pipeline.lifecycle.commands import LIFECYCLE_COMMANDS
@@ -30,10 +31,9 @@ DEFAULT_PARALLEL = 8
 EventSink = Callable[[str, str, str], None]  # (host, level, message)
 
 
-SIDE_BY_SIDE = frozenset({"init-guard"})
-"""Commands that touch only their own client's files (the guard's per-client baseline, under
-its per-client lock), so consecutive ones on a host need not wait for each other."""
-SIDE_BY_SIDE_WORKERS = 4
+GUARD_INIT = "init-guard"
+"""Consecutive baselines on the server run as one guard process (`init C1 C2 ...`): one
+Python start-up for all of them, each client's outcome line still its own reported step."""
 
 
 class ApplyStepError(Exception):
@@ -130,34 +130,56 @@ class Executor:
     def _run_host(self, host: str, changes: list[Change]) -> None:
         """The host's changes in order: writes (files, directories, crontabs) in batches, one
         remote process per run of steps with the same account; commands one by one, except
-        consecutive independent ones (`SIDE_BY_SIDE`), which run a few at a time."""
+        consecutive guard baselines (`GUARD_INIT`), which are one guard run."""
         writes: list[Change] = []
-        together: list[Change] = []
+        inits: list[Change] = []
         for change in changes:
             if change.kind != "command":
-                self._run_side_by_side(host, together)
-                together = []
+                self._run_guard_inits(host, inits)
+                inits = []
                 writes.append(change)
                 continue
             self._run_writes(host, writes)
             writes = []
-            if change.action in SIDE_BY_SIDE:
-                together.append(change)
+            if change.action == GUARD_INIT:
+                inits.append(change)
                 continue
-            self._run_side_by_side(host, together)
-            together = []
+            self._run_guard_inits(host, inits)
+            inits = []
             self._run_steps(host, [change], self._run_command)
         self._run_writes(host, writes)
-        self._run_side_by_side(host, together)
+        self._run_guard_inits(host, inits)
 
-    def _run_side_by_side(self, host: str, changes: list[Change]) -> None:
-        """Each change its own remote command on its own channel, `SIDE_BY_SIDE_WORKERS` at a
-        time, each reported as its own step; once one fails, those not started are skipped."""
-        if len(changes) <= 1:
+    def _run_guard_inits(self, host: str, changes: list[Change]) -> None:
+        """`init C1 C2 ...` as one guard run when the steps share the guard and its account;
+        exit code 0 means every client's baseline was recorded; otherwise a step is done
+        when its client's outcome line is on stdout, and failed with its line from stderr.
+        The guard records each client under that client's lock."""
+        shared = {(c.args["python"], c.args["guard"], c.args["user"]) for c in changes}
+        if len(changes) < 2 or len(shared) != 1 or self._blocked(host):
             self._run_steps(host, changes, self._run_command)
             return
-        with ThreadPoolExecutor(max_workers=SIDE_BY_SIDE_WORKERS) as pool:
-            list(pool.map(lambda c: self._run_steps(host, [c], self._run_command), changes))
+        ((python, guard, user),) = shared
+        clients = [change.args["client"] for change in changes]
+        for change in changes:
+            self.on_event(host, "step", change.title)
+        run_as = self.identities[host].as_user(user)
+        command = guard_init_command(python, guard, clients)
+        try:
+            result = self.connections[host].run(run_as.wrap(command))
+            out, err = (part.decode("utf-8", "replace") for part in (result.stdout, result.stderr))
+            every = result.rc == 0
+        except Exception as exc:  # transport failures and the like, reported per host
+            out, err, every = "", str(exc) or repr(exc), False
+        for change, client in zip(changes, clients, strict=True):
+            prefix = f"{MESSAGE_PREFIX}: {client}: "
+            if every or any(line.startswith(prefix) for line in out.splitlines()):
+                self.outcomes[host].done.append(change.title)
+                self.on_event(host, "done", change.title)
+                continue
+            said = [line for line in err.splitlines() if line.startswith(prefix)]
+            message = (said or err.strip().splitlines()[-1:] or ["no outcome line"])[0]
+            self._fail(host, change, ApplyStepError(host, change.title, message))
 
     def _run_steps(self, host: str, changes: list[Change], run) -> None:
         """`run(change)` for each change not blocked, reporting each as a step."""
@@ -361,7 +383,7 @@ class Executor:
             self.store.set(repokey_name(self.server, change.host), exported)
             with self._lock:
                 self.exported_keys[change.host] = repokey_name(self.server, change.host)
-        elif change.action == "init-guard":
+        elif change.action == GUARD_INIT:
             init = guard_command(args["python"], args["guard"], "init", args["client"])
             self._run(conn, change, identity.as_user(args["user"]), init)
         elif change.action in LIFECYCLE_COMMANDS:
@@ -375,7 +397,7 @@ class Executor:
             lines = result.stdout.decode("utf-8", "replace").splitlines()
             with self._lock:
                 self.notes += [
-                    f"{change.host}: {line.removeprefix('borgkeep-guard: ')}"
+                    f"{change.host}: {line.removeprefix(f'{MESSAGE_PREFIX}: ')}"
                     for line in lines
                     if line.strip()
                 ]

@@ -104,8 +104,8 @@ def server_prune(fleet: Fleet, orphans: list[str]) -> tuple[list[DesiredItem], l
             fleet.settings.prune_schedule, f"{command} {GUARD_CRON_OUTPUT}"
         )
     # Every client's files first, then the baselines, which need only their own client's
-    # files (and run side by side, see `wizard.pipeline.apply.SIDE_BY_SIDE`), all before
-    # the crontab that schedules the prunes.
+    # files (and run as one guard process, see `wizard.pipeline.apply.GUARD_INIT`), all
+    # before the crontab that schedules the prunes.
     for baseline in baselines:
         add(baseline)
     add(
