@@ -156,6 +156,7 @@ def fleet(size: int, with_ansible: bool) -> Iterator[Fleet]:
             **lab.env(),
             "XDG_DATA_HOME": f"{workdir}/xdg-data",
             "XDG_CONFIG_HOME": f"{workdir}/xdg-config",
+            "XDG_CACHE_HOME": f"{workdir}/xdg-cache",  # from scratch: no versions known
             "BORGKEEP_SECRETS": "file",
         }
         hosts_json = workdir / "floor.json"

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 _lock = threading.Lock()
+MAX_HOSTS = 1000
+"""Hosts one cache file remembers (a fleet's hosts, with room for host keys that changed)."""
 
 
 def cache_file(name: str) -> Path:
@@ -39,13 +41,20 @@ class HostCache:
         hosts = data.get("hosts") if isinstance(data, dict) else None
         return hosts if data.get("version") == self.version and isinstance(hosts, dict) else {}
 
-    def update(self, change: Callable[[dict], bool]) -> None:
-        """Apply `change` to the hosts; write the file (atomically) when it says it changed."""
+    def update(self, host_key: str, change: Callable[[dict], bool]) -> None:
+        """Apply `change` to one host's entry; when it says it changed, the host becomes the
+        most recent, the least recently changed ones beyond `MAX_HOSTS` are forgotten (host
+        keys that changed or hosts long gone), and the file is written (atomically)."""
         with _lock:
             hosts = self._load()
-            if not change(hosts):
+            entry = hosts.pop(host_key, None)
+            entry = entry if isinstance(entry, dict) else {}
+            if not change(entry):
                 return
-            data = json.dumps({"version": self.version, "hosts": hosts}, indent=1)
+            hosts[host_key] = entry
+            for old in list(hosts)[: max(0, len(hosts) - MAX_HOSTS)]:
+                del hosts[old]
+            data = json.dumps({"version": self.version, "hosts": hosts}, separators=(",", ":"))
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

@@ -42,10 +42,10 @@ class LoginCache:
             return
         entry = [facts.login_user, facts.uid, facts.home]
 
-        def remember(hosts: dict) -> bool:
-            if hosts.get(host_key, {}).get(name) == entry:
+        def remember(known: dict) -> bool:
+            if known.get(name) == entry:
                 return False
-            hosts.setdefault(host_key, {})[name] = entry
+            known[name] = entry
             return True
 
-        self._file.update(remember)
+        self._file.update(host_key, remember)

@@ -150,8 +150,13 @@ class VersionCache:
         if not host_key or not identity or "file=" not in identity:
             return
 
-        def remember(hosts: dict) -> bool:
-            hosts.setdefault(host_key, {}).setdefault(tool, {})[identity] = version
+        def remember(known: dict) -> bool:
+            versions = known.get(tool)
+            if not isinstance(versions, dict):
+                versions = known[tool] = {}
+            if versions.get(identity) == version:
+                return False
+            versions[identity] = version
             return True
 
-        self._file.update(remember)
+        self._file.update(host_key, remember)
