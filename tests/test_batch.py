@@ -117,3 +117,14 @@ def test_a_step_that_reads_nothing_leaves_the_next_share_aligned(tmp_path):
     assert oct((tmp_path / "big").stat().st_mode & 0o777) == "0o600"
     assert (tmp_path / "big").read_bytes() == big
     assert (tmp_path / "next").read_bytes() == b"N\n"
+
+
+def test_a_step_without_stdin_reads_nothing_of_the_next_share(tmp_path):
+    """A step with no bytes of its own runs with stdin closed: even one that reads (here a
+    `cat` into a file) gets nothing, and the next step still gets exactly its own bytes."""
+    greedy = f"set -eu\ncat > {tmp_path / 'greedy'}\n"
+    steps = [(greedy, b""), write_step(tmp_path / "next", None, b"its own\n")]
+    rc, runs = run_batch(steps)
+    assert rc == 0, runs
+    assert (tmp_path / "greedy").read_bytes() == b""
+    assert (tmp_path / "next").read_bytes() == b"its own\n"

@@ -94,6 +94,26 @@ def test_write_creates_parents_sets_mode_and_keeps_a_backup(tmp_path):
     assert not temp_files(target.parent)
 
 
+def test_a_new_file_gets_its_own_mode_from_a_private_temp_file(tmp_path):
+    """mktemp's 0600 is kept as it is; any other mode is set before the rename."""
+    for mode in (0o644, 0o640, 0o600, 0o400):
+        target = tmp_path / f"{mode:o}" / "file"
+        assert run(script_for(target, None, b"x\n", mode=mode), b"x\n") == 0
+        assert stat.S_IMODE(target.stat().st_mode) == mode
+        assert target.read_bytes() == b"x\n"
+
+
+def test_the_parent_of_every_path_is_found_without_dirname(tmp_path):
+    """`dn` is `dirname` for the absolute, normalised paths the scripts use."""
+    paths = ["/", "/etc", "/etc/borgmatic.d", "/a/b/c.yaml", "relative", "rel/ative"]
+    script = scripts.DIRNAME_FUNCTION + "".join(f'dn {p}; echo "$r"\n' for p in paths)
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+    expected = [
+        subprocess.run(["dirname", p], capture_output=True, text=True).stdout for p in paths
+    ]
+    assert out.stdout == "".join(expected)
+
+
 def test_changed_file_is_refused_and_untouched(tmp_path):
     target = tmp_path / "file"
     target.write_bytes(b"edited by hand\n")

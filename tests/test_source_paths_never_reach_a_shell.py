@@ -30,7 +30,10 @@ class RecordingConnection:
         self._lock = threading.Lock()
 
     def run(self, command, stdin=None, sudo=False, timeout=None, check=False) -> CommandResult:
-        lengths = [int(n) for n in re.findall(r"^head -c (\d+) \| \{ \($", command, re.MULTILINE)]
+        steps = re.findall(
+            r"^printf .*@@borgkeep-step \d+.*\n(?:head -c (\d+) \| \{ )?\($", command, re.MULTILINE
+        )
+        lengths = [int(n or 0) for n in steps]
         with self._lock:
             self.commands.append(command)
             if not lengths:

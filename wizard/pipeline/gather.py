@@ -43,6 +43,7 @@ from wizard.pipeline.identity import (
     server_identity,
 )
 from wizard.pipeline.login_cache import LoginCache
+from wizard.remote.scripts import DIRNAME_FUNCTION
 
 # Nothing here follows a link where a file or directory is expected: `[ -L ]` first, and
 # `stat` never dereferences. `f PATH TOP`/`d PATH TOP` also report a link at any directory
@@ -54,9 +55,10 @@ from wizard.pipeline.login_cache import LoginCache
 # that `f` found readable (`read_N`) are read by one `cat` into one `base64` (`b`), and cut
 # apart by those sizes; a file that changed size meanwhile makes the sizes disagree with
 # the bytes, and the caller reads again.
-READ_FUNCTIONS = r"""
+READ_FUNCTIONS = (
+    DIRNAME_FUNCTION
+    + r"""
 kind() { if [ -L "$1" ]; then echo symlink; elif [ -d "$1" ]; then echo dir; elif [ -f "$1" ]; then echo file; else echo other; fi; }
-dn() { r="${1%/*}"; if [ "$r" = "$1" ]; then r=.; elif [ -z "$r" ]; then r=/; fi; }
 up() { dn "$1"; a=$r; u=0; while [ "$a" != "$2" ] && [ "$a" != / ] && [ "$a" != . ]; do
        if [ -L "$a" ]; then printf 'K dir symlink %s\n' "$a"; u=1; fi; dn "$a"; a=$r; done; return $u; }
 f() { up "$2" "$3" || return 0; if [ -L "$2" ]; then printf 'K file symlink %s\n' "$2";
@@ -79,6 +81,7 @@ c() { t=$(mktemp) || return; if crontab -l >"$t" 2>/dev/null; then printf 'C %s\
       else printf 'c %s\n' "$1"; fi; rm -f "$t"; }
 s() { p="$1"; while [ ! -e "$p" ]; do dn "$p"; p=$r; done; printf 'S %s %s\n' "$(df -Pk "$p" | awk 'NR==2 {print $4}')" "$1"; }
 """
+)
 
 
 def read_paths_script(

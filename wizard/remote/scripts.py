@@ -28,17 +28,25 @@ LINK_REFUSAL = "is a symbolic link; Borgkeep never writes through links — remo
 # A cut connection must not kill a script before its EXIT trap removes its temp file:
 # writes to a closed stderr fail instead of raising SIGPIPE, and a hangup exits cleanly.
 SIGNALS = "trap '' PIPE\ntrap 'exit 129' HUP\ntrap 'exit 143' TERM\ntrap 'exit 130' INT\n"
+# `dn P` sets r to `dirname P` without a process (every path here is absolute and
+# normalised); `sha F` sets h to F's SHA-256 in one process (no `cut`).
+DIRNAME_FUNCTION = (
+    'dn() { r="${1%/*}"; if [ "$r" = "$1" ]; then r=.; elif [ -z "$r" ]; then r=/; fi; }\n'
+)
+_HASH_FUNCTION = 'sha() { h=$(sha256sum < "$1"); h="${h%% *}"; }\n'
 _VERIFY_UPLOAD = (
-    'if [ "$(sha256sum < "$t" | cut -d" " -f1)" != {expected} ]; then\n'
+    'sha "$t"\nif [ "$h" != {expected} ]; then\n'
     '  echo "the upload was incomplete; nothing was changed" >&2\n  exit 1\nfi\n'
 )
 # `linked P` refuses P; `no_links P TOP` refuses a link at P or any directory above it up
 # to TOP (exclusive); `mk D` creates D and its missing parents with mode $dm.
 _PATH_FUNCTIONS = (
-    f'linked() {{ echo "$1 {LINK_REFUSAL}" >&2; exit {STALE_EXIT}; }}\n'
+    DIRNAME_FUNCTION
+    + _HASH_FUNCTION
+    + f'linked() {{ echo "$1 {LINK_REFUSAL}" >&2; exit {STALE_EXIT}; }}\n'
     'no_links() { a="$1"; while [ "$a" != "$2" ] && [ "$a" != / ] && [ "$a" != . ]; do\n'
-    '  if [ -L "$a" ]; then linked "$a"; fi; a=$(dirname -- "$a"); done; }\n'
-    'mk() { if [ ! -d "$1" ]; then mk "$(dirname -- "$1")"; mkdir -m "$dm" -- "$1"; fi; }\n'
+    '  if [ -L "$a" ]; then linked "$a"; fi; dn "$a"; a="$r"; done; }\n'
+    'mk() { if [ ! -d "$1" ]; then dn "$1"; mk "$r"; mkdir -m "$dm" -- "$1"; fi; }\n'
 )
 
 
@@ -70,18 +78,20 @@ def write_file_script(
     in place, without a backup."""
     chgrp = f'chgrp {_q(group)} "$t"\n' if group else ""
     chgrp_in_place = f'  chgrp {_q(group)} "$p"\n' if group else ""
+    # mktemp creates the file 0600: only another mode needs a chmod
+    chmod = f'chmod {mode:04o} "$t"\n' if mode != 0o600 else ""
     stamp = backup_stamp or time.strftime("%Y%m%dT%H%M%S")
     return (
         "set -eu\numask 077\n"
         + SIGNALS
-        + f'p={_q(path)}\nd=$(dirname -- "$p")\ndm={dir_mode:04o}\n'
         + _PATH_FUNCTIONS
+        + f'p={_q(path)}\ndn "$p"\nd="$r"\ndm={dir_mode:04o}\n'
         + f'no_links "$d" {_q(base)}\nmk "$d"\n'
         + 'if [ -L "$p" ]; then linked "$p"; fi\n'
         + 'if [ -e "$p" ] && [ ! -f "$p" ]; then\n'
         + _not_a("regular file", "p")
         + "fi\n"
-        + 'if [ -e "$p" ]; then cur=$(sha256sum < "$p" | cut -d" " -f1); '
+        + 'if [ -e "$p" ]; then sha "$p"; cur="$h"; '
         + f"else cur={ABSENT}; fi\n"
         + f'if [ "$cur" != {_q(expected_sha256 or ABSENT)} ]; then\n'
         '  echo "$p changed since the plan was made (refusing to overwrite it)" >&2\n'
@@ -90,9 +100,7 @@ def write_file_script(
         f'  chmod {mode:04o} "$p"\n{chgrp_in_place}  exit 0\nfi\n'
         't=$(mktemp "$d/.borgkeep.XXXXXXXX")\n'
         "trap 'rm -f \"$t\"' EXIT\n"
-        'cat > "$t"\n'
-        + _VERIFY_UPLOAD.format(expected=_q(new_sha256))
-        + f'chmod {mode:04o} "$t"\n{chgrp}'
+        'cat > "$t"\n' + _VERIFY_UPLOAD.format(expected=_q(new_sha256)) + f"{chmod}{chgrp}"
         'sync "$t" 2>/dev/null || true\n'
         'if [ -e "$p" ]; then\n'
         f'  b="$(mktemp -u "$p.borgkeep-{stamp}-XXXXXX").bak"\n'
@@ -110,16 +118,16 @@ def delete_file_script(path: str, expected_sha256: str | None, base: str) -> str
     return (
         "set -eu\n"
         + SIGNALS
-        + f'p={_q(path)}\nd=$(dirname -- "$p")\ndm=0700\n'
         + _PATH_FUNCTIONS
+        + f'p={_q(path)}\ndn "$p"\nd="$r"\ndm=0700\n'
         + f'no_links "$d" {_q(base)}\n'
         + 'if [ -L "$p" ]; then linked "$p"; fi\n'
         + 'if [ ! -e "$p" ]; then exit 0; fi\n'
         + 'if [ ! -f "$p" ]; then\n'
         + _not_a("regular file", "p")
         + "fi\n"
-        + 'cur=$(sha256sum < "$p" | cut -d" " -f1)\n'
-        + f'if [ "$cur" != {_q(expected_sha256 or ABSENT)} ]; then\n'
+        + 'sha "$p"\n'
+        + f'if [ "$h" != {_q(expected_sha256 or ABSENT)} ]; then\n'
         '  echo "$p changed since the plan was made (refusing to delete it)" >&2\n'
         f"  exit {STALE_EXIT}\nfi\n"
         'rm -f -- "$p"\n'
@@ -164,8 +172,11 @@ def install_crontab_script(user: str, expected_sha256: str | None, new_sha256: s
     """Run as `user`: their own crontab (`crontab -` on stdin, no `-u`, no root). The new
     crontab comes on stdin; refuses when the current one differs from the planned one."""
     return (
-        "set -eu\n" + SIGNALS + 'c=$(mktemp)\nt=$(mktemp)\ntrap \'rm -f "$t" "$c"\' EXIT\n'
-        'if crontab -l > "$c" 2>/dev/null; then cur=$(sha256sum < "$c" | cut -d" " -f1); '
+        "set -eu\n"
+        + SIGNALS
+        + _HASH_FUNCTION
+        + 'c=$(mktemp)\nt=$(mktemp)\ntrap \'rm -f "$t" "$c"\' EXIT\n'
+        'if crontab -l > "$c" 2>/dev/null; then sha "$c"; cur="$h"; '
         f"else cur={ABSENT}; fi\n"
         f'if [ "$cur" != {_q(expected_sha256 or ABSENT)} ]; then\n'
         f'  echo "the crontab of {user} changed since the plan was made" >&2\n'
@@ -177,9 +188,8 @@ def install_crontab_script(user: str, expected_sha256: str | None, new_sha256: s
 def generate_key_script(path: str, comment: str) -> str:
     """Generates the key pair on the host; prints the public key."""
     return (
-        "set -eu\n"
-        f"k={_q(path)}\n"
-        'mkdir -p "$(dirname "$k")"\nchmod 0700 "$(dirname "$k")"\n'
+        "set -eu\n" + DIRNAME_FUNCTION + f"k={_q(path)}\n"
+        'dn "$k"\nmkdir -p -- "$r"\nchmod 0700 "$r"\n'
         'if [ -e "$k" ] || [ -L "$k" ]; then echo "$k already exists (created since the plan '
         'was made)" >&2; '
         f"exit {STALE_EXIT}; fi\n"
