@@ -11,6 +11,7 @@ import pytest
 
 from wizard.pipeline.host_basics import gather_basic
 from wizard.pipeline.tool_versions import (
+    VERSIONS_MARK,
     VersionCache,
     parse_version,
     python_command,
@@ -38,7 +39,7 @@ class LocalConnection:
 
     @property
     def version_runs(self) -> int:
-        return sum("--version" in command for command in self.commands)
+        return sum(command.startswith(VERSIONS_MARK) for command in self.commands)
 
 
 class FakeKey:

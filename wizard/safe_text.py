@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 _KEEP = {"\n", "\t"}
+_KEPT = str.maketrans("", "", "\n\t")
+_TAB = str.maketrans("", "", "\t")
 
 
 def safe_text(text: str, keep_newlines: bool = True) -> str:
@@ -10,6 +12,8 @@ def safe_text(text: str, keep_newlines: bool = True) -> str:
     terminal: every control character but newline and tab, and every other non-printable
     character, is shown as an escape (`\\x1b`, `\\u202e`), so remote bytes can neither
     move the cursor, recolour, hide the rest of a plan, nor reorder text."""
+    if text.translate(_KEPT if keep_newlines else _TAB).isprintable():
+        return text  # the common case, in C: nothing to escape
     out = []
     for char in text:
         if char in _KEEP and (keep_newlines or char == "\t") or char.isprintable():

@@ -16,6 +16,7 @@ from wizard.pipeline.tool_versions import (
     IDENTITY_PRELUDE,
     IDENTITY_STAT,
     VersionCache,
+    cheap_questions,
     identity_lines,
     parse_version,
     tool_identities,
@@ -193,13 +194,18 @@ def _tool_versions(conn, facts: HostFacts, cache: VersionCache) -> HostFacts:
             known[tool] = version
         else:
             unknown[tool] = path
-    if unknown:
-        script = version_script(unknown, facts.tool_runs)
+    runs: dict | None = facts.tool_runs
+    while unknown:
+        asked_cheaply = cheap_questions(unknown, runs)
+        script = version_script(unknown, runs)
         output = conn.run(script, check=True).stdout.decode("utf-8", "replace")
         for line in output.splitlines():
             key, sep, value = line.partition("=")
             tool = key.removesuffix("_version")
             if sep and tool in unknown and (version := parse_version(tool, value)):
                 known[tool] = version
+                del unknown[tool]
                 cache.put(facts.host_key, tool, facts.tool_identities.get(tool), version)
+        unknown = {tool: path for tool, path in unknown.items() if tool in asked_cheaply}
+        runs = None  # what the cheap question left unanswered: `--version`, once
     return replace(facts, borg_version=known.get("borg"), borgmatic_version=known.get("borgmatic"))

@@ -20,6 +20,7 @@ import shlex
 from pathlib import Path
 
 from wizard.pipeline.host_cache import HostCache, cache_file
+from wizard.pipeline.version_code import version_program
 
 DISTRIBUTIONS = {"borg": "borgbackup", "borgmatic": "borgmatic"}
 CACHE_FILE = "tool-versions.json"
@@ -78,15 +79,6 @@ def tool_identities(lines: list[tuple[str, str]]) -> dict[str, str]:
     return identities
 
 
-VERSION_CODE = {
-    "borg": "from borg import __version__ as v; print(v)",
-    "borgmatic": "import importlib.metadata as m; print(m.version('borgmatic'))",
-}
-"""What each tool's `--version` prints, computed the way the tool computes it (borg prints
-`borg.__version__`; borgmatic the version in its package metadata), without importing the
-rest of the tool: a twentieth of the CPU."""
-
-
 def python_command(shebang: str) -> list[str] | None:
     """`#!/usr/bin/python3 -s` -> ["/usr/bin/python3", "-s"]: a script's interpreter and its
     flags, when the interpreter is an absolute path to a Python; None otherwise (no `#!`,
@@ -101,25 +93,44 @@ def python_command(shebang: str) -> list[str] | None:
     return words
 
 
-def version_script(tools: dict[str, str], runs: dict[str, tuple[str, str]] | None = None) -> str:
-    """The version of each tool (name -> absolute path), one `kv TOOL_version ...` line each:
-    only run for tools whose identity is new. A Python script's version is asked of its own
-    interpreter, with its flags, from the script's directory (what a script finds first on
-    its `sys.path`), in the code the tool itself runs for `--version`; `--version` when that
-    gives nothing, and for anything else."""
-    lines = []
-    for tool, path in sorted(tools.items()):
-        pick = "head -n1" if tool == "borg" else "tail -n1"
-        asked = f"{shlex.quote(path)} --version 2>&1 | {pick}"
+def cheap_questions(
+    tools: dict[str, str], runs: dict[str, tuple[str, str]] | None
+) -> dict[str, tuple[str, str]]:
+    """The tools whose version their own interpreter can tell: tool -> (the interpreter
+    command with its flags, the script's directory)."""
+    cheap = {}
+    for tool in tools:
         resolved, shebang = (runs or {}).get(tool, ("", ""))
         python = python_command(shebang)
         if python and resolved.startswith("/"):
-            directory = posixpath.dirname(resolved)
-            code = shlex.join([*python, "-c", VERSION_CODE[tool]])
-            cheap = f"(cd {shlex.quote(directory)} && {code}) 2>/dev/null"
-            asked = f'v=$( {cheap}) && [ -n "$v" ] && echo "$v" || {asked}'
-        lines.append(f'kv {tool}_version "$({asked})"')
-    return 'kv() { printf \'%s=%s\\n\' "$1" "$2"; }\n' + "\n".join(lines) + "\ntrue\n"
+            cheap[tool] = (shlex.join(python), posixpath.dirname(resolved))
+    return cheap
+
+
+VERSIONS_MARK = "# borgkeep: tool versions"
+"""The first line of every version question (what a test counts to see none was asked)."""
+
+
+def version_script(tools: dict[str, str], runs: dict[str, tuple[str, str]] | None = None) -> str:
+    """The version of each tool (name -> absolute path), one `TOOL_version=...` line each:
+    only run for tools whose identity is new. A Python script's version is asked of its own
+    interpreter, with its flags, from the script's directory (what a script finds first on
+    its `sys.path`), in the code the tool itself runs for `--version` (`version_code`): one
+    interpreter start-up for every tool that shares it. Anything else is asked `--version`;
+    so is a Python tool the cheap question left unanswered, in a second round."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    lines = [VERSIONS_MARK, 'kv() { printf \'%s=%s\\n\' "$1" "$2"; }']
+    cheap = cheap_questions(tools, runs)
+    for tool, path in sorted(tools.items()):
+        if tool in cheap:
+            groups.setdefault(cheap[tool], []).append(tool)
+            continue
+        pick = "head -n1" if tool == "borg" else "tail -n1"
+        lines.append(f'kv {tool}_version "$({shlex.quote(path)} --version 2>&1 | {pick})"')
+    for (python, directory), names in groups.items():
+        program = shlex.quote(version_program(names))
+        lines.append(f"(cd {shlex.quote(directory)} && {python} -c {program}) 2>/dev/null")
+    return "\n".join(lines) + "\ntrue\n"
 
 
 def parse_version(tool: str, text: str) -> str | None:
