@@ -4,54 +4,16 @@ connections and proves that no remote command line carries them, only a file bod
 
 from __future__ import annotations
 
-import re
-import threading
-
 import yaml
 
-from tests.planning import INVENTORY, client_key, fresh_fleet, plan_for
+from tests.planning import INVENTORY, fresh_fleet, plan_for
+from tests.recording import RecordingConnection
 from wizard.pipeline.apply import apply_plan
 from wizard.pipeline.identity import client_identity, server_identity
-from wizard.remote import batch
-from wizard.remote.transport import CommandResult
 from wizard.secrets_store import SecretStore
 
 ODD_SOURCE = "/srv/my data/$(touch /tmp/pwned) `id` 'q' \"d\" #1: x; y"
 ODD_EXCLUDE = "*.tmp; rm -rf / # $(id)"
-
-
-class RecordingConnection:
-    """Answers like a healthy host and records every command line and stdin it was sent."""
-
-    def __init__(self, host: str, user: str = "root") -> None:
-        self.host, self.login_user, self.is_root = host, user, user == "root"
-        self.commands: list[str] = []
-        self.stdins: list[bytes] = []
-        self._lock = threading.Lock()
-
-    def run(self, command, stdin=None, sudo=False, timeout=None, check=False) -> CommandResult:
-        steps = re.findall(
-            r"^printf .*@@borgkeep-step \d+.*\n(?:head -c (\d+) \| \{ )?\($", command, re.MULTILINE
-        )
-        lengths = [int(n or 0) for n in steps]
-        with self._lock:
-            self.commands.append(command)
-            if not lengths:
-                self.stdins.append(stdin or b"")
-        if lengths:  # a batch of steps: each reads its own share of stdin, as on a host
-            data, ended = stdin or b"", []
-            for number, length in enumerate(lengths):
-                with self._lock:
-                    self.stdins.append(data[:length])
-                data = data[length:]
-                ended.append(f"\n{batch.END} {number} 0\n")
-            assert data == b"", "a batch's stdin is exactly its steps' shares"
-            return CommandResult(0, "".join(ended).encode(), b"")
-        if "ssh-keygen" in command:
-            return CommandResult(0, client_key(self.host).encode() + b" borgkeep\n", b"")
-        if "/config" in command and "cat --" in command:
-            return CommandResult(0, b"[repository]\nid = 0123\nkey = a2V5\n", b"")
-        return CommandResult(0, b"", b"")
 
 
 def test_odd_source_directories_and_excludes_travel_only_on_stdin(tmp_path, monkeypatch):

@@ -18,10 +18,16 @@ from dataclasses import dataclass, field
 
 from wizard.artefacts.guard_program import guard_command, guard_init_command
 from wizard.hostside.guard_text import MESSAGE_PREFIX
-from wizard.pipeline.desired.items import PHASE_NAMES, Passphrase
+from wizard.pipeline.desired.items import (
+    PHASE_CLIENT_SETUP,
+    PHASE_NAMES,
+    PHASE_SERVER_PRUNE,
+    Passphrase,
+)
 from wizard.pipeline.identity import HostIdentity
 from wizard.pipeline.lifecycle.commands import LIFECYCLE_COMMANDS
-from wizard.pipeline.plan import Change, Plan, sha256_text
+from wizard.pipeline.plan import Change, Plan
+from wizard.pipeline.write_units import write_units
 from wizard.remote import batch, scripts
 from wizard.remote.identity import RunAs
 from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
@@ -97,11 +103,14 @@ class Executor:
 
     def run(self) -> ApplyResult:
         self._store_new_passphrases()
+        early = self._inert_server_files()
         for phase in sorted(PHASE_NAMES):
             by_host: dict[str, list[Change]] = {}
             for change in self.plan.changes:
-                if change.phase == phase:
+                if change.phase == phase and not any(change is e for e in early):
                     by_host.setdefault(change.host, []).append(change)
+            if phase == PHASE_CLIENT_SETUP and early:  # the server first: it starts at once
+                by_host = {self.server: by_host.pop(self.server, []) + early, **by_host}
             if not by_host:
                 continue
             with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
@@ -109,6 +118,20 @@ class Executor:
         return ApplyResult(
             self.outcomes, dict(self.exported_keys), self.store.location, list(self.notes)
         )
+
+    def _inert_server_files(self) -> list[Change]:
+        """The server's new pruning files (passphrases, prune configs, the guard and its
+        alerts file): the leading file and directory creations of its last phase. Nothing
+        reads them until the crontab written after them, and they depend on nothing the
+        clients do, so they are written while the clients run their own phase."""
+        inert = []
+        for change in self.plan.changes:
+            if change.host != self.server or change.phase != PHASE_SERVER_PRUNE:
+                continue
+            if change.kind not in ("file", "dir") or change.action != "create":
+                break
+            inert.append(change)
+        return inert
 
     def _store_new_passphrases(self) -> None:
         """Keep every new passphrase on the operator's side before any host gets it."""
@@ -286,42 +309,11 @@ class Executor:
         return result
 
     def _write_units(self, change: Change) -> list[tuple[RunAs, str, bytes | None]]:
-        """The scripts that make one write change, each with its account and stdin."""
-        identity = self.identities[change.host]
-        if change.kind == "file" and change.action == "delete":
-            script = scripts.delete_file_script(
-                change.path, change.old_sha256, identity.base(change.path)
-            )
-            return [(identity.as_user(change.owner), script, None)]
-        if change.kind == "file":
-            content = self._final_content(change)
-            script = scripts.write_file_script(
-                change.path,
-                change.old_sha256,
-                change.mode,
-                sha256_text(content),
-                identity.base(change.path),
-                change.dir_mode or 0o700,
-                change.group,
-            )
-            data = content.encode("utf-8", "surrogateescape")
-            return [(identity.as_user(change.owner), script, data)]
-        if change.kind == "dir":
-            owner = identity.as_user(change.owner)
-            units = []
-            if identity.controller(change.path) != change.owner:
-                script = scripts.create_dir_as_root_script(
-                    change.path, change.mode, change.owner, change.group
-                )
-                units.append((identity.admin, script, None))
-            script = scripts.ensure_dir_script(change.path, change.mode, identity.base(change.path))
-            return [*units, (owner, script, None)]
-        if change.kind == "crontab":
-            script = scripts.install_crontab_script(
-                change.owner, change.old_sha256, sha256_text(change.new or "")
-            )
-            return [(identity.as_user(change.owner), script, (change.new or "").encode())]
-        raise ApplyStepError(change.host, change.title, f"unknown change kind {change.kind}")
+        content = self._final_content(change) if change.kind == "file" else None
+        try:
+            return write_units(change, self.identities[change.host], content)
+        except ValueError as exc:
+            raise ApplyStepError(change.host, change.title, str(exc)) from None
 
     def _final_content(self, change: Change) -> str:
         """The planned content with placeholders for generated keys filled in, and lines of
