@@ -83,6 +83,7 @@ class BorgTools:
             BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="no",
             TZ="UTC",
             LC_ALL="C.UTF-8",
+            BORG_FUSE_IMPL="none",  # never `borg mount`: no FUSE library to load
         )
         if self.read_only:
             env["BORG_SELFTEST"] = "disabled"

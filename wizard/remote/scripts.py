@@ -209,10 +209,15 @@ def create_user_script(user: str, home: str) -> str:
     )
 
 
+NO_FUSE = "BORG_FUSE_IMPL=none"
+"""Borgkeep never runs `borg mount`: borg need not load a FUSE library (pyfuse3 with trio,
+a fifth of a borg start-up) for its self-test's imports."""
+
+
 def borg_env(key: str, known_hosts: str, passphrase_file: str) -> str:
     """Environment for running borg against the server through the client's own key."""
     rsh = client_ssh_command(key, known_hosts)
-    return f"BORG_RSH={_q(rsh)} BORG_PASSCOMMAND={_q('cat ' + _q(passphrase_file))}"
+    return f"{NO_FUSE} BORG_RSH={_q(rsh)} BORG_PASSCOMMAND={_q('cat ' + _q(passphrase_file))}"
 
 
 def init_repo_script(
