@@ -40,7 +40,9 @@ class ApplyScreen(StepScreen):
     NEXT_LABEL = "Verify"
     SHOW_BACK = False
     HELP = (
-        "The reviewed changes are applied in phases, hosts in parallel inside a phase. Every "
+        "The reviewed changes are applied in phases, hosts in parallel inside a phase (the "
+        "server's new pruning files are written while the clients take their turn: nothing "
+        "reads them before the server's crontab, written last). Every "
         "file is written atomically with a backup of what it replaces, and refused if it "
         "changed since the plan.\n\n**Cancel** (`ctrl+c`) lets the current step finish and "
         "skips the rest. A failing host stops at its failing step; the others go on. Each "

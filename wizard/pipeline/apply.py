@@ -1,4 +1,6 @@
-"""The executor: apply a plan in ordered phases, hosts in parallel inside a phase.
+"""The executor: apply a plan in ordered phases, hosts in parallel inside a phase; the
+server's new pruning files (inert until its crontab, written last) are written while the
+clients run their phase.
 
 Every step runs as the account its host's `HostIdentity` names: a file or crontab as its
 owner, a directory as its owner (root only creates one whose parent no other account
