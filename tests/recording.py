@@ -7,8 +7,33 @@ import re
 import threading
 
 from tests.planning import client_key
+from wizard.pipeline.apply import ApplyResult, apply_plan
+from wizard.pipeline.identity import HostIdentity, client_identity, server_identity
 from wizard.remote import batch
 from wizard.remote.transport import CommandResult
+from wizard.secrets_store import SecretStore
+
+
+def fleet_identities(facts: dict, settings) -> dict[str, HostIdentity]:
+    """The planning fleet's identities: `nas` the server, every other host a client."""
+    return {
+        name: server_identity(f, settings) if name == "nas" else client_identity(f)
+        for name, f in facts.items()
+    }
+
+
+def apply_ok(plan, connections: dict, passphrases: dict, identities: dict) -> ApplyResult:
+    """The whole plan applied over `connections` (server `nas`); every host must succeed."""
+    result = apply_plan(
+        plan,
+        connections,
+        "nas",
+        store=SecretStore(),
+        passphrases=passphrases,
+        identities=identities,
+    )
+    assert result.ok, {h: str(o.error) for h, o in result.outcomes.items()}
+    return result
 
 
 class RecordingConnection:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import threading
 
 from tests.planning import fresh_fleet, plan_for
-from tests.recording import RecordingConnection
-from wizard.pipeline.apply import Executor, apply_plan
+from tests.recording import RecordingConnection, apply_ok, fleet_identities
+from wizard.pipeline.apply import Executor
 from wizard.pipeline.desired.items import PHASE_CLIENT_SETUP, PHASE_SERVER_PRUNE
-from wizard.pipeline.identity import client_identity, server_identity
 from wizard.secrets_store import SecretStore
 
 
@@ -44,12 +43,7 @@ def _setup(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     inventory, settings, facts, passphrases = fresh_fleet()
     _, plan = plan_for(inventory, settings, facts, passphrases)
-    identities = {
-        "nas": server_identity(facts["nas"], settings),
-        "host1": client_identity(facts["host1"]),
-        "host2": client_identity(facts["host2"]),
-    }
-    return plan, passphrases, identities
+    return plan, passphrases, fleet_identities(facts, settings)
 
 
 def test_the_servers_new_files_are_written_during_the_clients_phase(tmp_path, monkeypatch):
@@ -60,15 +54,7 @@ def test_the_servers_new_files_are_written_during_the_clients_phase(tmp_path, mo
         "host1": WaitingClient("host1", written),
         "host2": RecordingConnection("host2", "alice"),
     }
-    result = apply_plan(
-        plan,
-        connections,
-        "nas",
-        store=SecretStore(),
-        passphrases=passphrases,
-        identities=identities,
-    )
-    assert result.ok, {h: str(o.error) for h, o in result.outcomes.items()}
+    result = apply_ok(plan, connections, passphrases, identities)
     assert connections["host1"].saw_it is True  # the init waited for it, and it came
     done = result.outcomes["nas"].done
     baseline = done.index("run init-guard")

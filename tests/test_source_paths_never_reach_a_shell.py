@@ -7,10 +7,7 @@ from __future__ import annotations
 import yaml
 
 from tests.planning import INVENTORY, fresh_fleet, plan_for
-from tests.recording import RecordingConnection
-from wizard.pipeline.apply import apply_plan
-from wizard.pipeline.identity import client_identity, server_identity
-from wizard.secrets_store import SecretStore
+from tests.recording import RecordingConnection, apply_ok, fleet_identities
 
 ODD_SOURCE = "/srv/my data/$(touch /tmp/pwned) `id` 'q' \"d\" #1: x; y"
 ODD_EXCLUDE = "*.tmp; rm -rf / # $(id)"
@@ -29,20 +26,7 @@ def test_odd_source_directories_and_excludes_travel_only_on_stdin(tmp_path, monk
         "host1": RecordingConnection("host1"),
         "host2": RecordingConnection("host2", "alice"),
     }
-    identities = {
-        "nas": server_identity(facts["nas"], settings),
-        "host1": client_identity(facts["host1"]),
-        "host2": client_identity(facts["host2"]),
-    }
-    result = apply_plan(
-        plan,
-        connections,
-        "nas",
-        store=SecretStore(),
-        passphrases=passphrases,
-        identities=identities,
-    )
-    assert result.ok, {h: str(o.error) for h, o in result.outcomes.items()}
+    apply_ok(plan, connections, passphrases, fleet_identities(facts, settings))
     commands = [c for conn in connections.values() for c in conn.commands]
     steps = sum(len(conn.stdins) for conn in connections.values())
     assert steps >= len(plan.changes)
