@@ -35,3 +35,18 @@ def test_an_unchanged_entry_writes_nothing_and_a_change_writes_compact_json(tmp_
 
     cache.update("key", lambda entry: entry.update(y=2) is None)
     assert path.read_text() == '{"version":1,"hosts":{"key":{"x":1,"y":2}}}'
+
+
+def test_the_file_is_parsed_once_per_version_and_again_when_it_changes(tmp_path, monkeypatch):
+    path = tmp_path / "hosts.json"
+    path.write_text(json.dumps({"version": 1, "hosts": {"a": {"x": 1}}}))
+    cache = HostCache(path, 1)
+    parses = []
+    real_load = HostCache._load
+    monkeypatch.setattr(HostCache, "_load", lambda self: parses.append(1) or real_load(self))
+    assert [cache.hosts()["a"] for _ in range(50)] == [{"x": 1}] * 50
+    assert len(parses) == 1
+    other = tmp_path / "other.json"  # another process's write: a new file put in place
+    other.write_text(json.dumps({"version": 1, "hosts": {"a": {"x": 2}}}))
+    other.replace(path)
+    assert cache.hosts()["a"] == {"x": 2} and len(parses) == 2

@@ -106,10 +106,11 @@ class Executor:
     def run(self) -> ApplyResult:
         self._store_new_passphrases()
         early = self._inert_server_files()
+        moved = {id(change) for change in early}
         for phase in sorted(PHASE_NAMES):
             by_host: dict[str, list[Change]] = {}
             for change in self.plan.changes:
-                if change.phase == phase and not any(change is e for e in early):
+                if change.phase == phase and id(change) not in moved:
                     by_host.setdefault(change.host, []).append(change)
             if phase == PHASE_CLIENT_SETUP and early:  # the server first: it starts at once
                 by_host = {self.server: by_host.pop(self.server, []) + early, **by_host}

@@ -34,7 +34,12 @@ from wizard.pipeline.facts import (
     server_layout,
     unreadable_problem,
 )
-from wizard.pipeline.host_basics import FactsError, gather_basic, gather_basic_and
+from wizard.pipeline.host_basics import (
+    FactsError,
+    connection_host_key,
+    gather_basic,
+    gather_basic_and,
+)
 from wizard.pipeline.identity import (
     HostIdentity,
     ancestors,
@@ -263,8 +268,7 @@ def gather_client_facts(conn, name: str, logins: LoginCache | None = None) -> Ho
     round 1; its output counts only if round 1 shows the guess was exactly right (the same
     script), else round 2 runs again. A first contact takes two rounds."""
     logins = logins if logins is not None else LoginCache()
-    key = getattr(conn, "host_key", None)
-    host_key = f"{key.get_name()} {key.get_base64()}" if key is not None else None
+    host_key = connection_host_key(conn)
     guess = logins.get(host_key, name)
     guessed = client_read_script(guess, name) if guess is not None else None
     facts, output = gather_basic_and(conn, name, guessed)

@@ -150,6 +150,12 @@ def gather_basic(
     return gather_basic_and(conn, host, None, users, versions)[0]
 
 
+def connection_host_key(conn) -> str | None:
+    """`ssh-ed25519 AAAA...`: the key the host proved itself with, the caches' key."""
+    key = getattr(conn, "host_key", None)
+    return f"{key.get_name()} {key.get_base64()}" if key is not None else None
+
+
 def gather_basic_and(
     conn,
     host: str,
@@ -172,9 +178,7 @@ def gather_basic_and(
         body, ended, status = rest.rpartition(f"\n{marker} ")
         then_output = body + "\n" if ended and status.strip() == "0" else None
     facts, os_id = parse_basic(host, head if found else text)
-    key = getattr(conn, "host_key", None)
-    host_key = f"{key.get_name()} {key.get_base64()}" if key is not None else None
-    facts = replace(facts, host_key=host_key)
+    facts = replace(facts, host_key=connection_host_key(conn))
     facts = _tool_versions(conn, facts, versions or VersionCache())
     check_versions(facts, os_id)
     if hasattr(conn, "remember_identity"):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 _lock = threading.Lock()
+_parsed: dict[Path, tuple[tuple[int, int, int], dict]] = {}
 MAX_HOSTS = 1000
 """Hosts one cache file remembers (a fleet's hosts, with room for host keys that changed)."""
 
@@ -30,8 +31,18 @@ class HostCache:
         self.version = version
 
     def hosts(self) -> dict:
+        """Every host's entry, parsed once per version of the file (its inode, size and
+        time): a fleet's lookups do not each read the whole file again. Read-only."""
         with _lock:
-            return self._load()
+            try:
+                info = os.stat(self.path)
+            except OSError:
+                return {}
+            stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+            known = _parsed.get(self.path)
+            if known is None or known[0] != stamp:
+                known = _parsed[self.path] = (stamp, self._load())
+            return known[1]
 
     def _load(self) -> dict:
         try:

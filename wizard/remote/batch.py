@@ -36,9 +36,10 @@ def batch_script(steps: list[tuple[str, int]]) -> str:
     order, stopping at the first that fails, with its exit code."""
     lines = ["set -u"]
     for number, (script, length) in enumerate(steps):
-        run = f"(\n{script.rstrip()}\n) </dev/null"  # no stdin share: nothing to cut or drain
+        step = f"(\n{script.rstrip()}\n)"
+        run = f"{step} </dev/null"  # no stdin share: nothing to cut or drain
         if length:
-            run = f"head -c {length} | {{ (\n{script.rstrip()}\n); rc=$?; cat >/dev/null; exit $rc; }}"
+            run = f"head -c {length} | {{ {step}; rc=$?; cat >/dev/null; exit $rc; }}"
         lines += [
             f"printf '\\n{BEGIN} {number}\\n' >&2",
             run,
