@@ -22,6 +22,7 @@ import pytest
 
 from tests.guard_lab import (
     CLIENT,
+    CLOCK_SKEW,
     MAX_NEW_PER_DAY,
     RETENTION,
     SYSTEM_PYTHON,
@@ -249,8 +250,11 @@ def test_a_future_dated_flood_is_refused(lab: GuardLab) -> None:
 
 def test_a_back_dated_flood_is_refused(lab: GuardLab) -> None:
     _init(lab)
+    # Days counted from a moment more than the allowed clock skew ago, so that even just
+    # after midnight (UTC) the newest one is dated before the run by more than the skew.
+    before = datetime.now(UTC) - timedelta(seconds=CLOCK_SKEW + 600)
     lab.forge(
-        [(f"{CLIENT}-late-{days}", day_at(days, 23) + timedelta(minutes=59, seconds=59))
+        [(f"{CLIENT}-late-{days}", day_at(days, 23, now=before) + timedelta(minutes=59, seconds=59))
          for days in range(1, 41)]
     )  # fmt: skip
     line = _assert_refused_and_intact(lab, lab.run_guard("prune", CLIENT), lab.segments(), GENUINE)
