@@ -31,7 +31,7 @@ class FakeClient:
         self.scripts: list[str] = []
         self.lock = threading.Lock()
 
-    def run(self, script: str) -> CommandResult:
+    def run(self, script: str, **_: object) -> CommandResult:
         with self.lock:
             self.scripts.append(script)
         if script == "crontab -l":

@@ -141,7 +141,9 @@ class LocalServer:
     def __init__(self, env: dict[str, str]) -> None:
         self.env, self.commands = env, []
 
-    def run(self, command, stdin=None, sudo=False, timeout=None, check=False) -> CommandResult:
+    def run(
+        self, command, stdin=None, sudo=False, timeout=None, check=False, **_: object
+    ) -> CommandResult:
         self.commands.append(command)
         done = subprocess.run(["sh", "-c", command], input=stdin, capture_output=True, env=self.env)
         return CommandResult(done.returncode, done.stdout, done.stderr)

@@ -32,7 +32,9 @@ class LocalConnection:
         self.home = home
         self.commands: list[str] = []
 
-    def run(self, command, stdin=None, sudo=False, timeout=None, check=False) -> CommandResult:
+    def run(
+        self, command, stdin=None, sudo=False, timeout=None, check=False, **_: object
+    ) -> CommandResult:
         self.commands.append(command)
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home)}
         done = subprocess.run(["sh", "-c", command], capture_output=True, env=env)

@@ -30,7 +30,9 @@ class LocalConnection:
         self.commands: list[str] = []
         self.path = path
 
-    def run(self, command, stdin=None, sudo=False, timeout=None, check=False) -> CommandResult:
+    def run(
+        self, command, stdin=None, sudo=False, timeout=None, check=False, **_: object
+    ) -> CommandResult:
         self.commands.append(command)
         done = subprocess.run(
             ["sh", "-c", command], capture_output=True, env={"PATH": self.path, "HOME": "/root"}

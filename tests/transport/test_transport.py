@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from wizard.remote.host_keys import (
     fingerprint_sha256,
 )
 from wizard.remote.ssh_config import SSHTarget, resolve_target
+from wizard.remote.step_timeouts import BORG, DATA, QUICK, STEP_TIMEOUT_ENV
 from wizard.remote.transport import (
     AuthenticationFailed,
     CommandResult,
@@ -194,6 +196,36 @@ def test_timeout_closes_the_command(connection: Connection) -> None:
     with pytest.raises(RemoteCommandTimeout):
         connection.run("sleep 5", timeout=1)
     assert connection.run("echo still usable").text == "still usable\n"
+
+
+def test_a_silent_command_is_stopped_and_named(connection: Connection, sshd: SshdServer) -> None:
+    started = time.monotonic()
+    with pytest.raises(RemoteCommandTimeout) as stopped:
+        connection.run("echo started; sleep 30", silence=1)
+    assert time.monotonic() - started < 5
+    assert stopped.value.silent and stopped.value.what == "no answer for 1 s"
+    assert str(stopped.value) == (
+        f"on root@127.0.0.1:{sshd.port}: `echo started; sleep 30`: no answer for 1 s"
+    )
+    assert connection.run("echo still usable").text == "still usable\n"
+
+
+def test_a_command_that_keeps_talking_outlives_its_silence_limit(connection: Connection) -> None:
+    result = connection.run("for i in 1 2 3 4 5; do echo $i >&2; sleep 0.4; done", silence=1)
+    assert (result.rc, result.stderr) == (0, b"1\n2\n3\n4\n5\n")
+
+
+def test_the_step_timeout_variable_sets_every_kind_of_limit(
+    connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(STEP_TIMEOUT_ENV, "1")
+    for kind in (QUICK, BORG, DATA):
+        with pytest.raises(RemoteCommandTimeout) as stopped:
+            connection.run("sleep 30", kind=kind)
+        assert stopped.value.what == "no answer for 1 s"
+    monkeypatch.setenv(STEP_TIMEOUT_ENV, "soon")
+    with pytest.raises(ValueError, match="BORGKEEP_STEP_TIMEOUT: 'soon' is not a number"):
+        connection.run("true")
 
 
 def test_one_connection_serves_many_commands(

@@ -27,11 +27,12 @@ from wizard.pipeline.desired.items import (
     Passphrase,
 )
 from wizard.pipeline.identity import HostIdentity
-from wizard.pipeline.lifecycle.commands import LIFECYCLE_COMMANDS
+from wizard.pipeline.lifecycle.commands import COMMAND_KINDS, LIFECYCLE_COMMANDS
 from wizard.pipeline.plan import Change, Plan
 from wizard.pipeline.write_units import write_units
 from wizard.remote import batch, scripts
 from wizard.remote.identity import RunAs
+from wizard.remote.step_timeouts import BORG, QUICK, step_failure
 from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
 
 DEFAULT_PARALLEL = 8
@@ -192,11 +193,11 @@ class Executor:
         run_as = self.identities[host].as_user(user)
         command = guard_init_command(python, guard, clients)
         try:
-            result = self.connections[host].run(run_as.wrap(command))
+            result = self.connections[host].run(run_as.wrap(command), kind=BORG)
             out, err = (part.decode("utf-8", "replace") for part in (result.stdout, result.stderr))
             every = result.rc == 0
         except Exception as exc:  # transport failures and the like, reported per host
-            out, err, every = "", str(exc) or repr(exc), False
+            out, err, every = "", step_failure(exc), False
         for change, client in zip(changes, clients, strict=True):
             prefix = f"{MESSAGE_PREFIX}: {client}: "
             if every or any(line.startswith(prefix) for line in out.splitlines()):
@@ -228,7 +229,7 @@ class Executor:
     def _fail(self, host: str, change: Change, exc: Exception) -> None:
         error = exc
         if not isinstance(exc, ApplyStepError):
-            error = ApplyStepError(host, change.title, str(exc) or repr(exc))
+            error = ApplyStepError(host, change.title, step_failure(exc))
         self.outcomes[host].error = error
         self.on_event(host, "error", str(error))
 
@@ -269,7 +270,9 @@ class Executor:
                 ran = [batch.StepRun(0, "")]
             else:
                 script = batch.batch_script([(u[2], len(u[3] or b"")) for u in units])
-                result = conn.run(run_as.wrap(script), stdin=b"".join(u[3] or b"" for u in units))
+                result = conn.run(
+                    run_as.wrap(script), stdin=b"".join(u[3] or b"" for u in units), kind=QUICK
+                )
                 out, err = (
                     part.decode("utf-8", "replace") for part in (result.stdout, result.stderr)
                 )
@@ -302,8 +305,16 @@ class Executor:
         self.outcomes[host].done.append(change.title)
         self.on_event(host, "done", change.title)
 
-    def _run(self, conn, change: Change, run_as: RunAs, script: str, stdin: bytes | None = None):
-        result = conn.run(run_as.wrap(script), stdin=stdin)
+    def _run(
+        self,
+        conn,
+        change: Change,
+        run_as: RunAs,
+        script: str,
+        stdin: bytes | None = None,
+        kind: str = QUICK,
+    ):
+        result = conn.run(run_as.wrap(script), stdin=stdin, kind=kind)
         if result.rc != 0:
             message = result.stderr.decode("utf-8", "replace").strip() or f"exit code {result.rc}"
             raise ApplyStepError(
@@ -373,6 +384,7 @@ class Executor:
                     args["passphrase_file"],
                     args.get("borg", "borg"),
                 ),
+                kind=BORG,
             )
             exported = self._exported_key(change, args["repository"], args["borg_user"])
             self.store.set(repokey_name(self.server, change.host), exported)
@@ -380,7 +392,7 @@ class Executor:
                 self.exported_keys[change.host] = repokey_name(self.server, change.host)
         elif change.action == GUARD_INIT:
             init = guard_command(args["python"], args["guard"], "init", args["client"])
-            self._run(conn, change, identity.as_user(args["user"]), init)
+            self._run(conn, change, identity.as_user(args["user"]), init, kind=BORG)
         elif change.action in LIFECYCLE_COMMANDS:
             try:
                 run_as, script, stdin = LIFECYCLE_COMMANDS[change.action](
@@ -388,7 +400,8 @@ class Executor:
                 )
             except ValueError as exc:
                 raise ApplyStepError(change.host, change.title, str(exc)) from None
-            result = self._run(conn, change, run_as, script, stdin)
+            kind = COMMAND_KINDS.get(change.action, QUICK)
+            result = self._run(conn, change, run_as, script, stdin, kind)
             lines = result.stdout.decode("utf-8", "replace").splitlines()
             with self._lock:
                 self.notes += [

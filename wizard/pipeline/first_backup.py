@@ -22,6 +22,7 @@ from wizard.inventory.model import ClientSpec, Inventory
 from wizard.inventory.settings import client_schedule
 from wizard.pipeline.apply import EventSink
 from wizard.pipeline.facts import CRON_PATH, HostFacts, client_layout
+from wizard.remote.step_timeouts import DATA, QUICK
 
 if TYPE_CHECKING:  # paramiko loads only when a connection is made
     from wizard.remote.transport import Connection
@@ -82,7 +83,7 @@ def run_first_backup(conn: Connection, spec: ClientSpec, facts: HostFacts) -> Fi
         expected = backup_job(spec, facts)
     except ValueError as exc:
         return FirstBackup(spec.name, False, str(exc))
-    listing = conn.run("crontab -l")
+    listing = conn.run("crontab -l", kind=QUICK)
     try:
         installed = managed_jobs(listing.stdout.decode("utf-8", "replace"))
     except ManagedBlockError as exc:
@@ -96,7 +97,7 @@ def run_first_backup(conn: Connection, spec: ClientSpec, facts: HostFacts) -> Fi
             expected,
         )
     started = time.monotonic()
-    result = conn.run(as_cron_runs_it(expected))
+    result = conn.run(as_cron_runs_it(expected), kind=DATA)
     seconds = time.monotonic() - started
     if result.rc != 0:
         why = _last_line(result.stderr) or _last_line(result.stdout) or "no output"

@@ -33,6 +33,7 @@ from wizard.pipeline.desired.server_prune import FALLBACK_PYTHON
 from wizard.pipeline.facts import client_layout, server_layout
 from wizard.remote import borg_rpc, scripts
 from wizard.remote.grouped import grouped_script, parse_grouped
+from wizard.remote.step_timeouts import BORG, step_failure
 
 SHELL_PROBE = "borgkeep-shell-probe"
 PROBE_COMMAND = ["echo", "serve", "--debug-topic=borgkeep-shell''-probe"]
@@ -42,6 +43,8 @@ harmless debug topic (borg accepts that option from a client) and serves the RPC
 borg's own diagnostics quote the command as sent, with the quotes, never the marker."""
 SSH_FAILED = 255
 GUARD_PREFIX = "borgkeep-guard"
+CLIENT_PROBES = "config validation, borg info and the shell probe through the client's key"
+GUARD_CHECKS = "the guard's check of every client"
 
 
 @dataclass
@@ -109,7 +112,7 @@ def other_repository(session, client_name: str) -> str:
 def verify_client(session, client_name: str) -> list[Proof]:
     conn = session.connections[client_name]
     commands = client_proof_commands(session, client_name)
-    result = conn.run(grouped_script(commands))
+    result = conn.run(grouped_script(commands), kind=BORG)
     results = parse_grouped(result.stdout, len(commands))
     if None in results:
         detail = _tail(result.stderr) or f"exit code {result.rc}"
@@ -194,7 +197,7 @@ def verify_guards(session, clients: list[str]) -> list[Proof]:
     python = server_facts.python_path or FALLBACK_PYTHON
     command = fleet_command(python, guard_program_path(spaths.state_dir), "check-all", *clients)
     borg = session.identities[session.server_name].as_user(settings.borg_user)
-    result = conn.run(borg.wrap(command))
+    result = conn.run(borg.wrap(command), kind=BORG)
     lines = {
         stream: result_lines(data)
         for stream, data in (("ok", result.stdout), ("problem", result.stderr))
@@ -263,9 +266,25 @@ def verify_drift(session) -> list[Proof]:
     return proofs
 
 
+def step_failed(step: str, exc: Exception) -> str:
+    """A proof's detail when its step could not run: what was running and why it stopped."""
+    return f"verify: {step}: {step_failure(exc)}"
+
+
 def verify_fleet(session) -> VerifyReport:
-    """Run every proof on the facts `session` (a `FleetSession`) holds; hosts in parallel.
-    An unreachable host is a failed proof, never a skipped one."""
+    """Run every proof on the facts `session` (a `FleetSession`) holds; hosts in parallel,
+    each step reported through the session's `on_event` as it starts and ends. An
+    unreachable host is a failed proof, never a skipped one."""
+    event = session.on_event or (lambda host, level, message: None)
+
+    def said(host: str, step: str, proofs: list[Proof]) -> list[Proof]:
+        failed = [p for p in proofs if not p.ok]
+        if failed:
+            event(host, "error", f"{step}: {len(failed)} of {len(proofs)} proof(s) failed")
+        else:
+            event(host, "done", f"{step}: {len(proofs)} proof(s) passed")
+        return proofs
+
     report = VerifyReport()
     left_out = session.left_out
     clients = [
@@ -278,16 +297,25 @@ def verify_fleet(session) -> VerifyReport:
     report.left_out = sorted(left_out)
 
     def one(name: str) -> list[Proof]:
+        event(name, "step", CLIENT_PROBES)
         try:
-            return verify_client(session, name)
+            proofs = verify_client(session, name)
         except Exception as exc:  # a proof that cannot run is a failed proof
-            return [Proof(name, "verification could run", False, str(exc))]
+            proofs = [Proof(name, "verification could run", False, step_failed(CLIENT_PROBES, exc))]
+        return said(name, CLIENT_PROBES, proofs)
 
     def guards() -> list[Proof]:
+        if not clients:
+            return []
+        server = session.server_name
+        event(server, "step", GUARD_CHECKS)
         try:
-            return verify_guards(session, clients)
+            proofs = verify_guards(session, clients)
         except Exception as exc:
-            return [Proof(session.server_name, "the guard's checks could run", False, str(exc))]
+            proofs = [
+                Proof(server, "the guard's checks could run", False, step_failed(GUARD_CHECKS, exc))
+            ]
+        return said(server, GUARD_CHECKS, proofs)
 
     with ThreadPoolExecutor(max_workers=session.max_parallel) as pool:
         server_side = pool.submit(guards)  # on the server, beside the clients' probes
@@ -296,5 +324,8 @@ def verify_fleet(session) -> VerifyReport:
         report.proofs.extend(server_side.result())
     if session.server_name in session.facts:
         report.proofs.append(verify_authorized_keys(session, clients))
-        report.proofs.extend(verify_drift(session))
+        event(session.server_name, "step", "drift: every managed file planned again")
+        for proof in verify_drift(session):
+            event(proof.host, "done" if proof.ok else "error", f"drift: {proof.detail}")
+            report.proofs.append(proof)
     return report

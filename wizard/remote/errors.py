@@ -60,10 +60,21 @@ class RemoteCommandError(TransportError):
 
 
 class RemoteCommandTimeout(TransportError):
-    """A command did not finish in time; its channel was closed."""
+    """A command did not finish in time, or sent nothing for too long (`silent`); its
+    channel was closed."""
 
-    def __init__(self, host: str, command_summary: str, timeout: float) -> None:
+    def __init__(
+        self, host: str, command_summary: str, timeout: float, silent: bool = False
+    ) -> None:
         self.host = host
         self.command_summary = command_summary
         self.timeout = timeout
-        super().__init__(f"on {host}: `{command_summary}` did not finish within {timeout:g}s")
+        self.silent = silent
+        super().__init__(f"on {host}: `{command_summary}`: {self.what}")
+
+    @property
+    def what(self) -> str:
+        """`no answer for 60 s` (or `did not finish within 60 s`), without host or command."""
+        if self.silent:
+            return f"no answer for {self.timeout:g} s"
+        return f"did not finish within {self.timeout:g} s"

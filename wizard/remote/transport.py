@@ -40,6 +40,7 @@ from wizard.remote.host_keys import (
     known_host_key_types,
 )
 from wizard.remote.ssh_config import SSHTarget
+from wizard.remote.step_timeouts import BORG, step_silence
 
 __all__ = [
     "AuthenticationFailed",
@@ -265,14 +266,20 @@ class Connection:
         sudo: bool = False,
         timeout: float | None = None,
         check: bool = False,
+        kind: str = BORG,
+        silence: float | None = None,
     ) -> CommandResult:
         """Run ``command`` with ``sh -c`` (through ``sudo -n`` if ``sudo`` and not root).
 
         ``stdin`` is written in full and then closed (EOF is sent even without stdin);
         stdout and stderr are read concurrently, so neither side can block the other.
+        The command is stopped (`RemoteCommandTimeout`) when it sends nothing for
+        ``silence`` seconds (default: its ``kind``'s limit, see `step_silence`), or when
+        it runs longer than ``timeout`` seconds in all, if given.
         """
         wire_command = wrap_command(command, use_sudo=sudo and not self.is_root)
         summary = summarize_command(command)
+        quiet_limit = step_silence(kind) if silence is None else silence
         try:
             channel = self.transport.open_session()
             channel.exec_command(wire_command)
@@ -283,11 +290,13 @@ class Connection:
 
         stdout_chunks: list[bytes] = []
         stderr_chunks: list[bytes] = []
+        heard = [time.monotonic()]  # when the command last sent anything
 
         def read_all(receive, chunks: list[bytes]) -> None:
             try:
                 while data := receive(READ_CHUNK):
                     chunks.append(data)
+                    heard[0] = time.monotonic()
             except (OSError, EOFError, paramiko.SSHException):
                 pass
 
@@ -295,6 +304,7 @@ class Connection:
             try:
                 if stdin:
                     channel.sendall(stdin)
+                    heard[0] = time.monotonic()
                 channel.shutdown_write()
             except (OSError, EOFError, paramiko.SSHException):
                 pass  # the command exited without reading all of it, like EPIPE
@@ -309,15 +319,25 @@ class Connection:
         for worker in workers:
             worker.start()
         deadline = None if timeout is None else time.monotonic() + timeout
-        for worker in workers[1:]:
-            worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-            if worker.is_alive():
+        readers = workers[1:]
+        while True:
+            readers = [worker for worker in readers if worker.is_alive()]
+            if not readers and channel.status_event.is_set():
+                break
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
                 channel.close()
                 raise RemoteCommandTimeout(self.target.display, summary, timeout or 0)
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not channel.status_event.wait(remaining):
-            channel.close()
-            raise RemoteCommandTimeout(self.target.display, summary, timeout or 0)
+            if now - heard[0] >= quiet_limit:
+                channel.close()
+                raise RemoteCommandTimeout(self.target.display, summary, quiet_limit, silent=True)
+            wait = heard[0] + quiet_limit - now
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            if readers:
+                readers[0].join(max(0.0, wait))
+            else:
+                channel.status_event.wait(max(0.0, wait))
         rc = channel.recv_exit_status()
         channel.close()
         if not self.is_active and rc == -1:

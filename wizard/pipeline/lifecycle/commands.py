@@ -13,6 +13,7 @@ from wizard.artefacts.guard_program import guard_command
 from wizard.pipeline.identity import HostIdentity
 from wizard.remote import lifecycle_scripts
 from wizard.remote.identity import RunAs
+from wizard.remote.step_timeouts import BORG, DATA
 
 Secret = Callable[[str], "str | None"]
 Command = Callable[[dict, HostIdentity, Secret], tuple[RunAs, str, "bytes | None"]]
@@ -88,3 +89,13 @@ LIFECYCLE_COMMANDS: dict[str, Command] = {
     "forget-cache": _forget_cache,
     "restore": _restore,
 }
+
+COMMAND_KINDS = {
+    "delete-repository": DATA,
+    "switch-key": BORG,
+    "guard-rollback": BORG,
+    "guard-acknowledge": BORG,
+    "forget-cache": BORG,
+    "restore": DATA,
+}
+"""How long each command may stay silent (`wizard.remote.step_timeouts`)."""
