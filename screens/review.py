@@ -19,10 +19,10 @@ from textual.worker import Worker, WorkerState
 from screens.base import StepScreen
 from screens.modals import ConfirmModal, PathModal, asking_session
 from wizard.reports import (
-    NOTHING_TO_CHANGE,
     change_heading,
     change_label,
     phase_name,
+    plan_headline,
     plan_summary,
     safe_text,
     wraps_by_default,
@@ -184,7 +184,9 @@ class ReviewScreen(StepScreen):
         if plan.empty:
             self.shown = None
             self.query_one("#diff-title", Static).update("")
-            self.query_one("#diff", Static).update(NOTHING_TO_CHANGE)
+            diff = self.query_one("#diff", Static)
+            diff.add_class("-wrap")
+            diff.update(Content(plan_headline(plan)))
         elif cursor is not None:
             self.call_after_refresh(tree.move_cursor, cursor)
         elif first is not None:

@@ -21,6 +21,7 @@ from datetime import UTC
 from pathlib import Path
 
 from wizard import __version__
+from wizard.cli_interrupts import cancel_on_interrupt, finish_apply, interrupt_message, on_sigterm
 from wizard.cli_lifecycle import LIFECYCLE_COMMAND_NAMES, add_lifecycle_parsers, cmd_lifecycle
 from wizard.inventory.validation import InventoryError
 
@@ -215,10 +216,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if args.out:
             session.save_plan(plan, args.out, _inventory_path(args))
         if args.json:
-            payload = json.loads(plan.to_json())
-            if session.errors:
-                payload["unreachable"] = dict(session.errors)
-            print(json.dumps(payload, indent=2))
+            print(plan.to_json())  # with `unchecked` and `unreachable`: the hosts not checked
         else:
             brief = BRIEF_DIFF_LINES if args.brief else None
             print(render_plan_text(plan, brief_lines=brief), end="")
@@ -287,15 +285,26 @@ def _apply_locked(args: argparse.Namespace, session, saved) -> int:
         if answer not in ("y", "yes"):
             print("Nothing applied.")
             return EXIT_ERROR
-    result = session.apply(plan)
-    print("\n".join([*apply_result_lines(result), *secrets_lines(result, session)]))
+    finish = finish_apply(args.inventory, saved.inventory_path if saved else None)
+    with cancel_on_interrupt(threading.Event(), finish) as cancel:
+        result = session.apply(plan, cancel)
+        print("\n".join([*apply_result_lines(result), *secrets_lines(result, session)]))
+        if cancel.is_set():
+            from wizard.reports import interrupted_lines
+
+            print("\n".join(interrupted_lines(result, finish)), flush=True)
+            return EXIT_ERROR
     if not result.ok or session.errors:
         return EXIT_ERROR
     if args.no_verify:
         return EXIT_OK
     from wizard.reports import render_verify_report
 
-    report = session.verify()
+    try:
+        report = session.verify()
+    except KeyboardInterrupt:
+        _err("interrupted during the proofs: every change was applied; run `borgkeep verify`")
+        return EXIT_ERROR
     print(render_verify_report(report), end="")
     return EXIT_OK if report.ok else EXIT_ERROR
 
@@ -355,13 +364,15 @@ def main(
             "(python -m screens.launcher)"
         )
         return EXIT_ERROR
+    engine = args.command in COMMANDS
     try:
-        return command(args)
+        with on_sigterm(engine):
+            return command(args)
     except InventoryError as exc:
         _fail(args, f"invalid inventory:\n{exc}", [_field_error(e) for e in exc.errors])
         return EXIT_ERROR
     except KeyboardInterrupt:
-        _fail(args, "interrupted")
+        _fail(args, interrupt_message(args.command))
         return EXIT_ERROR
     except Exception as exc:
         if os.environ.get("BORGKEEP_DEBUG"):

@@ -280,7 +280,9 @@ class FleetSession(DayTwoActions, LifecycleActions):
         self.left_out = set(leave_out)
         notes = [f"{host}: left out of this apply" for host in sorted(self.left_out)]
         if self.server_name in self.left_out:
-            return Plan([], notes, {}, list(self.facts))
+            return Plan(
+                [], notes, {}, list(self.facts), unchecked=dict(sorted(self.errors.items()))
+            )
         facts = {k: v for k, v in self.facts.items() if k not in self.left_out}
         passphrases = {k: v for k, v in self.passphrases.items() if k not in self.left_out}
         self.desired = compute_desired_state(self.inventory, self.settings, facts, passphrases)

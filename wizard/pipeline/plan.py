@@ -121,6 +121,9 @@ class Plan:
     hosts: list[str]
     kept_keys: dict[str, str] = field(default_factory=dict)
     """Placeholder blob -> the key it replaces (a rotation): kept if no key is generated."""
+    unchecked: dict[str, str] = field(default_factory=dict)
+    """Hosts whose facts could not be gathered (unreachable), and why: the plan says
+    nothing about them, so an empty plan never means the whole fleet is converged."""
 
     def for_host(self, host: str) -> list[Change]:
         return [c for c in self.changes if c.host == host]
@@ -138,26 +141,42 @@ class Plan:
     def empty(self) -> bool:
         return not self.changes
 
+    @property
+    def converged(self) -> bool:
+        """Nothing to change *and* every host was checked."""
+        return self.empty and not self.unchecked
+
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "changes": [
-                    {
-                        "host": c.host,
-                        "path": c.path,
-                        "action": c.action,
-                        "diff": c.diff,
-                        "kind": c.kind,
-                        "phase": c.phase,
-                        "description": c.description,
-                    }
-                    for c in self.changes
-                ],
-                "summary": self.summary(),
-                "warnings": self.warnings,
+        """`changes`, `summary` and `warnings` (the contract), and what was not checked:
+        `unchecked` (a list of {host, reason}), `unreachable` ({host: reason}, when any)
+        and `counts` (changes, hosts checked, hosts not checked)."""
+        data = {
+            "changes": [
+                {
+                    "host": c.host,
+                    "path": c.path,
+                    "action": c.action,
+                    "diff": c.diff,
+                    "kind": c.kind,
+                    "phase": c.phase,
+                    "description": c.description,
+                }
+                for c in self.changes
+            ],
+            "summary": self.summary(),
+            "warnings": self.warnings,
+            "unchecked": [
+                {"host": host, "reason": reason} for host, reason in self.unchecked.items()
+            ],
+            "counts": {
+                "changes": len(self.changes),
+                "hosts_checked": len(self.hosts),
+                "hosts_unchecked": len(self.unchecked),
             },
-            indent=2,
-        )
+        }
+        if self.unchecked:
+            data["unreachable"] = dict(self.unchecked)
+        return json.dumps(data, indent=2)
 
 
 def unified_diff(old: str | None, new: str | None, label: str) -> str:
@@ -297,7 +316,8 @@ def compute_plan(
             changes.append(_deletion(entry.host, entry.phase, item, host_facts))
     changes.sort(key=lambda c: c.phase)
     hosts = list(dict.fromkeys([*facts.keys()]))
-    return Plan(changes, warnings, dict(desired.placeholders), hosts)
+    unchecked = {host: (unreachable or {})[host] for host in sorted(unreachable or {})}
+    return Plan(changes, warnings, dict(desired.placeholders), hosts, unchecked=unchecked)
 
 
 def _file_change(

@@ -66,14 +66,42 @@ def brief_diff(diff: str, max_lines: int) -> str:
     )
 
 
+def _hosts(count: int) -> str:
+    return f"{count} host{'s' * (count != 1)}"
+
+
+def unchecked_line(plan: Plan) -> str:
+    """`1 host could not be checked: client2 (unreachable: ...)`; "" when every host was."""
+    if not plan.unchecked:
+        return ""
+    which = ", ".join(
+        f"{host} (unreachable: {safe_text(reason, keep_newlines=False)})"
+        for host, reason in plan.unchecked.items()
+    )
+    return f"{_hosts(len(plan.unchecked))} could not be checked: {which}"
+
+
+def plan_headline(plan: Plan, nothing: str = NOTHING_TO_CHANGE) -> str:
+    """The line a plan opens with: `nothing` for an empty plan of a fleet checked whole,
+    and whenever a host could not be checked, how many and which: a plan never claims
+    that hosts it did not look at are in their desired state. "" when there is none."""
+    if not plan.unchecked:
+        return nothing if plan.empty else ""
+    checked = _hosts(len(plan.hosts))
+    if plan.empty:
+        return f"No change planned for the {checked} checked; {unchecked_line(plan)}."
+    return f"This plan covers the {checked} checked; {unchecked_line(plan)}."
+
+
 def render_plan_text(
     plan: Plan, brief_lines: int | None = None, nothing: str = NOTHING_TO_CHANGE
 ) -> str:
     """The human form of a plan, as `borgkeep plan` prints it; with `brief_lines`, a diff
     longer than that (the prune guard program) is cut to its first lines."""
     out: list[str] = []
-    if plan.empty and nothing:
-        out.append(nothing)
+    headline = plan_headline(plan, nothing)
+    if headline:
+        out.append(headline)
     for host in plan.hosts:
         host_changes = plan.for_host(host)
         if not host_changes:
@@ -87,7 +115,10 @@ def render_plan_text(
         out.append(f"warning: {safe_text(warning)}")
     counts = plan.summary()
     total = sum(sum(v.values()) for v in counts.values())
-    out.append(f"{total} change(s) on {sum(1 for v in counts.values() if v)} host(s)")
+    last = f"{total} change(s) on {sum(1 for v in counts.values() if v)} host(s)"
+    if plan.unchecked:
+        last += f"; {_hosts(len(plan.unchecked))} not checked"
+    out.append(last)
     return "\n".join(out) + "\n"
 
 
@@ -100,5 +131,6 @@ def plan_summary(plan: Plan, left_out: set[str]) -> str:
         words = ", ".join(f"{n} {action}" for action, n in sorted(per.items())) or "no changes"
         mark = " (left out)" if host in left_out else ""
         parts.append(f"{host}: {words}{mark}")
+    parts += [f"{host}: not checked (unreachable)" for host in plan.unchecked]
     total = sum(len(plan.for_host(h)) for h in plan.hosts if h not in left_out)
     return f"{total} change(s) to apply — " + "; ".join(parts)
