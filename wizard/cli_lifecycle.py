@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,7 +140,12 @@ def _decide_and_apply(args, session, planned, inventory_path: Path) -> int:
         if answer not in ("y", "yes"):
             print("Nothing applied.")
             return EXIT_ERROR
-    outcome = session.run_lifecycle(planned)
+    from wizard.cli_interrupts import cancel_on_interrupt
+
+    finish = f"run `{finishing_command(args)}` again: its plan picks up where this one stopped"
+    with cancel_on_interrupt(threading.Event(), finish) as cancel:
+        outcome = session.run_lifecycle(planned, cancel)
+    interrupted = cancel.is_set()
     saved = None
     if outcome.ok and outcome.inventory is not None:
         from wizard.inventory.model import save_inventory
@@ -147,6 +153,10 @@ def _decide_and_apply(args, session, planned, inventory_path: Path) -> int:
         save_inventory(outcome.inventory, inventory_path)
         saved = str(inventory_path)
     lines = lifecycle_result_lines(outcome)
+    if interrupted:
+        from wizard.reports import interrupted_lines
+
+        lines += interrupted_lines(outcome.result, finish)
     if saved:
         lines.append(f"{planned.request.client} left the inventory ({saved})")
     if args.json:
@@ -163,11 +173,31 @@ def _decide_and_apply(args, session, planned, inventory_path: Path) -> int:
             "notes": outcome.result.notes,
             "forgotten_secrets": outcome.forgotten,
             "inventory_saved": saved,
+            "interrupted": interrupted,
         }
+        if interrupted:
+            payload["result"]["finish"] = finish
         print(json.dumps(payload, indent=2))
     else:
         print("\n".join(lines))
-    return EXIT_OK if outcome.ok else EXIT_ERROR
+    return EXIT_OK if outcome.ok and not interrupted else EXIT_ERROR
+
+
+def finishing_command(args: argparse.Namespace) -> str:
+    """The same command, to run again after an interrupt (without `--yes` or `--json`)."""
+    from wizard.cli_interrupts import command_line
+
+    words = [args.command, args.client]
+    if args.command == "remove" and args.purge_repository:
+        words += ["--purge-repository", args.purge_repository]
+    elif args.command == "recover" and (args.acknowledge or args.rollback):
+        words.append("--acknowledge" if args.acknowledge else "--rollback")
+    elif args.command == "restore":
+        words.append(args.path)
+        for option, value in (("--archive", args.archive), ("--to", args.to)):
+            words += [option, value] if value else []
+        words += ["--overwrite"] if args.overwrite else []
+    return command_line(*words, inventory=args.inventory)
 
 
 LIFECYCLE_COMMAND_NAMES = ("remove", "rotate-key", "recover", "restore")

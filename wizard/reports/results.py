@@ -27,6 +27,25 @@ def apply_result_lines(result: ApplyResult) -> list[str]:
     return lines
 
 
+def interrupted_lines(result: ApplyResult, finish: str) -> list[str]:
+    """After an interrupted (cancelled) apply: what was done and what was skipped, host by
+    host, and `finish`, the command that completes the job."""
+    lines = ["Interrupted: the step in progress was finished, the rest skipped."]
+    for host, outcome in result.outcomes.items():
+        if outcome.done:
+            done = "; ".join(safe_text(title, False) for title in outcome.done)
+            lines.append(f"  {MARK_DONE} {host}: done: {done}")
+        if outcome.error:
+            lines.append(f"  {MARK_ERROR} {host}: failed: {safe_text(str(outcome.error), False)}")
+        if outcome.skipped:
+            skipped = "; ".join(safe_text(title, False) for title in outcome.skipped)
+            lines.append(f"  {MARK_SKIP} {host}: skipped: {skipped}")
+        if not (outcome.done or outcome.error or outcome.skipped):
+            lines.append(f"  {MARK_SKIP} {host}: nothing ran")
+    lines.append(f"To finish: {finish}")
+    return lines
+
+
 def secrets_lines(result: ApplyResult, session) -> list[str]:
     """Where the secrets went and how to keep a copy (`session` is a `FleetSession`)."""
     store = session.store
