@@ -22,11 +22,13 @@ from wizard.inventory.model import (
     ServerSpec,
 )
 from wizard.inventory.validation import (
+    Destination,
     FieldError,
     InventoryError,
     check_absolute_path,
     check_alert_url,
     check_cron,
+    check_distinct_destinations,
     check_duration,
     check_email,
     check_exclude_pattern,
@@ -184,6 +186,7 @@ def _validate(data: object, errors: list[FieldError]) -> Inventory | None:
         errors.append(FieldError("clients", "expected a list of clients"))
         raw_clients = []
     seen: set[str] = set()
+    destinations: list[Destination] = []
     for i, raw in enumerate(raw_clients):
         client = _validate_client(raw, f"clients[{i}]", retention or {}, errors)
         if client is None:
@@ -198,6 +201,12 @@ def _validate(data: object, errors: list[FieldError]) -> Inventory | None:
             )
         seen.add(client.name)
         clients.append(client)
+        who = f"client {client.name!r}"
+        destinations.append(Destination(f"clients[{i}].ssh", who, client.ssh))
+    if server is not None:
+        errors += check_distinct_destinations(
+            Destination("server.ssh", f"the server {server.name!r}", server.ssh), destinations
+        )
     alerts = _validate_alerts(data.get("alerts"), errors)
     if errors or server is None or retention is None or alerts is None:
         return None

@@ -141,11 +141,6 @@ class Plan:
     def empty(self) -> bool:
         return not self.changes
 
-    @property
-    def converged(self) -> bool:
-        """Nothing to change *and* every host was checked."""
-        return self.empty and not self.unchecked
-
     def to_json(self) -> str:
         """`changes`, `summary` and `warnings` (the contract), and what was not checked:
         `unchecked` (a list of {host, reason}), `unreachable` ({host: reason}, when any)

@@ -7,11 +7,13 @@ connection; `wizard.remote.transport` does that with the `SSHTarget` resolved he
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import getpass
 import ipaddress
 import os
 import re
+import shlex
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,6 +226,85 @@ def list_config_hosts(config_path: Path | None = None) -> list[str]:
                 continue
             aliases.append(pattern)
     return aliases
+
+
+LIGHT_KEYS = frozenset({"hostname", "user", "port"})
+HEAVY_KEYS = frozenset({"match", "canonicalizehostname"})
+"""Directives a plain `Host`-block reading cannot follow: with one of them in the file, the
+login is resolved by paramiko (`resolve_target`) instead."""
+SETTING_RE = re.compile(r"(\w+)(?:\s*=\s*|\s+)(.+)")
+
+
+@functools.lru_cache(maxsize=8)
+def _host_blocks(
+    path: str, stamp: tuple[int, int, int] | None
+) -> tuple[tuple[tuple[str, ...], dict[str, str]], ...] | None:
+    """The config as (Host patterns, {hostname, user, port}) blocks, read as paramiko reads
+    them (the first value of a key in a block counts; quotes around a value go); None when
+    the file holds something only paramiko can follow (`Match`, canonicalisation, a line
+    it would refuse)."""
+    if stamp is None:
+        return ()
+    blocks: list[tuple[tuple[str, ...], dict[str, str]]] = [(("*",), {})]
+    for raw in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = SETTING_RE.match(line)
+        if match is None:
+            return None
+        key, value = match.group(1).lower(), match.group(2)
+        if key in HEAVY_KEYS:
+            return None
+        if key == "host":
+            try:
+                blocks.append((tuple(shlex.split(value)), {}))
+            except ValueError:
+                return None
+            continue
+        if value.startswith('"') and value.endswith('"'):
+            value = value[1:-1]
+        if key in LIGHT_KEYS:
+            blocks[-1][1].setdefault(key, value)
+    return tuple(blocks)
+
+
+def _host_matches(patterns: tuple[str, ...], host: str) -> bool:
+    matched = False
+    for pattern in patterns:
+        if pattern.startswith("!") and fnmatch.fnmatch(host, pattern[1:]):
+            return False
+        if fnmatch.fnmatch(host, pattern):
+            matched = True
+    return matched
+
+
+def resolve_login(
+    destination: str, config_path: Path | None = None, default_user: str | None = None
+) -> tuple[str, str, int]:
+    """(user, hostname, port): the login a destination reaches after the ssh config, the
+    same as `resolve_target`'s — two destinations with the same login are one host's one
+    account. A config of plain `Host` blocks is read here without paramiko, so `borgkeep
+    validate` stays light; anything more (`Match`, canonicalisation) goes to paramiko.
+    Raises `ValueError` for a destination or config value that is not valid."""
+    user, host, port = parse_destination(destination)
+    path = operator_ssh_config_path() if config_path is None else config_path
+    blocks = _host_blocks(str(path), _file_stamp(path))
+    if blocks is None:
+        target = resolve_target(destination, path, default_user)
+        return target.user, target.hostname.lower(), target.port
+    options: dict[str, str] = {}
+    for patterns, values in blocks:
+        if _host_matches(patterns, host):
+            for key, value in values.items():
+                options.setdefault(key, value)
+    hostname = check_hostname(options.get("hostname", host).replace("%h", host), destination)
+    if port is None:
+        port = _parse_port(options["port"], destination) if "port" in options else DEFAULT_SSH_PORT
+    if user is None:
+        user = options.get("user") or default_user or getpass.getuser()
+        _reject_unsafe_text(user, f"User for {destination!r}")
+    return user, hostname.lower(), port
 
 
 def resolve_target(
