@@ -34,6 +34,7 @@ from wizard.inventory.validation import (
     check_quota,
     check_source_directory,
     check_ssh_destination,
+    login_of,
 )
 from wizard.reports import safe_text
 from wizard.session import HostKeyChanged, config_hosts, probe_client
@@ -398,16 +399,40 @@ class ClientsScreen(StepScreen):
         ticked = set(picker.selected)
         offered = {picker.get_option_at_index(i).value for i in range(picker.option_count)}
         for alias in picker.selected:
-            if not any(c.ssh == alias for c in self.state.clients):
-                self._add(alias)
+            if not any(c.ssh == alias for c in self.state.clients) and not self._add(alias):
+                picker.deselect(alias)
         for client in list(self.state.clients):
             if client.ssh in offered and client.ssh not in ticked:
                 self._remove(client)
 
-    def _add(self, destination: str) -> None:
+    def same_login(self, destination: str) -> str | None:
+        """Who already logs in where `destination` does (the same alias, or the same
+        user@host:port after ~/.ssh/config): one host, one client. None if nobody."""
+        login = login_of(destination)
+        if login is None:
+            return None
+        if self.state.server_ssh and login_of(self.state.server_ssh) == login:
+            return (
+                f"{destination} logs in as {login}, like the server "
+                f"{self.state.server_name} ({self.state.server_ssh}): a client cannot be the "
+                "server's own login"
+            )
+        for client in self.state.clients:
+            if login_of(client.ssh) == login:
+                return (
+                    f"{destination} logs in as {login}, like the client {client.name} "
+                    f"({client.ssh}): one host, one client — it was not added"
+                )
+        return None
+
+    def _add(self, destination: str) -> bool:
         if any(c.ssh == destination for c in self.state.clients):
             self.notify(f"{destination} is already a client", severity="warning")
-            return
+            return False
+        taken = self.same_login(destination)
+        if taken:
+            self.notify(taken, severity="error", timeout=10)
+            return False
         name = name_from_destination(destination)
         taken = {c.name for c in self.state.clients} | {self.state.server_name}
         base, n = name, 2
@@ -420,6 +445,7 @@ class ClientsScreen(StepScreen):
         self._show_detail()
         self._check(client)
         self.refresh_nav()
+        return True
 
     def _remove(self, client: ClientEntry) -> None:
         self.state.clients = [c for c in self.state.clients if c is not client]
@@ -469,8 +495,9 @@ class ClientsScreen(StepScreen):
         if problem:
             self.notify(problem, severity="error")
             return
+        if not self._add(value):
+            return
         field.value = ""
-        self._add(value)
         self.query_one("#client-name", Input).focus()
 
     @on(Input.Submitted, "#new-client")
