@@ -30,7 +30,12 @@ import yaml
 from wizard.lab.lab import Lab, LabError
 from wizard.lab.protect import Demonstration, add_alerts, lab_session
 from wizard.lab.receiver import NotificationReceiver
-from wizard.lab.resume import relocate_repositories, resume_lab, stop_kept_lab
+from wizard.lab.resume import (
+    hosts_outside_the_fleet,
+    relocate_repositories,
+    resume_lab,
+    stop_kept_lab,
+)
 from wizard.lab.start import start_lab
 from wizard.pipeline.facts import HostFacts
 from wizard.reports import client_commands, first_backup_line
@@ -203,8 +208,7 @@ def _resume(base: Path) -> tuple[Lab, list[str]]:
             "key, and each client's Borg was told that its repository moved (as answering "
             "yes to Borg's relocated-repository question would)"
         )
-    in_inventory = {client["name"] for client in data.get("clients") or []}
-    spare = [host.name for host in lab.clients if host.name not in in_inventory]
+    spare = hosts_outside_the_fleet(lab.clients, data.get("clients") or [], lab.ssh_config)
     if not spare:
         number = len(lab.clients) + 1
         while f"client{number}" in lab.hosts:
@@ -230,17 +234,17 @@ def _stop(base: Path) -> int:
 
 
 def _add_to_inventory(lab: Lab, inventory: str, names: list[str]) -> None:
+    """Add the lab hosts `names` that no entry reaches yet (by name or by login)."""
     data = yaml.safe_load(Path(inventory).read_text(encoding="utf-8"))
-    known = {client["name"] for client in data.get("clients") or []}
-    for name in names:
-        if name not in known:
-            data.setdefault("clients", []).append(
-                {
-                    "name": name,
-                    "ssh": lab.hosts[name].ssh,
-                    "source_directories": lab.hosts[name].source_directories,
-                }
-            )
+    hosts = [lab.hosts[name] for name in names]
+    for name in hosts_outside_the_fleet(hosts, data.get("clients") or [], lab.ssh_config):
+        data.setdefault("clients", []).append(
+            {
+                "name": name,
+                "ssh": lab.hosts[name].ssh,
+                "source_directories": lab.hosts[name].source_directories,
+            }
+        )
     Path(inventory).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 

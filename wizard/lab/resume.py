@@ -62,6 +62,21 @@ def resume_lab(base: Path) -> tuple[Lab, dict[str, tuple[int, int]]]:
     return lab, moved
 
 
+def hosts_outside_the_fleet(hosts, clients: list[dict], ssh_config: Path) -> list[str]:
+    """The names of the lab hosts (`LabHost`s) that no inventory entry of `clients` reaches,
+    neither by name nor by login: the wizard names a ticked alias `lab-client3` where the
+    lab says `client3`, and both are one host, which must never be added twice."""
+    from wizard.inventory.validation import login_of
+
+    names = {client.get("name") for client in clients}
+    logins = {login_of(str(client.get("ssh")), ssh_config) for client in clients} - {None}
+    return [
+        host.name
+        for host in hosts
+        if host.name not in names and login_of(host.ssh, ssh_config) not in logins
+    ]
+
+
 def stop_kept_lab(base: Path) -> int:
     """Stop the sshds of the kept lab at `base` (its files stay); returns how many ran."""
     hosts, next_uid = load_description(base)
