@@ -56,7 +56,7 @@ def server_access(
             key = authorized_keys.public_key_of_line(current[client.name])
         if key is not None:
             entries[client.name] = (key, spaths.repository(client.name))
-    _refuse_hostile_keys(server, existing, current, entries, placeholders)
+    _refuse_hostile_keys(fleet, existing, current, entries, placeholders)
     borg_path = require(server_facts, "the borg path", server_facts.borg_path)
     quotas = {c.name: c.quota for c in fleet.inventory.clients if c.quota}
     try:
@@ -84,7 +84,7 @@ def server_access(
 
 
 def _refuse_hostile_keys(
-    server: str,
+    fleet: Fleet,
     existing: str | None,
     current: dict[str, str],
     entries: dict[str, tuple[str, str]],
@@ -92,6 +92,7 @@ def _refuse_hostile_keys(
 ) -> None:
     """A key that enters the block must be a well-formed ed25519 key used by nobody else;
     otherwise nothing is planned at all (`DesiredStateError` naming both users)."""
+    server = fleet.server
     owner: dict[str, str] = {}
 
     def already_pinned(name: str) -> bool:
@@ -112,10 +113,12 @@ def _refuse_hostile_keys(
         except FieldError as exc:
             raise DesiredStateError(name, f"refused: {exc.message}") from None
         if blob in owner:
+            first = owner[blob]
+            advice = shared_key_advice(
+                fleet, name, first, already_pinned(name), already_pinned(first)
+            )
             raise DesiredStateError(
-                name,
-                f"refused: its public key is the same as client {owner[blob]}'s; each client "
-                "needs its own key (a cloned machine? remove ~/.ssh/borgkeep_ed25519* on one)",
+                name, f"refused: its public key is the same as client {first}'s; {advice}"
             )
         owner[blob] = name
     foreign = {line.blob: line for line in key_lines(existing) if not line.in_block}
@@ -128,3 +131,56 @@ def _refuse_hostile_keys(
                 f"{server}'s authorized_keys ({line.comment or line.key_type}); "
                 "a key can only serve one client",
             )
+
+
+KEY_FILES = "~/.ssh/borgkeep_ed25519*"
+
+
+def shared_key_advice(
+    fleet: Fleet, newcomer: str, first: str, newcomer_pinned: bool, first_pinned: bool
+) -> str:
+    """What to do when `newcomer` and `first` (pinned first, if either is) present one key.
+    Never "delete the key" on a client whose key line already works: when both entries are
+    one machine (the same ssh destination, or the same SSH host key) the inventory lists it
+    twice and one entry goes; otherwise the key goes on the newcomer only, the client
+    whose key line is not yet in authorized_keys."""
+    specs = {c.name: c for c in fleet.inventory.clients}
+    keys = [fleet.facts[n].host_key if n in fleet.facts else None for n in (newcomer, first)]
+    keep = (
+        f"keep {first}, whose key line is already in authorized_keys"
+        if first_pinned
+        else f"or {first}: keep one of the two"
+    )
+    if specs[newcomer].ssh == specs[first].ssh or (keys[0] and keys[0] == keys[1]):
+        how = (
+            f"the same ssh destination ({specs[first].ssh})"
+            if specs[newcomer].ssh == specs[first].ssh
+            else "the same SSH host key"
+        )
+        lines = [
+            f"{newcomer} and {first} are one machine ({how}): the inventory lists one host "
+            f"twice; remove {newcomer} from the inventory ({keep})",
+            "delete no key",
+        ]
+        if how == "the same SSH host key":
+            lines.append(
+                f"only if {newcomer} is another machine, cloned from {first} with its host "
+                f"keys: remove {KEY_FILES} on {newcomer} only"
+            )
+        return "; ".join(lines)
+    if first_pinned and not newcomer_pinned:
+        return (
+            f"{newcomer} is the newcomer (a cloned machine, or a copied key): remove "
+            f"{KEY_FILES} on {newcomer} only, and the next apply gives it a key of its own; "
+            f"{first}'s key line is already in authorized_keys and its key must stay"
+        )
+    if not first_pinned:
+        return (
+            f"neither is set up yet and each client needs its own key (a cloned machine?): "
+            f"remove {KEY_FILES} on one of them only, e.g. {newcomer}, and the next apply "
+            "gives it a key of its own"
+        )
+    return (
+        f"both key lines are already in authorized_keys: one machine is a copy of the other; "
+        f"remove {KEY_FILES} on the copy only (the next apply gives it a key of its own)"
+    )
