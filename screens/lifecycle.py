@@ -41,6 +41,7 @@ from wizard.reports import (
     event_line,
     lifecycle_result_lines,
     lifecycle_title,
+    plan_headline,
     safe_text,
 )
 from wizard.session import (
@@ -316,7 +317,7 @@ class LifecycleScreen(StepScreen):
         if planned.choice:
             notes.append("Choose Acknowledge or Roll back above, then plan again (ctrl+r).")
         elif planned.plan.empty:
-            notes.append("Nothing to do.")
+            notes.append(plan_headline(planned.plan, "Nothing to do."))
         self.query_one("#lc-notes", Static).update("\n".join(safe_text(n, False) for n in notes))
         tree = self.query_one("#lc-tree", Tree)
         tree.clear()

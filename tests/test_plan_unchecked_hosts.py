@@ -10,35 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from tests.planning import INVENTORY, converge, fresh_fleet
+from tests.planning import INVENTORY, fresh_fleet
 from wizard import cli
 from wizard.pipeline.desired import compute_desired_state
-from wizard.pipeline.plan import compute_plan
+from wizard.pipeline.plan import Plan, compute_plan
 from wizard.reports import NOTHING_TO_CHANGE, plan_headline, plan_summary, render_plan_text
 from wizard.session import FleetSession
 
 REFUSED = "cannot reach host2.lan:22: Connection refused"
 
 
-def converged_without_host2():
-    """The hand-made fleet after its apply, host2 unreachable on this run."""
-    inventory, settings, facts, passphrases = fresh_fleet()
-    facts = converge(inventory, settings, facts, passphrases)
-    del facts["host2"]
-    passphrases = {k: v for k, v in passphrases.items() if k != "host2"}
-    return inventory, settings, facts, passphrases
-
-
-def plan_without_host2(facts=None):
-    inventory, settings, converged, passphrases = converged_without_host2()
-    facts = converged if facts is None else facts
-    desired = compute_desired_state(inventory, settings, facts, passphrases)
-    return compute_plan(desired, facts, {"host2": REFUSED})
+def empty_plan_without_host2() -> Plan:
+    """What the planner returns for an applied fleet whose host2 could not be reached."""
+    left_out = f"host2: unreachable, left out of this plan ({REFUSED})"
+    return Plan([], [left_out], {}, ["nas", "host1"], unchecked={"host2": REFUSED})
 
 
 def test_an_empty_plan_with_an_unreachable_host_says_what_was_not_checked():
-    plan = plan_without_host2()
-    assert plan.empty and plan.unchecked == {"host2": REFUSED}
+    plan = empty_plan_without_host2()
     text = render_plan_text(plan)
     assert "Nothing to change" not in text and "desired state" not in text
     first, *_, last = text.splitlines()
@@ -62,11 +51,8 @@ def test_a_plan_with_changes_and_an_unreachable_host_names_it_first():
     assert "host2: not checked (unreachable)" in plan_summary(plan, set())
 
 
-def test_a_converged_fleet_checked_whole_still_says_nothing_to_change():
-    inventory, settings, facts, passphrases = fresh_fleet()
-    facts = converge(inventory, settings, facts, passphrases)
-    desired = compute_desired_state(inventory, settings, facts, passphrases)
-    plan = compute_plan(desired, facts, {})
+def test_a_fleet_checked_whole_with_nothing_to_change_still_says_so():
+    plan = Plan([], [], {}, ["nas", "host1", "host2"])
     assert plan_headline(plan) == NOTHING_TO_CHANGE
     assert render_plan_text(plan).splitlines()[-1] == "0 change(s) on 0 host(s)"
     data = json.loads(plan.to_json())
@@ -75,7 +61,7 @@ def test_a_converged_fleet_checked_whole_still_says_nothing_to_change():
 
 
 def test_the_json_lists_the_unchecked_hosts_and_keeps_its_keys():
-    data = json.loads(plan_without_host2().to_json())
+    data = json.loads(empty_plan_without_host2().to_json())
     assert set(data) >= {"changes", "summary", "warnings", "unchecked", "counts"}
     assert data["changes"] == []
     assert data["unchecked"] == [{"host": "host2", "reason": REFUSED}]
@@ -85,10 +71,11 @@ def test_the_json_lists_the_unchecked_hosts_and_keeps_its_keys():
 
 def test_two_unchecked_hosts_are_counted_and_each_named():
     inventory, settings, facts, passphrases = fresh_fleet()
-    facts = converge(inventory, settings, facts, passphrases)
     facts = {"nas": facts["nas"]}
     desired = compute_desired_state(inventory, settings, facts, {})
     plan = compute_plan(desired, facts, {"host2": REFUSED, "host1": "no SSH banner"})
+    assert plan.unchecked == {"host1": "no SSH banner", "host2": REFUSED}
+    plan.changes = []  # as on a rerun, when the server is already set up
     assert plan_headline(plan) == (
         "No change planned for the 1 host checked; 2 hosts could not be checked: "
         f"host1 (unreachable: no SSH banner), host2 (unreachable: {REFUSED})."
@@ -96,18 +83,26 @@ def test_two_unchecked_hosts_are_counted_and_each_named():
 
 
 def test_a_reason_cannot_rewrite_the_terminal():
-    plan = plan_without_host2()
+    plan = empty_plan_without_host2()
     plan.unchecked = {"host2": "refused\x1b[2J\nsecond line"}
     headline = plan_headline(plan)
     assert "\x1b" not in headline and "\n" not in headline
 
 
-def scripted_session(inventory, settings, facts, passphrases, errors) -> FleetSession:
-    """A session that has already gathered (no network): `plan` plans from these facts."""
-    session = FleetSession(inventory)
+class PlannedSession(FleetSession):
+    """A session that has gathered already (no network) and plans `planned`."""
+
+    planned: Plan
+
+    def plan(self, leave_out=()) -> Plan:
+        return self.planned
+
+
+def scripted_session(plan: Plan, errors: dict[str, str]) -> PlannedSession:
+    inventory, settings, facts, passphrases = fresh_fleet()
+    session = PlannedSession(inventory)
     session.settings, session.facts, session.passphrases = settings, facts, passphrases
-    session.errors = dict(errors)
-    session.gather = lambda: session.facts  # type: ignore[method-assign]
+    session.errors, session.planned = dict(errors), plan
     return session
 
 
@@ -115,12 +110,8 @@ def scripted_session(inventory, settings, facts, passphrases, errors) -> FleetSe
 def cli_with_host2_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     inventory_path = tmp_path / "inventory.yaml"
     inventory_path.write_text(INVENTORY)
-    parts = converged_without_host2()
-    monkeypatch.setattr(
-        cli,
-        "_session",
-        lambda args, inventory, quiet=False: scripted_session(*parts, {"host2": REFUSED}),
-    )
+    session = scripted_session(empty_plan_without_host2(), {"host2": REFUSED})
+    monkeypatch.setattr(cli, "_session", lambda args, inventory, quiet=False: session)
     return inventory_path
 
 

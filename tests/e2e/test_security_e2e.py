@@ -7,6 +7,7 @@ attack the result. Tests that change the operator's known_hosts or inventory res
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 from collections.abc import Iterator
@@ -92,6 +93,16 @@ def test_an_unreachable_client_is_reported_while_the_others_complete(
         assert missing == [], f"{host} is missing {missing}"
     for client in CLIENTS:
         assert client_borg(lab, client, f"info {repository_url(lab, client)}").returncode == 0
+    # with the ghost, the next plan never claims that nothing is left to do (issue 25)
+    planned = operator.run("plan", inventory=with_ghost)
+    assert planned.returncode == 1, planned.describe()
+    assert "Nothing to change" not in planned.stdout
+    assert planned.stdout.startswith(
+        "No change planned for the 3 hosts checked; 1 host could not be checked: ghost ("
+    ), planned.stdout
+    as_json = json.loads(operator.run("plan", "--json", inventory=with_ghost).stdout)
+    assert [entry["host"] for entry in as_json["unchecked"]] == ["ghost"]
+    assert as_json["counts"] == {"changes": 0, "hosts_checked": 3, "hosts_unchecked": 1}
     # without the ghost, the fleet is complete: nothing left to do
     assert operator.run("plan").returncode == 0
 
