@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -172,6 +173,10 @@ def test_light_commands_import_neither_the_ui_nor_ssh(tmp_path, argv, heavy) -> 
             "code = main",
             "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\ncode = main",
         )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    # validate reads the ssh config (one host, one client): a plain one, not the developer's
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text("Host lab-h1\n  HostName 127.0.0.1\n  Port 2201\n")
+    env = {**os.environ, "BORGKEEP_SSH_CONFIG": str(ssh_config)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
