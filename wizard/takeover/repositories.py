@@ -1,0 +1,287 @@
+"""Which of a client's repositories are on the chosen server, and one summary per client.
+
+A repository's host is resolved as the client's ssh resolves it: the URL's host through the
+client's `~/.ssh/config` (an alias `nas` may be `HostName nas.lan`), the URL's port and
+user before `ssh_command`'s and the config's, the keys `ssh_command` names (`-i`), then the
+config's `IdentityFile`, else OpenSSH's default keys. The resolver is a parameter: the
+engine's `wizard.remote.ssh_config` reads the operator's own file with paramiko, while
+this needs the client's, read by gather, and stays free of paramiko.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from wizard.takeover.borgmatic_configs import BorgmaticConfig, ConfigDiscovery, Login
+from wizard.takeover.borgmatic_configs import default_config_paths as default_paths
+from wizard.takeover.command_lines import Invocation
+from wizard.takeover.host_files import absolute, expand_home
+from wizard.takeover.repository_urls import RepositoryLocation
+from wizard.takeover.scheduled_jobs import ScheduledJob
+from wizard.takeover.server_key_lines import KeyLineDiscovery, ServerKeyLine, server_side_path
+
+DEFAULT_KEYS = ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_xmss")
+
+
+@dataclass(frozen=True)
+class SshHost:
+    """What the client's ssh config says for one host name (None: not set)."""
+
+    hostname: str | None = None
+    port: int | None = None
+    user: str | None = None
+    identity_files: tuple[str, ...] = ()
+
+
+HostResolver = Callable[[str], SshHost]
+
+
+def no_ssh_config(_host: str) -> SshHost:
+    """The resolver for a client without `~/.ssh/config`."""
+    return SshHost()
+
+
+@dataclass(frozen=True)
+class ChosenServer:
+    """The server the fleet backs up to, as clients reach it."""
+
+    name: str
+    hostnames: frozenset[str]
+    """Every name and address clients may use for it, lower-case."""
+    port: int
+    account: str
+    home: str
+
+    @classmethod
+    def at(
+        cls, name: str, address: str, port: int, account: str, home: str, also: Iterable[str] = ()
+    ) -> ChosenServer:
+        names = frozenset(host.lower() for host in (address, *also))
+        return cls(name, names, port, account, home)
+
+
+@dataclass(frozen=True)
+class RepositoryMatch:
+    """One repository of one config, resolved, and whether it is on the chosen server."""
+
+    config_path: str
+    location: RepositoryLocation
+    hostname: str | None
+    port: int | None
+    user: str | None
+    identity_files: tuple[str, ...]
+    identity_source: str
+    """"ssh_command", "ssh config" or "default keys"."""
+    on_server: bool
+    reason: str
+    server_path: str | None
+    """The absolute path on the server (the account's home resolved), when on it."""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "config": self.config_path,
+            "repository": self.location.to_json(),
+            "hostname": self.hostname,
+            "port": self.port,
+            "user": self.user,
+            "identity_files": list(self.identity_files),
+            "identity_source": self.identity_source,
+            "on_server": self.on_server,
+            "reason": self.reason,
+            "server_path": self.server_path,
+        }
+
+
+def match_repository(
+    config: BorgmaticConfig,
+    location: RepositoryLocation,
+    server: ChosenServer,
+    login: Login,
+    resolver: HostResolver = no_ssh_config,
+) -> RepositoryMatch:
+    """Resolve `location` as the client's ssh would and compare it with `server`."""
+    if location.host is None:
+        return RepositoryMatch(
+            config.path, location, None, None, None, (), "", False, "on the client itself", None
+        )
+    ssh = config.options.ssh_command
+    resolved = resolver(location.host)
+    hostname = (resolved.hostname or location.host).lower()
+    port = location.port or (ssh.port if ssh else None) or resolved.port or 22
+    user = (ssh.user if ssh else None) or location.user or resolved.user or login.user
+    if ssh and ssh.identity_files:
+        identities, source = ssh.identity_files + resolved.identity_files, "ssh_command"
+    elif resolved.identity_files:
+        identities, source = resolved.identity_files, "ssh config"
+    else:
+        keys = (posixpath.join(login.home, ".ssh", name) for name in DEFAULT_KEYS)
+        identities, source = tuple(keys), "default keys"
+    via = f" ({location.host} resolves to {hostname})" if hostname != location.host.lower() else ""
+    if hostname not in server.hostnames:
+        reason, on_server = f"another host: {hostname}", False
+    elif port != server.port:
+        reason, on_server = f"{hostname}{via}, but port {port}, not {server.port}", False
+    elif user != server.account:
+        reason, on_server = f"{hostname}{via}, but account {user}, not {server.account}", False
+    else:
+        reason, on_server = f"{user}@{hostname}:{port}{via}", True
+    path = server_side_path(location.path, server.home) if on_server else None
+    return RepositoryMatch(
+        config.path, location, hostname, port, user, identities, source, on_server, reason, path
+    )
+
+
+@dataclass(frozen=True)
+class TakeoverSummary:
+    """What one client already has, for the plan, `plan --json` and the wizard."""
+
+    client: str
+    server_name: str
+    configs: ConfigDiscovery
+    repositories: tuple[RepositoryMatch, ...]
+    key_lines: tuple[ServerKeyLine, ...]
+    jobs: tuple[ScheduledJob, ...]
+    pruning_jobs: tuple[ScheduledJob, ...]
+    """Jobs not Borgkeep's that can prune (or delete) archives of a repository on the server."""
+    problems: tuple[str, ...]
+
+    @property
+    def on_server(self) -> tuple[RepositoryMatch, ...]:
+        return tuple(match for match in self.repositories if match.on_server)
+
+    @property
+    def elsewhere(self) -> tuple[RepositoryMatch, ...]:
+        return tuple(match for match in self.repositories if not match.on_server)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.on_server or self.key_lines or self.pruning_jobs)
+
+    def describe(self) -> str:
+        """ "existing Borg setup: repository nas:/data/backups/host1, passphrase in config,
+        read-write key line, client-side prune"."""
+        if not self.found:
+            return "no existing Borg setup on this server"
+        parts = [f"repository {self.server_name}:{m.server_path}" for m in self.on_server]
+        if self.elsewhere:
+            others = ", ".join(m.location.display for m in self.elsewhere)
+            parts.append(f"left alone: {others}")
+        with_server = {m.config_path for m in self.on_server}
+        parts += _unique(
+            str(config.options.passphrase)
+            for config in self.configs.configs
+            if config.path in with_server
+        )
+        used = [line for line in self.key_lines if line.used_by_sshd]
+        parts += _unique(f"{line.access} key line" for line in used) or ["no key line"]
+        if self.pruning_jobs:
+            parts.append("client-side prune")
+        return "existing Borg setup: " + ", ".join(parts)
+
+    def to_json(self) -> dict[str, object]:
+        """Everything found, never a secret (passphrases by source only)."""
+        return {
+            "client": self.client,
+            "found": self.found,
+            "summary": self.describe(),
+            "configs": self.configs.to_json(),
+            "repositories": [match.to_json() for match in self.repositories],
+            "key_lines": [line.to_json() for line in self.key_lines],
+            "jobs": [job.to_json() for job in self.jobs],
+            "client_side_prune": [job.describe() for job in self.pruning_jobs],
+            "problems": list(self.problems),
+        }
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _configs_of(
+    invocation: Invocation, job: ScheduledJob, discovery: ConfigDiscovery
+) -> tuple[BorgmaticConfig, ...] | None:
+    """The configs a borgmatic run loads, or None when they are another login's."""
+    login = discovery.login
+    runner = invocation.run_as or job.user
+    if not invocation.config_paths and runner != login.user:
+        return None
+    given = invocation.config_paths or default_paths(login)
+    wanted = [absolute(expand_home(path, login.home, login.user), login.home) for path in given]
+    return tuple(
+        config
+        for config in discovery.configs
+        if any(config.path == path or config.path.startswith(path + "/") for path in wanted)
+    )
+
+
+def _prunes_on_server(
+    job: ScheduledJob, discovery: ConfigDiscovery, matches: tuple[RepositoryMatch, ...]
+) -> tuple[bool, str | None]:
+    """Whether `job` can prune a repository on the server; a problem when it cannot be told."""
+    on_server = {(m.config_path, m.location.raw, m.location.label) for m in matches if m.on_server}
+    for invocation in job.invocations:
+        if not invocation.removes_archives:
+            continue
+        if invocation.program == "borg":
+            return True, None
+        configs = _configs_of(invocation, job, discovery)
+        if configs is None:
+            return True, f"{job.describe()}: runs the configs of {job.user}, not read"
+        if invocation.bare and configs and not any(c.options.default_actions for c in configs):
+            continue
+        for config in configs:
+            if "prune" in config.options.skip_actions:
+                continue
+            for location in config.options.repositories:
+                if invocation.repository not in (None, location.raw, location.label):
+                    continue
+                if (config.path, location.raw, location.label) in on_server:
+                    return True, None
+    return False, None
+
+
+def summarize_client(
+    client: str,
+    discovery: ConfigDiscovery,
+    jobs: Iterable[ScheduledJob],
+    key_lines: KeyLineDiscovery,
+    server: ChosenServer,
+    resolver: HostResolver = no_ssh_config,
+) -> TakeoverSummary:
+    """One client's existing setup, from what discovery found on it and on the server."""
+    matches = tuple(
+        match_repository(config, location, server, discovery.login, resolver)
+        for config in discovery.configs
+        for location in config.options.repositories
+    )
+    problems = [str(error) for error in discovery.errors]
+    pruning = []
+    all_jobs = tuple(jobs)
+    for job in all_jobs:
+        if job.managed_by_borgkeep or job.active is False:
+            continue
+        prunes, problem = _prunes_on_server(job, discovery, matches)
+        if prunes:
+            pruning.append(job)
+        if problem:
+            problems.append(problem)
+    lines = key_lines.for_client(client)
+    for match in matches:
+        if match.on_server and not any(
+            line.used_by_sshd and line.reaches(match.server_path, server.home) for line in lines
+        ):
+            problems.append(
+                f"no key line of {client} reaches {match.server_path} ({match.config_path})"
+            )
+    return TakeoverSummary(
+        client=client,
+        server_name=server.name,
+        configs=discovery,
+        repositories=matches,
+        key_lines=lines,
+        jobs=all_jobs,
+        pruning_jobs=tuple(pruning),
+        problems=tuple(problems),
+    )
