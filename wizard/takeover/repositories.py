@@ -164,16 +164,19 @@ class TakeoverSummary:
         read-write key line, client-side prune"."""
         if not self.found:
             return "no existing Borg setup on this server"
-        parts = [f"repository {self.server_name}:{m.server_path}" for m in self.on_server]
+        passphrases = {
+            config.path: str(config.options.passphrase) for config in self.configs.configs
+        }
+        sources = _unique(passphrases[m.config_path] for m in self.on_server)
+        parts = [
+            f"repository {self.server_name}:{m.server_path}"
+            + (f" ({passphrases[m.config_path]})" if len(sources) > 1 else "")
+            for m in self.on_server
+        ]
         if self.elsewhere:
             others = ", ".join(m.location.display for m in self.elsewhere)
             parts.append(f"left alone: {others}")
-        with_server = {m.config_path for m in self.on_server}
-        parts += _unique(
-            str(config.options.passphrase)
-            for config in self.configs.configs
-            if config.path in with_server
-        )
+        parts += sources if len(sources) == 1 else []
         used = [line for line in self.key_lines if line.used_by_sshd]
         parts += _unique(f"{line.access} key line" for line in used) or ["no key line"]
         if self.pruning_jobs:
