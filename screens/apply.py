@@ -3,7 +3,9 @@ inventory is saved only once everything applied."""
 
 from __future__ import annotations
 
+import shlex
 import threading
+from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
@@ -14,7 +16,8 @@ from textual.widgets import Button, Label, ProgressBar, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import StepScreen
-from wizard.reports import apply_result_lines, event_line, safe_text
+from wizard.inventory.model import default_inventory_path
+from wizard.reports import apply_result_lines, event_line, interrupted_lines, safe_text
 from wizard.session import ApplyResult
 
 
@@ -24,6 +27,17 @@ class ApplyEvent(Message):
     def __init__(self, host: str, level: str, text: str) -> None:
         super().__init__()
         self.host, self.level, self.text = host, level, text
+
+
+def finish_after_cancel(inventory_path: Path) -> str:
+    """The command that completes a cancelled apply (the inventory is not saved yet)."""
+    words = ["borgkeep"]
+    if inventory_path.resolve() != default_inventory_path().resolve():
+        words += ["--inventory", str(inventory_path)]
+    return (
+        f"save the inventory (ctrl+s on the next screen), then run `{shlex.join([*words, 'apply'])}`"
+        " or this wizard again: the plan picks up where this one stopped"
+    )
 
 
 def host_outcome_text(done: int, total: int, skipped: int, failed: bool) -> str:
@@ -44,8 +58,8 @@ class ApplyScreen(StepScreen):
         "server's new pruning files are written while the clients take their turn: nothing "
         "reads them before the server's crontab, written last). Every "
         "file is written atomically with a backup of what it replaces, and refused if it "
-        "changed since the plan.\n\n**Cancel** (`ctrl+c`) lets the current step finish and "
-        "skips the rest. A failing host stops at its failing step; the others go on. Each "
+        "changed since the plan.\n\n**Cancel** (`ctrl+c`) lets the current step finish, "
+        "skips the rest, then says what was done, what was skipped and how to finish. A failing host stops at its failing step; the others go on. Each "
         "bar shows the share of that host's changes actually applied.\n\n"
         "The inventory is saved when every change applied; after a cancel or a failure it "
         "is not (the next screen can save it on request)."
@@ -136,13 +150,19 @@ class ApplyScreen(StepScreen):
             self.state.apply_result = result
             cancelled = self.cancel.is_set()
             complete = result.ok and not cancelled
-            verdict = ["Cancelled: the remaining steps were skipped."] if cancelled else []
-            verdict.append("All changes applied." if complete else "Some steps did not apply.")
-            verdict.append(self._save_inventory() if complete else self._not_saved(cancelled))
+            log_lines = apply_result_lines(result)
+            if cancelled:  # what was done and skipped (in the log), and how to finish
+                report = interrupted_lines(result, finish_after_cancel(self.state.inventory_path))
+                verdict = [report[0], self._not_saved(True), report[-1]]
+                log_lines += [*report[:-1], self._not_saved(True), report[-1]]
+            else:
+                verdict = ["All changes applied." if complete else "Some steps did not apply."]
+                verdict.append(self._save_inventory() if complete else self._not_saved(False))
+                log_lines += verdict
             result_view.update("\n".join(verdict))
             result_view.set_classes("ok" if complete else "bad")
             self._final_statuses(result)
-            for line in [*apply_result_lines(result), *verdict]:
+            for line in log_lines:
                 log.write(line)
         elif event.state == WorkerState.ERROR:
             message = f"Apply stopped: {safe_text(str(event.worker.error))}"
@@ -176,9 +196,10 @@ class ApplyScreen(StepScreen):
         return f"Inventory saved to {self.state.inventory_path}."
 
     def _not_saved(self, cancelled: bool) -> str:
-        why = "was cancelled" if cancelled else "did not complete"
+        if cancelled:
+            return "The inventory was NOT saved: the apply was cancelled."
         return (
-            f"The inventory was NOT saved: the apply {why}. Rerun to finish, "
+            "The inventory was NOT saved: the apply did not complete. Rerun to finish, "
             "or save it on the next screen (ctrl+s)."
         )
 

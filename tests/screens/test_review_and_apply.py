@@ -153,7 +153,7 @@ async def test_save_the_plan_from_the_review(tmp_path):
 
 
 async def test_cancelled_apply_skips_the_rest_and_does_not_save_the_inventory(tmp_path):
-    session = scripted_session(step_seconds=0.05)
+    session = scripted_session(step_seconds=0.2)  # slow enough for a loaded machine
     state = fixed_state(tmp_path)
     state.session, state.plan = session, session.plan()
     total = {host: len(state.plan.for_host(host)) for host in state.plan.hosts}
@@ -178,7 +178,24 @@ async def test_cancelled_apply_skips_the_rest_and_does_not_save_the_inventory(tm
         assert not state.inventory_saved
         assert not screen.query_one("#cancel", Button).display
         text = str(screen.query_one("#apply-result").render())
-        assert "Cancelled" in text and "inventory was NOT saved" in text
+        finish = (
+            "To finish: save the inventory (ctrl+s on the next screen), then run "
+            f"`borgkeep --inventory {state.inventory_path} apply` or this wizard again: the "
+            "plan picks up where this one stopped"
+        )
+        assert text.splitlines() == [
+            "Interrupted: the step in progress was finished, the rest skipped.",
+            "The inventory was NOT saved: the apply was cancelled.",
+            finish,
+        ]
+        lines = screen.query_one("#apply-log", RichLog).lines
+        logged = " ".join(" ".join(line.text for line in lines).split())  # unwrapped
+        assert logged.endswith(finish)  # the CLI's words: what was done, what was skipped
+        for host, outcome in result.outcomes.items():
+            if outcome.done:
+                assert f"✓ {host}: done: {'; '.join(outcome.done)}" in logged
+            if outcome.skipped:
+                assert f"- {host}: skipped: {'; '.join(outcome.skipped)}" in logged
         for index, host in enumerate(screen.bars):
             outcome = result.outcomes[host]
             bar = screen.query_one(f"#bar-{index}", ProgressBar)
