@@ -167,19 +167,23 @@ def _load(args: argparse.Namespace):
 
 
 def _print_event(quiet: bool, server: str):
-    """Progress on stderr, one line per event. The server's own failure is left to the
+    """Progress on stderr, one line per event (on a terminal, a ticking line for what is
+    still running: see `wizard.cli_progress`). The server's own failure is left to the
     final error message, so each host's failure is said once."""
+    from wizard.cli_progress import ProgressLines
     from wizard.reports import event_line
 
-    lock = threading.Lock()
+    progress = None if quiet else ProgressLines()
 
     def sink(host: str, level: str, message: str) -> None:
-        if quiet or (level == "error" and host == server):
+        if progress is None:
+            return
+        if level == "error" and host == server:
+            progress.event(host, level, message, None)
             return
         if level == "error" and "unknown host key" in message:
             message += f" (after checking it, rerun with {ACCEPT_FLAG} to record it)"
-        with lock:
-            print(f"  {event_line(host, level, message)}", file=sys.stderr, flush=True)
+        progress.event(host, level, message, f"  {event_line(host, level, message)}")
 
     return sink
 

@@ -110,6 +110,8 @@ class LifecycleActions:
     # --- gathering ----------------------------------------------------------------------
 
     def _gather_for(self, request: LifecycleRequest) -> None:
+        """The server's facts (and the guard's inspection, for recover), then the client's
+        (and its archives, for restore), each step reported through `on_event`."""
         self.resolve_targets()
         client = request.client
         known = any(c.name == client for c in self.inventory.clients)
@@ -118,7 +120,9 @@ class LifecycleActions:
         self.facts, self.errors = {}, {}
         server = self.server_name
         try:
+            self._event(server, "step", "connecting")
             conn = self._connect(server)
+            self._event(server, "step", "gathering facts")
             facts = gather_server_facts(conn, server, self.settings, [client])
             identity = server_identity(facts, self.settings)
             if request.action == "remove" and request.purge:
@@ -126,12 +130,17 @@ class LifecycleActions:
         except Exception as exc:
             raise ServerUnavailable(f"{server}: {exc}") from exc
         self.facts[server] = facts
+        self._event(server, "done", "facts gathered")
         if request.action == "recover":
+            self._event(server, "step", f"the guard inspects {client}'s repository")
             self._inspect = more_facts.guard_inspect(conn, identity, facts, self.settings, client)
+            self._event(server, "done", f"the guard inspected {client}'s repository")
         if not known:
             return
         try:
+            self._event(client, "step", "connecting")
             client_conn = self._connect(client)
+            self._event(client, "step", "gathering facts")
             found = gather_client_facts(client_conn, client)
             found = more_facts.client_extras(
                 client_conn, client_identity(found), found, client, request.destination
@@ -140,9 +149,12 @@ class LifecycleActions:
             self.errors[client] = str(exc) or type(exc).__name__
             if request.action in ("rotate-key", "restore"):
                 raise LifecycleRefused(f"{client}: unreachable: {self.errors[client]}") from exc
+            self._event(client, "error", self.errors[client])
             return
         self.facts[client] = found
+        self._event(client, "done", "facts gathered")
         if request.action == "restore":
+            self._event(client, "step", "listing its archives through its own key")
             self._listing = more_facts.client_listing(
                 client_conn, found, client, self.settings, facts
             )
