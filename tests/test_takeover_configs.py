@@ -350,3 +350,49 @@ def test_the_fixtures_are_valid_for_borgmatic_2_and_merge_as_it_merges(
     hooks_shown = {"healthchecks", "postgresql_databases"} & set(shown)
     assert hooks_shown <= set(options.hooks)
     assert hooks_shown == ({"healthchecks"} if fixture == "laptop" else {"postgresql_databases"})
+
+
+def test_constants_are_put_in_place_from_the_release_that_knows_them() -> None:
+    text = (
+        "constants:\n  server: nas.lan\n  days: 7\n"
+        "location:\n  repositories: ['ssh://borg@{server}/data/{unknown}']\n"
+        "retention:\n  keep_daily: '{days}'\n"
+    )
+    files = host_files({"/etc/borgmatic/config.yaml": text})
+    old = discover_configs(files, ROOT, "1.7.7").configs[0].options
+    new = discover_configs(files, ROOT, "2.1.10").configs[0].options
+    assert old.repositories[0].host == "{server}" and "constants" in old.other
+    assert new.repositories[0].host == "nas.lan"
+    assert new.repositories[0].path == "/data/{unknown}"
+    assert new.retention == {"keep_daily": 7}
+    assert "constants" not in new.other
+
+
+def test_a_config_that_is_not_a_mapping_is_an_error() -> None:
+    files = host_files({"/etc/borgmatic/config.yaml": "- just\n- a list\n"})
+    (error,) = discover_configs(files, ROOT, "2.1.10").errors
+    assert "does not contain any options" in str(error)
+
+
+def test_borgmatic_2_applies_constants_as_discovery_does(tmp_path: Path) -> None:
+    borgmatic = _binary("2")
+    text = (
+        "constants:\n  server: nas.lan\n  days: 7\n"
+        "source_directories: [/etc]\n"
+        "repositories:\n  - path: 'ssh://borg@{server}/data/host1'\n"
+        "keep_daily: '{days}'\n"
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    result = subprocess.run(
+        [borgmatic, "config", "validate", "--show", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        env=isolated_env(tmp_path / "home"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    shown = yaml.safe_load(result.stdout.split("\nAll configuration files are valid")[0])
+    files = host_files({str(config): text})
+    ours = discover_configs(files, ROOT, "2.1.10", config_paths=[str(config)]).configs[0].options
+    assert shown["keep_daily"] == ours.retention["keep_daily"] == 7
+    assert shown["repositories"][0]["path"] == ours.repositories[0].raw

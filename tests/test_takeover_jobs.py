@@ -245,3 +245,46 @@ def test_redirections_are_not_arguments_but_values_before_them_are() -> None:
         ["h"],
         ["i"],
     ]
+
+
+def test_system_crontab_fields_may_be_separated_by_tabs() -> None:
+    (job,) = find_scheduled_jobs(
+        borgmatic_version="1.7.7",
+        system_crontabs={"/etc/crontab": "0\t3\t*\t*\t*\tbackup\tborgmatic prune\n"},
+    )
+    assert (job.user, job.command) == ("backup", "borgmatic prune")
+
+
+def test_a_cron_daily_script_is_read_line_by_line() -> None:
+    script = (
+        "#!/bin/sh\n"
+        "# nightly backup\n"
+        "if [ -x /usr/bin/borgmatic ]; then\n"
+        "    /usr/bin/borgmatic \\\n"
+        "        --verbosity -1\n"
+        "fi\n"
+    )
+    jobs = find_scheduled_jobs(
+        borgmatic_version="2.1.10",
+        periodic_scripts={"/etc/cron.daily/borgmatic": script, "/etc/cron.daily/old.sh": script},
+    )
+    active, skipped = jobs
+    assert (active.source, active.line, active.schedule, active.user) == (
+        "/etc/cron.daily/borgmatic",
+        4,
+        "cron.daily",
+        "root",
+    )
+    assert active.invocations[0].bare and active.can_prune and active.active
+    assert skipped.active is False and "no dots" in skipped.note
+
+
+def test_an_environment_file_is_named_as_not_read() -> None:
+    units = {
+        **DEBIAN_UNITS,
+        "/etc/systemd/system/borgmatic.service.d/env.conf": '[Service]\nEnvironmentFile=/etc/borgmatic/env\nEnvironment="BORG_PASSCOMMAND=cat /root/p" BORG_RSH=ssh\n',
+    }
+    (job,) = find_scheduled_jobs(borgmatic_version="1.7.7", systemd_units=units)
+    assert "/etc/borgmatic/env (not read)" in job.note
+    assert job.environment.secret_values == {"BORG_PASSCOMMAND": "cat /root/p"}
+    assert job.environment.values == {"BORG_RSH": "ssh"}

@@ -165,3 +165,17 @@ def test_json_is_complete_and_never_holds_a_secret() -> None:
     assert [r["on_server"] for r in data["repositories"]] == [True, True, False]
     assert data["key_lines"][0]["access"] == "read-write"
     assert data["client_side_prune"] and data["jobs"][0]["can_prune"]
+
+
+def test_a_passphrase_from_the_jobs_environment_is_named_never_shown() -> None:
+    crontab = 'BORG_PASSPHRASE="from-cron-env"\n0 3 * * * borgmatic\n'
+    summary = host1_summary(crontab)
+    sources = summary.passphrase_sources
+    assert sources["/etc/borgmatic.d/databases.yaml"] == (
+        "passphrase from $BORG_PASSPHRASE of crontab of root"
+    )
+    assert sources["/etc/borgmatic.d/host1.yaml"] == "passphrase in config"
+    assert "repository nas:/data/backups/host1-db (passphrase from $BORG_PASSPHRASE" in (
+        summary.describe()
+    )
+    assert "from-cron-env" not in json.dumps(summary.to_json()) + repr(summary)

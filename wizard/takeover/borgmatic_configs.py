@@ -14,7 +14,7 @@ reads `to_read` and lists `to_list`, then calls again, until `complete`.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from wizard.artefacts.managed_block import is_managed_file
@@ -208,6 +208,8 @@ def discover_configs(
         to_read.extend(candidate for candidate in loaded.to_read if candidate not in to_read)
         if loaded.error is not None:
             errors.append(DiscoveryError(path, loaded.error))
+        elif not loaded.to_read and not isinstance(loaded.data, Mapping):
+            errors.append(DiscoveryError(path, "the configuration does not contain any options"))
         elif not loaded.to_read:
             options = read_options(loaded.data, version, login.home)
             managed = is_managed_file(files.texts.get(path))

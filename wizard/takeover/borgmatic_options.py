@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 
 from wizard.takeover.repository_urls import RepositoryLocation, parse_repository
 from wizard.takeover.versions import (
+    CONSTANTS_SINCE,
     DEFAULT_ARCHIVE_NAME_FORMAT,
     DEFAULT_PREFIX_BEFORE_MATCH_ARCHIVES,
     FLAT_OPTIONS_SINCE,
     LABELS_SINCE,
     PREFIX_DEFAULT_UNTIL,
+    STRUCTURED_CONSTANTS_SINCE,
     Version,
 )
 
@@ -95,6 +97,7 @@ NAMED_OPTIONS = frozenset(
 ENV_RE = re.compile(r"(?<!\\)\$\{(?P<name>[A-Za-z0-9_]+)(?::?-[^}]*)?\}")
 CREDENTIAL_RE = re.compile(r"\{credential\s+(?P<spec>[^}]+)\}")
 SSH_OPTIONS_WITH_VALUE = frozenset("BbcDEeFIiJLlmOoPpQRSWw")
+CONSTANT_RE = re.compile(r"(?P<left>\\)?\{(?P<name>\w+)(?P<right>\\)?\}")
 
 
 @dataclass(frozen=True)
@@ -301,7 +304,11 @@ def _repositories(
     flat: Mapping[str, object], version: Version, home: str, problems: list[str]
 ) -> tuple[RepositoryLocation, ...]:
     found = []
-    for entry in flat.get("repositories") or []:
+    entries = flat.get("repositories") or []
+    if not isinstance(entries, list):
+        problems.append(f"repositories is not a list: {entries!r}")
+        entries = []
+    for entry in entries:
         label = None
         if isinstance(entry, Mapping):
             if version < LABELS_SINCE:
@@ -318,10 +325,46 @@ def _repositories(
     return tuple(found)
 
 
+def apply_constants(data: Mapping[str, object], version: Version) -> Mapping[str, object]:
+    """The config with its `constants:` put in place of `{name}`, as borgmatic does before
+    anything else reads it (and without the `constants` option itself)."""
+    constants = data.get("constants")
+    if version < CONSTANTS_SINCE or not isinstance(constants, Mapping) or not constants:
+        return data
+    coerce = version >= STRUCTURED_CONSTANTS_SINCE
+
+    def substitute(match: re.Match) -> str:
+        if match["left"] and match["right"]:
+            return "{" + match["name"] + "}"
+        value = constants.get(match["name"])
+        return match[0] if value is None else str(value)
+
+    def apply(value: object) -> object:
+        if isinstance(value, str):
+            text = CONSTANT_RE.sub(substitute, value)
+            return _coerce(text) if coerce else text
+        if isinstance(value, list):
+            return [apply(item) for item in value]
+        if isinstance(value, Mapping):
+            return {key: apply(item) for key, item in value.items()}
+        return value
+
+    return {key: apply(value) for key, value in data.items() if key != "constants"}
+
+
+def _coerce(text: str) -> object:
+    """borgmatic's `coerce_scalar`: "7" is 7 and "true" is True once constants applied."""
+    try:
+        return int(text)
+    except ValueError:
+        return {"true": True, "True": True, "false": False, "False": False}.get(text, text)
+
+
 def read_options(data: object, version: Version, home: str) -> ConfigOptions:
     """Every fact of one loaded config (the value `load_borgmatic_yaml` returned)."""
     if not isinstance(data, Mapping):
         data = {}
+    data = apply_constants(data, version)
     flat, section_hooks, problems = flatten_sections(data, version)
     hooks = {key: value for key, value in flat.items() if key in HOOK_OPTIONS} | section_hooks
     retention = {

@@ -19,6 +19,8 @@ from wizard.takeover.versions import CONFIG_FLAG_APPEND_SINCE, Version, default_
 ASSIGNMENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 SECRET_NAME_RE = re.compile(r"PASS|SECRET|TOKEN", re.IGNORECASE)
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "busybox"})
+SHELL_KEYWORDS = frozenset({"if", "then", "else", "elif", "while", "until", "do", "!", "{", "}"})
+"""Words a script line may start with before its command (`then borgmatic ...; fi`)."""
 OPERATORS = ("&&", "||", ";;", "|&", ";", "|", "&", "(", ")")
 
 
@@ -230,9 +232,10 @@ def _skip_redirection(text: str, index: int) -> int:
 
 def _unwrap(words: list[str], run_as: str | None, env: Environment) -> Iterator[tuple]:
     """The program a simple command finally runs, through wrappers and `sh -c`."""
-    while words and ASSIGNMENT_RE.match(words[0]):
-        name, _, value = words[0].partition("=")
-        env, words = env.with_assignment(name, value), words[1:]
+    while words and (ASSIGNMENT_RE.match(words[0]) or words[0] in SHELL_KEYWORDS):
+        if words[0] not in SHELL_KEYWORDS:
+            env = env.with_assignment(*words[0].split("=", 1))
+        words = words[1:]
     if not words:
         return
     program = posixpath.basename(words[0])

@@ -11,7 +11,7 @@ this needs the client's, read by gather, and stays free of paramiko.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from wizard.takeover.borgmatic_configs import BorgmaticConfig, ConfigDiscovery, Login
@@ -22,6 +22,7 @@ from wizard.takeover.repository_urls import RepositoryLocation
 from wizard.takeover.scheduled_jobs import ScheduledJob
 from wizard.takeover.server_key_lines import KeyLineDiscovery, ServerKeyLine, server_side_path
 
+ENV_PASSPHRASES = ("BORG_PASSPHRASE", "BORG_PASSCOMMAND", "BORG_PASSPHRASE_FD")
 DEFAULT_KEYS = ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_xmss")
 
 
@@ -146,6 +147,9 @@ class TakeoverSummary:
     pruning_jobs: tuple[ScheduledJob, ...]
     """Jobs not Borgkeep's that can prune (or delete) archives of a repository on the server."""
     problems: tuple[str, ...]
+    passphrase_sources: Mapping[str, str]
+    """Config path -> where its passphrase comes from, in words: the config, or, when it
+    names none, the environment of the jobs that run it."""
 
     @property
     def on_server(self) -> tuple[RepositoryMatch, ...]:
@@ -164,9 +168,7 @@ class TakeoverSummary:
         read-write key line, client-side prune"."""
         if not self.found:
             return "no existing Borg setup on this server"
-        passphrases = {
-            config.path: str(config.options.passphrase) for config in self.configs.configs
-        }
+        passphrases = self.passphrase_sources
         sources = _unique(passphrases[m.config_path] for m in self.on_server)
         parts = [
             f"repository {self.server_name}:{m.server_path}"
@@ -194,6 +196,7 @@ class TakeoverSummary:
             "key_lines": [line.to_json() for line in self.key_lines],
             "jobs": [job.to_json() for job in self.jobs],
             "client_side_prune": [job.describe() for job in self.pruning_jobs],
+            "passphrase_sources": dict(self.passphrase_sources),
             "problems": list(self.problems),
         }
 
@@ -217,6 +220,31 @@ def _configs_of(
         for config in discovery.configs
         if any(config.path == path or config.path.startswith(path + "/") for path in wanted)
     )
+
+
+def _passphrase_sources(
+    discovery: ConfigDiscovery, jobs: tuple[ScheduledJob, ...]
+) -> dict[str, str]:
+    """Each config's passphrase source; one that names none takes BORG_PASSPHRASE or
+    BORG_PASSCOMMAND from the environment of a job that runs it (never the value)."""
+    sources = {}
+    for config in discovery.configs:
+        described = str(config.options.passphrase)
+        if config.options.passphrase.source == "none":
+            for job in jobs:
+                runs = [
+                    invocation
+                    for invocation in job.invocations
+                    if invocation.program == "borgmatic"
+                    and config in (_configs_of(invocation, job, discovery) or ())
+                ]
+                names = {name for run in runs for name in run.environment.names}
+                variable = next((n for n in ENV_PASSPHRASES if n in names), None)
+                if variable and not job.managed_by_borgkeep:
+                    described = f"passphrase from ${variable} of {job.source}"
+                    break
+        sources[config.path] = described
+    return sources
 
 
 def _prunes_on_server(
@@ -287,4 +315,5 @@ def summarize_client(
         jobs=all_jobs,
         pruning_jobs=tuple(pruning),
         problems=tuple(problems),
+        passphrase_sources=_passphrase_sources(discovery, all_jobs),
     )

@@ -25,6 +25,7 @@ NICKNAMES = frozenset(
     {"@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 )
 CRON_D_NAME_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
+RUN_PARTS_NOTE = "Debian's cron skips files whose name is not [A-Za-z0-9_-]+ (no dots)"
 UNIT_DIRECTORIES = (
     "/lib/systemd/system",
     "/usr/lib/systemd/system",
@@ -149,8 +150,7 @@ def jobs_in_crontab(
         rest = fields[schedule_size] if len(fields) > schedule_size else ""
         job_user = user
         if user is None:
-            job_user, _, rest = rest.partition(" ")
-            rest = rest.strip()
+            job_user, rest = (rest.split(None, 1) + [""])[:2]
         if not rest or not job_user:
             continue
         command = _cron_command(rest)
@@ -169,6 +169,42 @@ def jobs_in_crontab(
                     active=active,
                     note=note,
                     environment=environment,
+                )
+            )
+    return tuple(jobs)
+
+
+def jobs_in_periodic_script(
+    path: str, text: str, *, version: Version | None
+) -> tuple[ScheduledJob, ...]:
+    """The borg and borgmatic runs of a `/etc/cron.daily` (hourly, weekly, monthly) script,
+    one job per line; run-parts runs it as root and skips names with a dot."""
+    period = posixpath.basename(posixpath.dirname(path))
+    skipped = not CRON_D_NAME_RE.match(posixpath.basename(path))
+    jobs = []
+    pending, start = "", 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not pending:
+            start = number
+        if raw.rstrip().endswith("\\"):
+            pending += raw.rstrip()[:-1] + " "
+            continue
+        line, pending = (pending + raw).strip(), ""
+        if not line or line.startswith("#"):
+            continue
+        invocations = find_invocations(line, version)
+        if invocations:
+            jobs.append(
+                ScheduledJob(
+                    source=path,
+                    line=start,
+                    kind="periodic script",
+                    schedule=period,
+                    user="root",
+                    command=line,
+                    invocations=invocations,
+                    active=not skipped,
+                    note=RUN_PARTS_NOTE if skipped else None,
                 )
             )
     return tuple(jobs)
@@ -235,6 +271,22 @@ def _timer_schedule(units: Mapping[str, str], timer: str) -> str:
     return f"{timer}: {', '.join(calendar) or 'no OnCalendar'}"
 
 
+def _service_note(sections: dict[str, list[tuple[str, str]]], timers: list[str]) -> str | None:
+    """What else decides whether the service runs, and what it reads that gather did not."""
+    conditions = [
+        f"{key}={value}"
+        for key, value in sections.get("Unit", [])
+        if key.startswith(("Condition", "Assert")) and value
+    ]
+    files = _values(sections.get("Service", []), "EnvironmentFile")
+    notes = [
+        "no timer starts this service" if not timers else "",
+        f"runs only if {', '.join(conditions)}" if conditions else "",
+        f"its environment also comes from {', '.join(files)} (not read)" if files else "",
+    ]
+    return "; ".join(filter(None, notes)) or None
+
+
 def _timers_active(timers: list[str], enabled: Mapping[str, bool] | None) -> bool | None:
     """True when an enabled timer starts the service, None when gather did not ask."""
     if not timers:
@@ -275,14 +327,7 @@ def jobs_in_systemd_units(
         timers = timers_of.get(service, [])
         schedule = "; ".join(_timer_schedule(units, timer) for timer in timers) or None
         active = _timers_active(timers, enabled_timers)
-        conditions = [
-            f"{key}={value}"
-            for key, value in sections.get("Unit", [])
-            if key.startswith(("Condition", "Assert")) and value
-        ]
-        note = "no timer starts this service" if not timers else None
-        if conditions:
-            note = "; ".join(filter(None, [note, "runs only if " + ", ".join(conditions)]))
+        note = _service_note(sections, timers)
         for key in ("ExecStartPre", "ExecStart", "ExecStartPost"):
             for value in _values(pairs, key):
                 command = _exec_words(value)
@@ -313,10 +358,12 @@ def find_scheduled_jobs(
     system_crontabs: Mapping[str, str] | None = None,
     systemd_units: Mapping[str, str] | None = None,
     enabled_timers: Mapping[str, bool] | None = None,
+    periodic_scripts: Mapping[str, str] | None = None,
 ) -> tuple[ScheduledJob, ...]:
     """Every job on one host that runs borgmatic or borg. `user_crontabs`: user -> the text
     of `crontab -l`; `system_crontabs`: path -> text of `/etc/crontab` and each
-    `/etc/cron.d` file; `systemd_units`: path -> text of the unit files and drop-ins."""
+    `/etc/cron.d` file; `systemd_units`: path -> text of the unit files and drop-ins;
+    `periodic_scripts`: path -> text of each `/etc/cron.{hourly,daily,weekly,monthly}` file."""
     version = parse_version(borgmatic_version) if borgmatic_version else None
     jobs: list[ScheduledJob] = []
     for user, text in sorted((user_crontabs or {}).items()):
@@ -329,6 +376,8 @@ def find_scheduled_jobs(
             "Debian's cron skips cron.d files whose name is not [A-Za-z0-9_-]+" if ignored else None
         )
         jobs += jobs_in_crontab(text, source=path, version=version, active=not ignored, note=note)
+    for path, text in sorted((periodic_scripts or {}).items()):
+        jobs += jobs_in_periodic_script(path, text, version=version)
     jobs += jobs_in_systemd_units(
         systemd_units or {}, version=version, enabled_timers=enabled_timers
     )

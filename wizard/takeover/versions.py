@@ -17,6 +17,10 @@ from wizard.artefacts.borgmatic_versions import (
 
 LABELS_SINCE: Version = (1, 7, 10)
 """Repositories may be `{path, label}` mappings (before: strings only)."""
+CONSTANTS_SINCE: Version = (1, 7, 10)
+"""`constants:` and `{name}` in option values (substituted in the file text until 1.8.4,
+in the parsed values since 1.8.5, which also turns "7" into 7)."""
+STRUCTURED_CONSTANTS_SINCE: Version = (1, 8, 5)
 RETAIN_OMIT_SINCE: Version = (1, 7, 12)
 """The `!retain` and `!omit` tags of merged includes."""
 GROUPED_MERGE_SINCE: Version = (1, 8, 1)
@@ -40,6 +44,7 @@ def default_actions(version: Version) -> tuple[str, ...]:
 
 __all__ = [
     "CONFIG_FLAG_APPEND_SINCE",
+    "CONSTANTS_SINCE",
     "DEFAULT_ARCHIVE_NAME_FORMAT",
     "DEFAULT_PREFIX_BEFORE_MATCH_ARCHIVES",
     "FLAT_OPTIONS_SINCE",
@@ -47,6 +52,7 @@ __all__ = [
     "LABELS_SINCE",
     "PREFIX_DEFAULT_UNTIL",
     "RETAIN_OMIT_SINCE",
+    "STRUCTURED_CONSTANTS_SINCE",
     "Version",
     "default_actions",
     "parse_version",
