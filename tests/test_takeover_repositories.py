@@ -179,3 +179,31 @@ def test_a_passphrase_from_the_jobs_environment_is_named_never_shown() -> None:
         summary.describe()
     )
     assert "from-cron-env" not in json.dumps(summary.to_json()) + repr(summary)
+
+
+def test_a_job_running_a_config_discovery_did_not_read_may_prune_and_says_so() -> None:
+    summary = host1_summary("0 3 * * * borgmatic -c /opt/backup/special.yaml prune\n")
+    assert len(summary.pruning_jobs) == 1
+    assert any("runs /opt/backup/special.yaml, not read" in p for p in summary.problems)
+    summary = host1_summary("0 3 * * * borgmatic -c /etc/borgmatic.d prune\n")
+    assert len(summary.pruning_jobs) == 1
+    assert not any("not read" in problem for problem in summary.problems)
+
+
+def test_a_repository_no_key_line_reaches_is_a_problem() -> None:
+    # --restrict-to-path /data/backups/host1 does not reach /data/backups/host1-db
+    assert host1_summary().problems == (
+        "no key line of host1 reaches /data/backups/host1-db (/etc/borgmatic.d/databases.yaml)",
+    )
+
+
+def test_a_direct_borg_prune_counts_only_on_the_server() -> None:
+    elsewhere = host1_summary("0 3 * * * borg prune --keep-daily 7 /mnt/usb/host1\n")
+    assert not elsewhere.pruning_jobs
+    on_server = host1_summary(
+        "0 3 * * * borg prune --keep-daily 7 ssh://borg@nas:2222/data/backups/host1\n"
+    )
+    assert len(on_server.pruning_jobs) == 1
+    unknown = host1_summary("0 3 * * * borg prune --keep-daily 7\n")
+    assert len(unknown.pruning_jobs) == 1
+    assert any("repository is not known" in p for p in unknown.problems)

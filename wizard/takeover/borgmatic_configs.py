@@ -100,6 +100,8 @@ class ConfigDiscovery:
 
     login: Login
     version: Version
+    searched: tuple[str, ...]
+    """The paths (files or directories) the configs were collected from, absolute."""
     config_paths: tuple[str, ...]
     configs: tuple[BorgmaticConfig, ...]
     errors: tuple[DiscoveryError, ...]
@@ -188,9 +190,8 @@ def discover_configs(
     given), each parsed as that version parses it. Bad YAML, a missing include or an
     include loop is an error naming its file, and the other configs are still read."""
     version = parse_version(borgmatic_version)
-    collected = collect_config_paths(
-        default_config_paths(login) if config_paths is None else config_paths, login, files, cwd
-    )
+    given = default_config_paths(login) if config_paths is None else tuple(config_paths)
+    collected = collect_config_paths(given, login, files, cwd)
     configs: list[BorgmaticConfig] = []
     errors: list[DiscoveryError] = []
     to_read = list(collected.to_read)
@@ -217,6 +218,7 @@ def discover_configs(
     return ConfigDiscovery(
         login=login,
         version=version,
+        searched=tuple(absolute(path, cwd or login.home) for path in given),
         config_paths=tuple(collected.paths),
         configs=tuple(configs),
         errors=tuple(errors),

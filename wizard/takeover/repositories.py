@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from wizard.takeover.borgmatic_configs import BorgmaticConfig, ConfigDiscovery, Login
 from wizard.takeover.borgmatic_configs import default_config_paths as default_paths
+from wizard.takeover.borgmatic_options import SshCommand
 from wizard.takeover.command_lines import Invocation
 from wizard.takeover.host_files import absolute, expand_home
-from wizard.takeover.repository_urls import RepositoryLocation
+from wizard.takeover.repository_urls import RepositoryLocation, parse_repository
 from wizard.takeover.scheduled_jobs import ScheduledJob
 from wizard.takeover.server_key_lines import KeyLineDiscovery, ServerKeyLine, server_side_path
 
@@ -102,12 +103,26 @@ def match_repository(
     login: Login,
     resolver: HostResolver = no_ssh_config,
 ) -> RepositoryMatch:
-    """Resolve `location` as the client's ssh would and compare it with `server`."""
+    """Resolve one repository of `config` as the client's ssh would and compare it with
+    `server`."""
+    return resolve_location(
+        config.path, location, config.options.ssh_command, server, login, resolver
+    )
+
+
+def resolve_location(
+    config_path: str,
+    location: RepositoryLocation,
+    ssh: SshCommand | None,
+    server: ChosenServer,
+    login: Login,
+    resolver: HostResolver = no_ssh_config,
+) -> RepositoryMatch:
+    """The same for a repository reached with `ssh` (a config's `ssh_command`, or none)."""
     if location.host is None:
         return RepositoryMatch(
-            config.path, location, None, None, None, (), "", False, "on the client itself", None
+            config_path, location, None, None, None, (), "", False, "on the client itself", None
         )
-    ssh = config.options.ssh_command
     resolved = resolver(location.host)
     hostname = (resolved.hostname or location.host).lower()
     port = location.port or (ssh.port if ssh else None) or resolved.port or 22
@@ -130,7 +145,7 @@ def match_repository(
         reason, on_server = f"{user}@{hostname}:{port}{via}", True
     path = server_side_path(location.path, server.home) if on_server else None
     return RepositoryMatch(
-        config.path, location, hostname, port, user, identities, source, on_server, reason, path
+        config_path, location, hostname, port, user, identities, source, on_server, reason, path
     )
 
 
@@ -207,19 +222,29 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 def _configs_of(
     invocation: Invocation, job: ScheduledJob, discovery: ConfigDiscovery
-) -> tuple[BorgmaticConfig, ...] | None:
-    """The configs a borgmatic run loads, or None when they are another login's."""
+) -> tuple[tuple[BorgmaticConfig, ...], tuple[str, ...]]:
+    """The configs a borgmatic run loads, and what it loads that discovery did not read
+    (another login's defaults, a `-c` path outside what was searched)."""
     login = discovery.login
     runner = invocation.run_as or job.user
     if not invocation.config_paths and runner != login.user:
-        return None
+        return (), (f"the default configs of {runner}",)
     given = invocation.config_paths or default_paths(login)
     wanted = [absolute(expand_home(path, login.home, login.user), login.home) for path in given]
-    return tuple(
-        config
-        for config in discovery.configs
-        if any(config.path == path or config.path.startswith(path + "/") for path in wanted)
+
+    def covers(path: str, candidate: str) -> bool:
+        return candidate == path or candidate.startswith(path + "/")
+
+    configs = tuple(
+        config for config in discovery.configs if any(covers(path, config.path) for path in wanted)
     )
+    unread = tuple(
+        path
+        for path in wanted
+        if path not in discovery.searched
+        and not any(covers(path, found) for found in discovery.config_paths)
+    )
+    return configs, unread
 
 
 def _passphrase_sources(
@@ -236,7 +261,7 @@ def _passphrase_sources(
                     invocation
                     for invocation in job.invocations
                     if invocation.program == "borgmatic"
-                    and config in (_configs_of(invocation, job, discovery) or ())
+                    and config in _configs_of(invocation, job, discovery)[0]
                 ]
                 names = {name for run in runs for name in run.environment.names}
                 variable = next((n for n in ENV_PASSPHRASES if n in names), None)
@@ -248,7 +273,11 @@ def _passphrase_sources(
 
 
 def _prunes_on_server(
-    job: ScheduledJob, discovery: ConfigDiscovery, matches: tuple[RepositoryMatch, ...]
+    job: ScheduledJob,
+    discovery: ConfigDiscovery,
+    matches: tuple[RepositoryMatch, ...],
+    server: ChosenServer,
+    resolver: HostResolver,
 ) -> tuple[bool, str | None]:
     """Whether `job` can prune a repository on the server; a problem when it cannot be told."""
     on_server = {(m.config_path, m.location.raw, m.location.label) for m in matches if m.on_server}
@@ -256,10 +285,16 @@ def _prunes_on_server(
         if not invocation.removes_archives:
             continue
         if invocation.program == "borg":
-            return True, None
-        configs = _configs_of(invocation, job, discovery)
-        if configs is None:
-            return True, f"{job.describe()}: runs the configs of {job.user}, not read"
+            if invocation.repository is None:
+                return True, f"{job.describe()}: its repository is not known"
+            location = parse_repository(invocation.repository, home=discovery.login.home)
+            match = resolve_location(job.source, location, None, server, discovery.login, resolver)
+            if match.on_server:
+                return True, None
+            continue
+        configs, unread = _configs_of(invocation, job, discovery)
+        if unread:
+            return True, f"{job.describe()}: runs {', '.join(unread)}, not read"
         if invocation.bare and configs and not any(c.options.default_actions for c in configs):
             continue
         for config in configs:
@@ -293,7 +328,7 @@ def summarize_client(
     for job in all_jobs:
         if job.managed_by_borgkeep or job.active is False:
             continue
-        prunes, problem = _prunes_on_server(job, discovery, matches)
+        prunes, problem = _prunes_on_server(job, discovery, matches, server, resolver)
         if prunes:
             pruning.append(job)
         if problem:
