@@ -288,3 +288,22 @@ def test_an_environment_file_is_named_as_not_read() -> None:
     assert "/etc/borgmatic/env (not read)" in job.note
     assert job.environment.secret_values == {"BORG_PASSCOMMAND": "cat /root/p"}
     assert job.environment.values == {"BORG_RSH": "ssh"}
+
+
+def test_a_users_own_units_run_as_that_user() -> None:
+    units = {
+        "/home/backup/.config/systemd/user/laptop-backup.service": "[Service]\nExecStart=/usr/bin/borgmatic -c %h/.config/borgmatic.d/laptop.yaml\n",
+        "/home/backup/.config/systemd/user/laptop-backup.timer": "[Timer]\nOnCalendar=hourly\n",
+    }
+    (job,) = find_scheduled_jobs(borgmatic_version="2.1.10", user_systemd_units={"backup": units})
+    assert (job.user, job.schedule) == ("backup", "laptop-backup.timer: hourly")
+    assert job.invocations[0].bare and job.can_prune
+
+
+def test_a_unit_in_etc_replaces_the_packaged_one() -> None:
+    units = {
+        **DEBIAN_UNITS,
+        "/etc/systemd/system/borgmatic.service": "[Service]\nExecStart=/usr/bin/borgmatic create\n",
+    }
+    (job,) = find_scheduled_jobs(borgmatic_version="1.7.7", systemd_units=units)
+    assert job.invocations[0].actions == ("create",) and job.note is None

@@ -19,6 +19,7 @@ from wizard.takeover.borgmatic_configs import discover_configs
 from wizard.takeover.repositories import (
     ChosenServer,
     SshHost,
+    config_paths_to_discover,
     match_repository,
     summarize_client,
 )
@@ -207,3 +208,21 @@ def test_a_direct_borg_prune_counts_only_on_the_server() -> None:
     unknown = host1_summary("0 3 * * * borg prune --keep-daily 7\n")
     assert len(unknown.pruning_jobs) == 1
     assert any("repository is not known" in p for p in unknown.problems)
+
+
+def test_gather_is_told_every_config_path_the_logins_jobs_name() -> None:
+    jobs = find_scheduled_jobs(
+        borgmatic_version="1.7.7",
+        user_crontabs={
+            "root": "0 3 * * * borgmatic -c ~/extra.yaml -c /etc/borgmatic.d create\n",
+            "backup": "0 3 * * * borgmatic -c /home/backup/mine.yaml prune\n",
+        },
+    )
+    paths = config_paths_to_discover(ROOT, jobs)
+    assert paths[:4] == (
+        "/etc/borgmatic/config.yaml",
+        "/etc/borgmatic.d",
+        "/root/.config/borgmatic/config.yaml",
+        "/root/.config/borgmatic.d",
+    )
+    assert paths[4:] == ("/root/extra.yaml",)

@@ -220,6 +220,20 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def config_paths_to_discover(login: Login, jobs: Iterable[ScheduledJob]) -> tuple[str, ...]:
+    """borgmatic's default paths for `login` and every `-c` path its jobs name: what
+    gather passes to `discover_configs`, so that no job runs a config nobody read."""
+    paths = list(default_paths(login))
+    for job in jobs:
+        for invocation in job.invocations:
+            if invocation.program == "borgmatic" and (invocation.run_as or job.user) == login.user:
+                for path in invocation.config_paths:
+                    full = absolute(expand_home(path, login.home, login.user), login.home)
+                    if full not in paths:
+                        paths.append(full)
+    return tuple(paths)
+
+
 def _configs_of(
     invocation: Invocation, job: ScheduledJob, discovery: ConfigDiscovery
 ) -> tuple[tuple[BorgmaticConfig, ...], tuple[str, ...]]:

@@ -25,6 +25,17 @@ NICKNAMES = frozenset(
     {"@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 )
 CRON_D_NAME_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
+SYSTEM_CRONTAB = "/etc/crontab"
+CRON_DIRECTORIES = (
+    "/etc/cron.d",
+    "/etc/cron.hourly",
+    "/etc/cron.daily",
+    "/etc/cron.weekly",
+    "/etc/cron.monthly",
+)
+"""Gather lists these: cron.d files are `system_crontabs`, the others `periodic_scripts`."""
+USER_UNIT_DIRECTORY = ".config/systemd/user"
+"""Below each user's home: that user's own units (`user_systemd_units`)."""
 RUN_PARTS_NOTE = "Debian's cron skips files whose name is not [A-Za-z0-9_-]+ (no dots)"
 UNIT_DIRECTORIES = (
     "/lib/systemd/system",
@@ -243,8 +254,17 @@ def _values(pairs: list[tuple[str, str]], key: str) -> list[str]:
 
 
 def _unit_texts(units: Mapping[str, str], name: str) -> list[str]:
-    mains = [d for d in UNIT_DIRECTORIES if posixpath.join(d, name) in units]
-    main = [units[posixpath.join(mains[-1], name)]] if mains else []
+    """The unit file systemd uses (a later directory wins; a user unit's own directory is
+    the only one) and its drop-ins, in the order systemd applies them."""
+    mains = sorted(
+        (path for path in units if posixpath.basename(path) == name),
+        key=lambda path: (
+            UNIT_DIRECTORIES.index(posixpath.dirname(path))
+            if posixpath.dirname(path) in UNIT_DIRECTORIES
+            else len(UNIT_DIRECTORIES)
+        ),
+    )
+    main = [units[mains[-1]]] if mains else []
     drop_ins = sorted(
         (posixpath.basename(path), text)
         for path, text in units.items()
@@ -359,11 +379,14 @@ def find_scheduled_jobs(
     systemd_units: Mapping[str, str] | None = None,
     enabled_timers: Mapping[str, bool] | None = None,
     periodic_scripts: Mapping[str, str] | None = None,
+    user_systemd_units: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[ScheduledJob, ...]:
     """Every job on one host that runs borgmatic or borg. `user_crontabs`: user -> the text
     of `crontab -l`; `system_crontabs`: path -> text of `/etc/crontab` and each
     `/etc/cron.d` file; `systemd_units`: path -> text of the unit files and drop-ins;
-    `periodic_scripts`: path -> text of each `/etc/cron.{hourly,daily,weekly,monthly}` file."""
+    `periodic_scripts`: path -> text of each `/etc/cron.{hourly,daily,weekly,monthly}` file;
+    `user_systemd_units`: user -> (path -> text) of the units below `~/.config/systemd/user`.
+    Timers' enabled states, when gather asked systemd, come in `enabled_timers`."""
     version = parse_version(borgmatic_version) if borgmatic_version else None
     jobs: list[ScheduledJob] = []
     for user, text in sorted((user_crontabs or {}).items()):
@@ -381,4 +404,6 @@ def find_scheduled_jobs(
     jobs += jobs_in_systemd_units(
         systemd_units or {}, version=version, enabled_timers=enabled_timers
     )
+    for user, units in sorted((user_systemd_units or {}).items()):
+        jobs += jobs_in_systemd_units(units, version=version, user=user)
     return tuple(jobs)
