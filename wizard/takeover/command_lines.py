@@ -212,7 +212,7 @@ def _double_quoted(text: str, index: int) -> tuple[int, str]:
 
 
 def _skip_redirection(text: str, index: int) -> int:
-    """Past `>`, `>>`, `<`, `>&2`, `&>`, `2>/dev/null` and their target word."""
+    """Past `>`, `>>`, `<`, `>&2`, `2>/dev/null` and their target word (quotes included)."""
     while index < len(text) and text[index] in "<>&|":
         index += 1
     if (
@@ -223,11 +223,15 @@ def _skip_redirection(text: str, index: int) -> int:
         return index + 1
     while index < len(text) and text[index] in " \t":
         index += 1
-    for words in split_command_line(text[index:]):
-        target = words[0] if words else ""
-        position = text.find(target, index) if target else index
-        return position + len(target) if position >= 0 else len(text)
-    return len(text)
+    while index < len(text) and text[index] not in " \t\n;&|()<>":
+        if text[index] == "'":
+            end = text.find("'", index + 1)
+            index = len(text) if end < 0 else end + 1
+        elif text[index] == '"':
+            index, _ = _double_quoted(text, index + 1)
+        else:
+            index += 2 if text[index] == "\\" else 1
+    return index
 
 
 def _unwrap(words: list[str], run_as: str | None, env: Environment) -> Iterator[tuple]:
