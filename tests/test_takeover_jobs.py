@@ -240,6 +240,11 @@ def test_redirections_are_not_arguments_but_values_before_them_are() -> None:
     assert list(split_command_line("borg prune --keep-daily 7 >/dev/null 2>&1 /r")) == [
         ["borg", "prune", "--keep-daily", "7", "/r"]
     ]
+    quoted_target = 'borgmatic create > "/var/log/a b;c" 2>&1 && borgmatic prune'
+    assert list(split_command_line(quoted_target)) == [
+        ["borgmatic", "create"],
+        ["borgmatic", "prune"],
+    ]
     assert list(split_command_line("a \"b c\" 'd;e' f\\ g; h | i")) == [
         ["a", "b c", "d;e", "f g"],
         ["h"],
