@@ -396,3 +396,15 @@ def test_borgmatic_2_applies_constants_as_discovery_does(tmp_path: Path) -> None
     ours = discover_configs(files, ROOT, "2.1.10", config_paths=[str(config)]).configs[0].options
     assert shown["keep_daily"] == ours.retention["keep_daily"] == 7
     assert shown["repositories"][0]["path"] == ours.repositories[0].raw
+
+
+def test_prune_selects_with_the_retention_prefix_even_when_check_has_another() -> None:
+    text = (
+        "location:\n  repositories: [/r]\n"
+        "retention:\n  keep_daily: 1\n  prefix: 'web-'\n"
+        "consistency:\n  prefix: 'all-'\n"
+    )
+    options = discover_configs(host_files({"/etc/borgmatic/config.yaml": text}), ROOT, "1.7.7")
+    naming = options.configs[0].options.naming
+    assert (naming.prefix, naming.selects) == ("web-", "sh:web-*")
+    assert "prefixes differ" in options.configs[0].options.problems[0]

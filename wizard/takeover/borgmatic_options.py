@@ -220,8 +220,13 @@ def flatten_sections(
             hooks.update(section)
         flat.update(section)
     check_prefix = consistency.get("prefix")
-    if check_prefix is not None and retention.get("prefix") not in (None, check_prefix):
-        problems.append("the retention and consistency prefixes differ")
+    if retention.get("prefix") is not None:
+        flat["prefix"] = retention["prefix"]
+        if check_prefix not in (None, retention["prefix"]):
+            problems.append(
+                "the retention and consistency prefixes differ (prune and check select "
+                "different archives; borgmatic 1.8 refuses this config)"
+            )
     return flat, hooks, problems
 
 
