@@ -408,3 +408,17 @@ def test_prune_selects_with_the_retention_prefix_even_when_check_has_another() -
     naming = options.configs[0].options.naming
     assert (naming.prefix, naming.selects) == ("web-", "sh:web-*")
     assert "prefixes differ" in options.configs[0].options.problems[0]
+
+
+def test_where_a_keyfile_key_would_be_looked_for() -> None:
+    found = discover_configs(host_files(root_client_files()), ROOT, "1.7.7")
+    assert found.configs[0].options.keys_directory == "/root/.config/borg/keys"
+    assert found.configs[0].options.key_file is None
+    text = (
+        "repositories: [/r]\nborg_base_directory: /srv/borg\nborg_key_file: /root/keys/host1.key\n"
+    )
+    options = discover_configs(host_files({"/etc/borgmatic/config.yaml": text}), ROOT, "2.1.10")
+    (config,) = options.configs
+    assert config.options.keys_directory == "/srv/borg/.config/borg/keys"
+    assert config.to_json()["key_file"] == "/root/keys/host1.key"
+    assert "borg_key_file" not in config.options.other

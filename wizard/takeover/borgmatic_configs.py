@@ -89,6 +89,8 @@ class BorgmaticConfig:
             "exclude_caches": options.exclude_caches,
             "hooks": sorted(options.hooks),
             "skip_actions": list(options.skip_actions),
+            "key_file": options.key_file,
+            "keys_directory": options.keys_directory,
             "other_options": sorted(options.other),
             "problems": list(options.problems),
         }

@@ -9,6 +9,7 @@ not carry. The passphrase is a secret: it is kept for the takeover but never pri
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from collections.abc import Mapping
@@ -28,45 +29,12 @@ from wizard.takeover.versions import (
 
 SECTIONS = ("location", "storage", "retention", "consistency", "output", "hooks")
 HOOK_OPTIONS = frozenset(
-    {
-        "commands",
-        "before_actions",
-        "after_actions",
-        "before_backup",
-        "after_backup",
-        "before_prune",
-        "after_prune",
-        "before_compact",
-        "after_compact",
-        "before_check",
-        "after_check",
-        "before_extract",
-        "after_extract",
-        "before_everything",
-        "after_everything",
-        "on_error",
-        "postgresql_databases",
-        "mariadb_databases",
-        "mysql_databases",
-        "mongodb_databases",
-        "sqlite_databases",
-        "healthchecks",
-        "cronitor",
-        "cronhub",
-        "pagerduty",
-        "ntfy",
-        "pushover",
-        "zabbix",
-        "apprise",
-        "uptime_kuma",
-        "loki",
-        "sentry",
-        "btrfs",
-        "zfs",
-        "lvm",
-        "bootstrap",
-        "systemd",
-    }
+    """commands before_actions after_actions before_backup after_backup before_prune
+    after_prune before_compact after_compact before_check after_check before_extract
+    after_extract before_everything after_everything on_error postgresql_databases
+    mariadb_databases mysql_databases mongodb_databases sqlite_databases healthchecks
+    cronitor cronhub pagerduty ntfy pushover zabbix apprise uptime_kuma loki sentry btrfs
+    zfs lvm bootstrap systemd""".split()  # noqa: SIM905
 )
 SELECTION_OPTIONS = (
     "source_directories",
@@ -91,6 +59,8 @@ NAMED_OPTIONS = frozenset(
         "exclude_caches",
         "skip_actions",
         "default_actions",
+        "borg_key_file",
+        "borg_keys_directory",
         *SELECTION_OPTIONS,
     }
 )
@@ -188,6 +158,11 @@ class ConfigOptions:
     """Command hooks, database dumps, monitoring: they may hold passwords, so no repr."""
     skip_actions: tuple[str, ...]
     default_actions: bool
+    key_file: str | None
+    """`borg_key_file` (2.1+): a keyfile repository's key, wherever it is."""
+    keys_directory: str
+    """Where borg looks for keyfile keys, from the config's directories (the job's
+    BORG_KEYS_DIR, BORG_CONFIG_DIR or BORG_BASE_DIR apply when it sets none)."""
     other: Mapping[str, object] = field(repr=False)
     problems: tuple[str, ...]
 
@@ -301,6 +276,17 @@ def _naming(flat: Mapping[str, object], version: Version) -> ArchiveNaming:
     return ArchiveNaming(name_format, prefix, match, glob, selects)
 
 
+def _keys_directory(flat: Mapping[str, object], home: str) -> str:
+    """borg's keys directory as borgmatic's options set it (BORG_KEYS_DIR, else
+    BORG_CONFIG_DIR/keys, else BORG_BASE_DIR/.config/borg/keys, else the home's)."""
+    if flat.get("borg_keys_directory"):
+        return str(flat["borg_keys_directory"])
+    if flat.get("borg_config_directory"):
+        return posixpath.join(str(flat["borg_config_directory"]), "keys")
+    base = str(flat.get("borg_base_directory") or home)
+    return posixpath.join(base, ".config", "borg", "keys")
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -398,6 +384,8 @@ def read_options(data: object, version: Version, home: str) -> ConfigOptions:
         hooks=hooks,
         skip_actions=tuple(str(action) for action in skip) if isinstance(skip, list) else (),
         default_actions=flat.get("default_actions", True) is not False,
+        key_file=_text(flat.get("borg_key_file")),
+        keys_directory=_keys_directory(flat, home),
         other=other,
         problems=tuple(problems),
     )
