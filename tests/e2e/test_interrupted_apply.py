@@ -1,0 +1,290 @@
+"""Interrupt a from-scratch `borgkeep apply --yes` at each step boundary, then run it again.
+
+Each case starts a fresh lab (a server and one client: about a second), runs the real CLI
+as a subprocess, watches its progress lines on stderr, and right after the line that says a
+given step is done sends SIGINT (or SIGKILL). SIGINT must finish the step in progress, skip
+the rest and say so, with the command that finishes the job; then, for either signal, that
+command (`borgkeep apply --yes`) exits 0 with its proofs, a second `borgkeep plan` has
+nothing to change, and where it is cheap the client's cron line backs up and the server's
+guard job runs clean. A lifecycle command (`rotate-key`) is interrupted the same way once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from wizard.lab import Lab, start_lab
+
+from .helpers import (  # noqa: F401  (root_required is an autouse fixture)
+    BORG_USER,
+    Operator,
+    archives,
+    crontab_commands,
+    make_operator,
+    root_required,
+    run_cron_command,
+)
+
+pytestmark = pytest.mark.lab
+
+CLIENT = "client1"
+SERVER = "nas"
+STEP_DONE = re.compile(r"^\s*✓ (\S+): (.+)$")
+"""A progress line on stderr saying a step is done: `  ✓ HOST: TITLE`."""
+NOT_A_STEP = ("facts gathered",)
+REPORT_LINE = re.compile(r"^  [✓-] (\S+): (done|skipped): (.+)$")
+"""The interrupt report's lines: `  ✓ HOST: done: TITLE; TITLE` and `  - HOST: skipped: ...`."""
+CLI_TIMEOUT = 120
+
+STEPS = [
+    (CLIENT, "run generate-key"),
+    (SERVER, "run create-user"),
+    (SERVER, "create /srv/backups"),
+    (SERVER, "create /home/borg/.ssh/authorized_keys"),
+    (CLIENT, "create /root/.ssh/borgkeep_known_hosts"),
+    (CLIENT, "create /etc/borgkeep/client1.passphrase"),
+    (CLIENT, "create /etc/borgmatic.d/borgkeep-client1.yaml"),
+    (SERVER, "create /home/borg/.config/borgkeep/guard.py"),
+    (SERVER, "create /home/borg/.config/borgkeep/client1.passphrase"),
+    (SERVER, "create /home/borg/.config/borgkeep/prune-client1.yaml"),
+    (CLIENT, "run init-repo"),
+    (CLIENT, "create crontab:root"),
+    (SERVER, "run init-guard"),
+    (SERVER, "create /home/borg/.config/borgkeep/alerts.json"),
+    (SERVER, "create crontab:borg"),
+]
+"""Every step of the first apply, in the order a run usually reports them (the server's
+and the client's steps of a phase run side by side)."""
+LAST_STEP = STEPS[-1]
+EVERY_STEP_ENV = "BORGKEEP_INTERRUPT_EVERY_STEP"
+INTERRUPT_AFTER = (
+    STEPS
+    if os.environ.get(EVERY_STEP_ENV) == "1"
+    else [
+        (CLIENT, "run generate-key"),
+        (SERVER, "run create-user"),
+        (SERVER, "create /home/borg/.ssh/authorized_keys"),
+        (CLIENT, "create /root/.ssh/borgkeep_known_hosts"),
+        (SERVER, "create /home/borg/.config/borgkeep/guard.py"),
+        (CLIENT, "run init-repo"),
+        (CLIENT, "create crontab:root"),
+        (SERVER, "run init-guard"),
+    ]
+)
+"""Where Ctrl-C comes: by default one boundary per phase and around every command step (a
+dozen cases cost about three minutes); with BORGKEEP_INTERRUPT_EVERY_STEP=1, every step."""
+KILL_AFTER = [
+    (SERVER, "create /home/borg/.ssh/authorized_keys"),
+    (CLIENT, "run init-repo"),
+    (SERVER, "run init-guard"),
+]
+"""Where SIGKILL comes: the server's access half done, a new repository (its key copy and
+guard baseline not yet made), the baseline made but not its cron job."""
+CRON_AFTER = {(CLIENT, "run init-repo"), (SERVER, "run init-guard")}
+"""Boundaries after which the rerun's cron jobs are run too (each costs a borg run or two):
+around the repository and its guard baseline, where a rerun has the most to pick up."""
+
+
+@pytest.fixture
+def operator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Operator]:
+    """A fresh lab (nas, client1: about a second to start) and an operator with its
+    inventory, nothing applied yet: every case starts from scratch."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:40]
+    base = Path(tempfile.mkdtemp(prefix=f"borgkeep-lab-{name}-", dir="/var/tmp"))
+    lab = start_lab(base=base, clients=[(CLIENT, "root", "1.7")])
+    try:
+        operator = make_operator(lab, tmp_path / "operator")
+        operator.write_inventory(lab.inventory_yaml(repo_root="/srv/backups"))
+        yield operator
+    finally:
+        lab.stop()
+
+
+@dataclass
+class Interrupted:
+    """A CLI run stopped by a signal right after a step's done line."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    steps_seen: list[tuple[str, str]]
+
+    def describe(self) -> str:
+        return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+def run_and_interrupt(
+    operator: Operator, args: list[str], after: tuple[str, str] | None, signum: int
+) -> Interrupted:
+    """`borgkeep ARGS` as a subprocess; `signum` right after the done line of `after` (or
+    after the first step done, for None). stdout goes to a file, so nothing blocks on it."""
+    out_path = operator.workdir / "interrupted.stdout"
+    argv = [sys.executable, "-m", "screens.launcher", "--inventory", str(operator.inventory)]
+    seen: list[tuple[str, str]] = []
+    lines: list[str] = []
+    with out_path.open("w") as out:
+        process = subprocess.Popen(
+            [*argv, *args],
+            env=operator.env(),
+            stdout=out,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            cwd=operator.workdir,
+        )
+        deadline = time.monotonic() + CLI_TIMEOUT
+        sent = False
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            match = STEP_DONE.match(line)
+            if match and match.group(2) not in NOT_A_STEP and not sent:
+                step = (match.group(1), match.group(2))
+                seen.append(step)
+                if after is None or step == after:
+                    process.send_signal(signum)
+                    sent = True
+            if time.monotonic() > deadline:
+                process.kill()
+                break
+        returncode = process.wait(timeout=CLI_TIMEOUT)
+    assert sent, f"the line for {after} never came:\n{''.join(lines)}"
+    return Interrupted(returncode, out_path.read_text(), "".join(lines), seen)
+
+
+def assert_reported(run: Interrupted, operator: Operator, after: tuple[str, str]) -> None:
+    """SIGINT: the step in progress finished, the rest were skipped, and the report says
+    what was done, what was skipped and the command that finishes the job."""
+    if after == LAST_STEP and run.returncode == 0:
+        return  # the signal came as the apply was already done
+    assert run.returncode == 1, run.describe()
+    finish = f"run `borgkeep --inventory {operator.inventory} apply` again"
+    assert "Interrupted: the step in progress was finished, the rest skipped." in run.stdout
+    assert f"To finish: {finish}: the plan picks up where this one stopped" in run.stdout
+    reported = {}
+    for line in run.stdout.splitlines():
+        if match := REPORT_LINE.match(line):
+            for title in match.group(3).split("; "):
+                reported[(match.group(1), title)] = match.group(2)
+    assert reported.get(after) == "done", run.describe()
+    assert set(reported) == set(STEPS), run.describe()  # every step is done or skipped
+    skipped = [step for step, said in reported.items() if said == "skipped"]
+    assert ("(cancelled)" in run.stderr) == bool(skipped), run.describe()
+    assert "Traceback" not in run.stderr, run.describe()
+
+
+def assert_converges(operator: Operator, lab: Lab, cron: bool) -> None:
+    """The rerun exits 0 with its proofs; a second plan is empty; the cron jobs run."""
+    rerun = operator.run("apply", "--yes")
+    assert rerun.returncode == 0, rerun.describe()
+    if "all proofs passed" not in rerun.stdout:  # nothing was left to apply: no proofs ran
+        proofs = operator.run("verify")
+        assert proofs.returncode == 0, rerun.describe() + proofs.describe()
+    again = operator.run("plan")
+    assert again.returncode == 0, again.describe()
+    if not cron:
+        return
+    (backup,) = crontab_commands(lab, CLIENT, "root")
+    run_cron_command(lab, CLIENT, backup, user="root")
+    assert [name.startswith(f"{CLIENT}-") for name, _ in archives(lab, CLIENT)] == [True]
+    server_jobs = crontab_commands(lab, SERVER, BORG_USER)
+    assert any(f" prune {CLIENT}" in job for job in server_jobs), server_jobs
+    for job in server_jobs:
+        run_cron_command(lab, SERVER, job, user=BORG_USER)
+
+
+def step_id(step: tuple[str, str]) -> str:
+    return f"{step[0]}-{step[1].replace(' ', '-').strip('/')}"
+
+
+@pytest.mark.parametrize("after", INTERRUPT_AFTER, ids=step_id)
+def test_ctrl_c_after_a_step_reports_and_the_rerun_converges(
+    operator: Operator, after: tuple[str, str]
+) -> None:
+    run = run_and_interrupt(operator, ["apply", "--yes", "--no-verify"], after, signal.SIGINT)
+    assert_reported(run, operator, after)
+    assert_converges(operator, operator.lab, cron=after in CRON_AFTER)
+
+
+@pytest.mark.parametrize("after", KILL_AFTER, ids=step_id)
+def test_a_killed_apply_leaves_nothing_the_next_plan_does_not_see(
+    operator: Operator, after: tuple[str, str]
+) -> None:
+    run = run_and_interrupt(operator, ["apply", "--yes", "--no-verify"], after, signal.SIGKILL)
+    assert run.returncode == -signal.SIGKILL, run.describe()
+    assert_converges(operator, operator.lab, cron=after in CRON_AFTER)
+
+
+def test_sigterm_is_ctrl_c(operator: Operator) -> None:
+    after = (SERVER, "create /srv/backups")
+    run = run_and_interrupt(operator, ["apply", "--yes", "--no-verify"], after, signal.SIGTERM)
+    assert_reported(run, operator, after)
+
+
+def test_the_steps_covered_are_every_step_of_a_first_apply(operator: Operator) -> None:
+    """STEPS is what a from-scratch apply does: a new step gets its own interrupt case."""
+    full = operator.run("apply", "--yes", "--no-verify")
+    assert full.returncode == 0, full.describe()
+    done = {
+        (m.group(1), m.group(2))
+        for line in full.stderr.splitlines()
+        if (m := STEP_DONE.match(line)) and m.group(2) not in NOT_A_STEP
+    }
+    assert done == set(STEPS)
+    rotate_key_interrupted_then_rerun(operator)
+
+
+def rotate_key_interrupted_then_rerun(operator: Operator) -> None:
+    """`rotate-key` interrupted after its first step: it says so and how to finish; the
+    same command again completes the rotation, and the plan is empty."""
+    run = run_and_interrupt(operator, ["rotate-key", CLIENT, "--yes"], None, signal.SIGINT)
+    assert run.returncode == 1, run.describe()
+    assert "Interrupted: the step in progress was finished" in run.stdout, run.describe()
+    finish = f"run `borgkeep --inventory {operator.inventory} rotate-key {CLIENT}` again"
+    assert f"To finish: {finish}: its plan picks up where this one stopped" in run.stdout
+    rerun = operator.run("rotate-key", CLIENT, "--yes")
+    assert rerun.returncode == 0, rerun.describe()
+    again = operator.run("plan")
+    assert again.returncode == 0, again.describe()
+    verified = operator.run("verify")
+    assert verified.returncode == 0, verified.describe()
+
+
+def test_a_second_ctrl_c_stops_at_once(operator: Operator) -> None:
+    """Two interrupts: the process ends without waiting for the step in progress; the next
+    apply still converges."""
+    out_path = operator.workdir / "twice.stdout"
+    argv = [sys.executable, "-m", "screens.launcher", "--inventory", str(operator.inventory)]
+    with out_path.open("w") as out:
+        process = subprocess.Popen(
+            [*argv, "apply", "--yes", "--no-verify"],
+            env=operator.env(),
+            stdout=out,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        assert process.stderr is not None
+        lines = []
+        for line in process.stderr:
+            lines.append(line)
+            if line.strip() == f"· {CLIENT}: run init-repo":
+                process.send_signal(signal.SIGINT)
+                time.sleep(0.05)
+                process.send_signal(signal.SIGINT)
+                break
+        _, rest = process.communicate(timeout=CLI_TIMEOUT)
+    stderr = "".join(lines) + rest
+    assert process.returncode == 1, stderr
+    assert "borgkeep: interrupted again: stopping at once. To finish: run `borgkeep" in stderr
