@@ -251,6 +251,7 @@ def rotate_key_interrupted_then_rerun(operator: Operator) -> None:
     run = run_and_interrupt(operator, ["rotate-key", CLIENT, "--yes"], None, signal.SIGINT)
     assert run.returncode == 1, run.describe()
     assert "Interrupted: the step in progress was finished" in run.stdout, run.describe()
+    assert f"  - {CLIENT}: skipped: " in run.stdout, run.describe()  # mid-way indeed
     finish = f"run `borgkeep --inventory {operator.inventory} rotate-key {CLIENT}` again"
     assert f"To finish: {finish}: its plan picks up where this one stopped" in run.stdout
     rerun = operator.run("rotate-key", CLIENT, "--yes")
