@@ -56,7 +56,7 @@ from wizard.probe import (
     parse_connect_timeout,
     probe_client,
 )
-from wizard.remote.errors import ServerUnavailable
+from wizard.remote.errors import RemoteCommandTimeout, ServerUnavailable
 from wizard.remote.host_key_errors import HostKeyChanged
 from wizard.remote.lock import DEFAULT_TIMEOUT as DEFAULT_LOCK_TIMEOUT
 from wizard.remote.lock import hold_server_lock
@@ -66,6 +66,7 @@ from wizard.remote.ssh_config import (
     operator_ssh_config_path,
     resolve_target,
 )
+from wizard.remote.step_timeouts import step_failure
 from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
 
 if TYPE_CHECKING:  # paramiko loads only when a connection is made
@@ -228,9 +229,12 @@ class FleetSession(DayTwoActions, LifecycleActions):
                 else:
                     facts = gather_client_facts(conn, name)
             except Exception as exc:  # reported per host; the server's is fatal below
+                said = str(exc) or type(exc).__name__
+                if isinstance(exc, RemoteCommandTimeout):  # a hung read: say which step
+                    said = f"gathering facts: {step_failure(exc)}"
                 with self._lock:
-                    self.errors[name] = str(exc) or type(exc).__name__
-                self._event(name, "error", str(exc))
+                    self.errors[name] = said
+                self._event(name, "error", said)
                 return
             with self._lock:
                 self.facts[name] = facts
