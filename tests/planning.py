@@ -21,6 +21,7 @@ from wizard.pipeline.desired.items import (
 )
 from wizard.pipeline.facts import DirState, FileState, HostFacts, UserInfo
 from wizard.pipeline.plan import compute_plan
+from wizard.remote.scripts import exported_key
 
 SERVER_KEY = (
     "ssh-ed25519 "
@@ -89,6 +90,19 @@ def client_facts(name: str, user: str = "root", version: str = "1.7.7", **kw) ->
     return replace(base, **kw)
 
 
+def repository_config(client: str, key: str | None = None) -> str:
+    """A Borg repository `config` as `borg init` writes it (the key folded over lines)."""
+    repository_id = hashlib.sha256(f"repository of {client}".encode()).hexdigest()
+    if key is None:
+        key = base64.b64encode(hashlib.sha512(f"key of {client}".encode()).digest() * 3).decode()
+    folded = "\n\t".join(key[i : i + 70] for i in range(0, len(key), 70))
+    return (
+        "[repository]\nversion = 1\nsegments_per_dir = 1000\nmax_segment_size = 524288000\n"
+        "append_only = 0\nstorage_quota = 0\nadditional_free_space = 0\n"
+        f"id = {repository_id}\nkey = {folded}\n\n"
+    )
+
+
 def fresh_fleet(text: str = INVENTORY):
     inventory = parse_inventory(text)
     settings = resolve_server(inventory, "root", "nas.lan", 22)
@@ -132,13 +146,23 @@ def applied_facts(
                 user = UserInfo(item.args["user"], 999, 999, item.args["home"])
                 f = replace(f, users={**f.users, user.name: user})
             elif item.name == "init-guard":
-                state = guard_state_path(desired.server_paths.state_dir, item.args["client"])
+                client = item.args["client"]
+                state = guard_state_path(desired.server_paths.state_dir, client)
                 f = replace(f, existing=f.existing | {state})
+                copy = desired.server_paths.repokey(client)
+                if not f.file(copy).exists:  # the guard's init keeps the new key's copy
+                    config = f.file(desired.server_paths.repository_config(client)).text
+                    text = exported_key(config, desired.server_paths.repository(client))
+                    f = replace(f, files={**f.files, copy: FileState(copy, text.encode(), 0o600)})
             elif item.name == "init-repo":
                 server = out[desired.server]
                 repo = desired.server_paths.repository(entry.host)
+                config = desired.server_paths.repository_config(entry.host)
+                state = FileState(config, repository_config(entry.host).encode(), 0o600, "borg")
                 out[desired.server] = replace(
-                    server, initialised_repos=server.initialised_repos | {repo}
+                    server,
+                    initialised_repos=server.initialised_repos | {repo},
+                    files={**server.files, config: state},
                 )
                 continue
         out[entry.host] = f

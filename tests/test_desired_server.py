@@ -133,15 +133,17 @@ def test_new_repositories_get_a_guard_baseline_after_the_guard_is_written():
     assert server[inits[0]].args["user"] == "borg"
 
 
-def test_an_existing_repository_without_a_baseline_is_the_operators_to_initialise():
+def test_borgkeeps_repository_without_a_baseline_gets_one_planned_again():
+    """An apply stopped between `borg init` and the guard's baseline converges: the next
+    plan records the baseline (and says why), it never leaves a warning to act on by hand."""
     inventory, settings, facts, passphrases = fresh_fleet()
     facts = converge(inventory, settings, facts, passphrases)
     state = guard_state_path(STATE_DIR, "host1")
     facts["nas"] = replace(facts["nas"], existing=facts["nas"].existing - {state})
     _, plan = plan_for(inventory, settings, facts, passphrases)
-    assert not [c for c in plan.changes if c.action == "init-guard"]
-    (warning,) = [w for w in plan.warnings if "no baseline" in w]
-    assert "guard.py init host1" in warning and "borg list" in warning
+    (init,) = [c for c in plan.changes if c.action == "init-guard"]
+    assert init.args["client"] == "host1" and "has none" in init.description
+    assert not [w for w in plan.warnings if "no baseline" in w]
 
 
 def test_the_old_shell_guards_state_counts_as_a_baseline():

@@ -3,6 +3,7 @@ one `stat` reported; a file that changed size in between is read again, never mi
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def test_a_file_growing_while_read_is_read_again(tmp_path: Path):
     target.write_bytes(b"old\n")
     script = read_paths_script(files=[(str(target), str(tmp_path))])
     consistent = subprocess.run(["sh", "-c", script], capture_output=True, check=True).stdout
-    grown = consistent.replace(f" 4 {target}".encode(), f" 9 {target}".encode())
+    grown = re.sub(rb" 4 (\d+ )", rb" 9 \1", consistent)
     assert grown != consistent
     conn = Replaying([grown, consistent])
     facts, _ = run_reads(conn, script, "", _facts())

@@ -64,10 +64,14 @@ def test_a_new_repository_is_recorded_without_borg_and_its_first_backup_passes(l
     lab.render(borg=NO_BORG)
     result = lab.run_guard("init", CLIENT)
     assert result.returncode == 0, describe(result)
+    copy = lab.state_dir / f"{CLIENT}.repokey"
     assert result.stdout == (
-        f"borgkeep-guard: {CLIENT}: recorded a baseline of 0 archive(s) in {lab.repo}; from "
-        "now on prune refuses if any of them is deleted or changed outside the guard\n"
+        f"borgkeep-guard: {CLIENT}: recorded a baseline of 0 archive(s) in {lab.repo} and "
+        f"kept a copy of its key in {copy}; from now on prune refuses if any of them is "
+        "deleted or changed outside the guard\n"
     )
+    exported = lab.server_borg("key", "export", str(lab.repo), "-").stdout
+    assert copy.read_text() == exported and copy.stat().st_mode & 0o777 == 0o600
     state = lab.state()
     assert state["archives"] == {} and state["committed_segment"] == boundary
 

@@ -289,7 +289,9 @@ class FleetSession(DayTwoActions, LifecycleActions):
             )
         facts = {k: v for k, v in self.facts.items() if k not in self.left_out}
         passphrases = {k: v for k, v in self.passphrases.items() if k not in self.left_out}
-        self.desired = compute_desired_state(self.inventory, self.settings, facts, passphrases)
+        self.desired = compute_desired_state(
+            self.inventory, self.settings, facts, passphrases, self.stored_keys()
+        )
         plan = compute_plan(self.desired, self.facts, self.errors)
         plan.warnings += notes
         return plan
@@ -311,7 +313,18 @@ class FleetSession(DayTwoActions, LifecycleActions):
             max_parallel=self.max_parallel,
             cancel=cancel,
             identities=self.identities,
+            repokeys=self.desired.unexported_keys if self.desired else None,
         )
+
+    def stored_keys(self) -> dict[str, str]:
+        """The operator's exports of the repository keys, by client (what the plan holds a
+        repository's key to, besides the server's copy)."""
+        keys = {}
+        for client in self.inventory.clients:
+            value = self.store.get(repokey_name(self.server_name, client.name))
+            if value:
+                keys[client.name] = value
+        return keys
 
     def apply_reviewed(self, reviewed: Plan, cancel: threading.Event | None = None) -> ApplyResult:
         """Apply what the operator reviewed, or nothing: under the server's lock, gather

@@ -52,11 +52,13 @@ GUARD_MODULES = (
     "guard_rollback",
     "guard_state",
     "guard_borg",
+    "guard_identity",
     "guard_setup",
     "guard_notify",
     "guard_health",
-    "guard_drill",
     "guard_prune",
+    "guard_key_restore",
+    "guard_drill",
     "guard_recover",
     "guard_check",
     "guard_main",
@@ -246,7 +248,8 @@ def render_guard_program(config: dict) -> str:
         + f"# The borgkeep prune guard for server {checked['server']} (standard library only).\n"
         + "# Run it as the borg user with the server's own Python, isolated:\n"
         + f"#   PYTHON -I {guard_program_path(checked['state_dir'])} COMMAND CLIENT\n"
-        + "# COMMAND: prune | check | init | acknowledge | inspect CLIENT, rollback CLIENT N,\n"
+        + "# COMMAND: prune | check | init | acknowledge | inspect | restore-key CLIENT,\n"
+        + "# rollback CLIENT N,\n"
         + "# or status | health | drill [CLIENT];\n"
         + "# --help explains them.\n"
         + "# Exit status: 0 ok, 1 failure, 2 usage, 3 refused.\n"

@@ -64,6 +64,15 @@ class ServerPaths:
     def passphrase(self, client_name: str) -> str:
         return posixpath.join(self.state_dir, f"{client_name}.passphrase")
 
+    def repokey(self, client_name: str) -> str:
+        """The server's copy of the repository key (`borg key export`): what apply puts
+        back when a client rewrites the key through its own key (the guard reads it too)."""
+        return posixpath.join(self.state_dir, f"{client_name}.repokey")
+
+    def repository_config(self, client_name: str) -> str:
+        """The repository's own `config`: its id, settings and (encrypted) key."""
+        return posixpath.join(self.repository(client_name), "config")
+
 
 def server_paths(borg_home: str, repo_root: str) -> ServerPaths:
     ssh_dir = posixpath.join(borg_home, ".ssh")

@@ -30,6 +30,7 @@ from wizard.hostside.guard_borg import PruneReport
 from wizard.hostside.guard_borg import parse_prune_list
 from wizard.hostside.guard_decision import named_archives
 from wizard.hostside.guard_decision import refusal_summary
+from wizard.hostside.guard_prune import identity_refused
 from wizard.hostside.guard_prune import judge
 from wizard.hostside.guard_prune import load_or_migrate
 from wizard.hostside.guard_segments import SegmentError
@@ -61,6 +62,9 @@ def judge_repository(setup: ClientSetup, now: Callable[[], datetime]) -> Judged 
             f"{setup.repository} is hidden at {setup.hidden}: a guard prune is running, or one "
             f"was interrupted (the next prune restores it)"
         )
+    refused = identity_refused(setup, "check", now)
+    if isinstance(refused, Outcome):
+        return refused
     listing = setup.tools.list_archives(setup.repository)
     state = load_or_migrate(setup, setup.repository, listing)
     if state is None:

@@ -23,6 +23,7 @@ from wizard.hostside.guard_borg import recover_hidden_repository
 from wizard.hostside.guard_notify import load_alerts
 from wizard.hostside.guard_notify import report_line
 from wizard.hostside.guard_notify import send_alerts
+from wizard.hostside.guard_prune import identity_refused
 from wizard.hostside.guard_setup import ClientSetup
 from wizard.hostside.guard_setup import LockBusy
 from wizard.hostside.guard_setup import Outcome
@@ -65,6 +66,9 @@ def drill_client(setup: ClientSetup, moment: datetime) -> tuple[Outcome, str | N
     recovered = recover_hidden_repository(setup.repository, setup.hidden)
     if recovered:
         report_line(setup.client, recovered, problem=True)
+    refused = identity_refused(setup, "drill", lambda: moment)
+    if isinstance(refused, Outcome):
+        return refused, None
     listing = setup.tools.list_archives(setup.repository)
     if not listing:
         return Outcome("skipped", "restore drill: no archive yet, nothing to restore", 0), None

@@ -21,6 +21,7 @@ from datetime import timedelta
 from wizard.hostside.guard_borg import GuardFailure
 from wizard.hostside.guard_borg import last_line
 from wizard.hostside.guard_decision import ListedArchive
+from wizard.hostside.guard_identity import check_identity
 from wizard.hostside.guard_setup import ClientSetup
 from wizard.hostside.guard_setup import ConfigError
 from wizard.hostside.guard_setup import client_setup
@@ -68,13 +69,19 @@ def judge_client(
     stale_after: timedelta,
     now: datetime,
     error: str | None = None,
+    identity: str | None = None,
 ) -> ClientHealth:
     """Pure: one client's state from its listing (None when it could not be read), the
-    guard's state, and the time. `problems` are one-line reasons, names escaped."""
+    guard's state, and the time. `problems` are one-line reasons, names escaped.
+    `identity`: why the repository is not the one the guard protects (a rewritten key)."""
     health = ClientHealth(name)
     reasons: dict[str, str] = {}
     if error:
         reasons["error"] = error
+    if identity:
+        reasons["refused"] = (
+            f"the guard refuses this repository: {identity}; put the key back with: borgkeep apply"
+        )
     if state is None:
         reasons.setdefault("error", "the guard has no baseline for this repository")
     else:
@@ -90,7 +97,7 @@ def judge_client(
             reasons.setdefault(
                 "error", f"the restore drill failed at {drill.get('time')}: {drill.get('message')}"
             )
-        if result.get("status") == "refused":
+        if result.get("status") == "refused" and "refused" not in reasons:
             named = ", ".join(result.get("archives") or [])
             reasons["refused"] = (
                 f"the guard refused at {result.get('time')}: {result.get('message', '')}"
@@ -139,22 +146,26 @@ def collect_client(setup: ClientSetup, entry: dict, now: datetime) -> ClientHeal
     error = None
     listing = None
     size = None
+    problem = None
+    try:
+        state = load_state(setup.state_dir, setup.client)
+    except StateError as failure:
+        state, error = None, str(failure)
     if os.path.lexists(setup.hidden):
         error = "the guard is pruning this repository right now (or a run was interrupted)"
     elif not os.path.isdir(setup.repository):
         error = f"no repository at {setup.repository}"
     else:
         try:
-            listing = setup.tools.list_archives(setup.repository)
-            size = repository_size(setup)
+            recorded = state.identity if state is not None else None
+            problem, _ = check_identity(setup.repository, recorded, setup.repokey_copy)
+            if problem is None:
+                listing = setup.tools.list_archives(setup.repository)
+                size = repository_size(setup)
         except GuardFailure as failure:
-            error = str(failure)
-    try:
-        state = load_state(setup.state_dir, setup.client)
-    except StateError as failure:
-        state, error = None, error or str(failure)
+            error = error or str(failure)
     stale_after = timedelta(seconds=entry.get("stale_after", 0) or 2 * 86400)
-    health = judge_client(setup.client, listing, state, stale_after, now, error)
+    health = judge_client(setup.client, listing, state, stale_after, now, error, problem)
     health.size = size
     health.quota_used = _directory_bytes(setup.repository)
     health.quota_limit = int(entry.get("quota", 0) or 0)

@@ -30,6 +30,13 @@ from wizard.hostside.guard_check import run_checks
 from wizard.hostside.guard_drill import run_drills
 from wizard.hostside.guard_health import collect_status
 from wizard.hostside.guard_health import health_problems
+from wizard.hostside.guard_identity import export_text
+from wizard.hostside.guard_identity import identity_problem
+from wizard.hostside.guard_identity import identity_refusal
+from wizard.hostside.guard_identity import read_config
+from wizard.hostside.guard_identity import read_identity
+from wizard.hostside.guard_identity import read_reference
+from wizard.hostside.guard_key_restore import run_restore_key
 from wizard.hostside.guard_notify import load_alerts
 from wizard.hostside.guard_notify import report_line
 from wizard.hostside.guard_notify import send_alerts
@@ -59,10 +66,11 @@ from wizard.hostside.guard_state import StateError
 from wizard.hostside.guard_state import guard_state_file
 from wizard.hostside.guard_state import load_state
 from wizard.hostside.guard_state import save_state
+from wizard.hostside.guard_state import write_private_file
 from wizard.hostside.guard_text import MESSAGE_PREFIX
 from wizard.hostside.guard_text import capped_names
 
-COMMANDS = ("prune", "check", "init", "acknowledge", "inspect", "rollback")
+COMMANDS = ("prune", "check", "init", "acknowledge", "inspect", "rollback", "restore-key")
 FLEET_COMMANDS = ("status", "health", "drill", "check-all")
 USAGE = """\
 usage: python3 -I GUARD COMMAND CLIENT
@@ -76,6 +84,8 @@ The borgkeep prune guard, run as the borg user. Commands:
   check CLIENT        read-only: would prune be allowed, and what would it keep/remove
   init CLIENT...      record the current archives as the first baseline (a line each)
   acknowledge CLIENT  accept the repository as it is now (after a refusal); prunes nothing
+  restore-key CLIENT  put back the repository key a client rewrote through its append-only
+                      key, from the server's copy (CLIENT.repokey, next to the state)
   inspect CLIENT      read-only JSON: the archives that vanished since the baseline and the
                       transaction a rollback would return to (or why there is none)
   rollback CLIENT N   roll the repository back to append-only transaction N (what inspect
@@ -161,6 +171,8 @@ def _run_client(
                 outcome = run_init(reading(setup), now)  # lists only: see BorgTools.read_only
             elif command == "rollback":
                 outcome = run_rollback(setup, wanted, now)
+            elif command == "restore-key":
+                outcome = run_restore_key(setup, now)
             else:
                 outcome = run_acknowledge(setup, now)
     except (GuardFailure, LockBusy, StateError, SegmentError) as error:
@@ -303,11 +315,20 @@ def run_init(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
             f"now, run: {setup.command('acknowledge')}",
             EXIT_USAGE,
         )
+    refused = _held_to_reference(setup, None, "record a baseline of")
+    if isinstance(refused, Outcome):
+        return refused
     listing, boundary, _ = _list_live(setup, empty_log_is_empty=True)
+    kept = ""
+    if read_reference(setup.repokey_copy) is None:
+        where = os.path.join(setup.repository, "config")
+        copy = export_text(read_config(setup.repository), where)
+        write_private_file(setup.state_dir, setup.repokey_copy, copy)
+        kept = f" and kept a copy of its key in {setup.repokey_copy}"
     moment = now()
     outcome = Outcome.ok(
-        f"recorded a baseline of {len(listing)} archive(s) in {setup.repository}; from now on "
-        "prune refuses if any of them is deleted or changed outside the guard"
+        f"recorded a baseline of {len(listing)} archive(s) in {setup.repository}{kept}; from "
+        "now on prune refuses if any of them is deleted or changed outside the guard"
     )
     state = GuardState(
         client=setup.client,
@@ -315,9 +336,25 @@ def run_init(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
         last_run=moment,
         archives=baseline_archives(listing, {}, moment, None),
         committed_segment=boundary,
+        identity=refused,
     )
     save_state(setup.state_dir, replace(state, last_result=result_record(outcome, moment)))
     return outcome
+
+
+def _held_to_reference(setup: ClientSetup, recorded: dict | None, what: str) -> dict | Outcome:
+    """The live identity to record, or a refusal: held to the server's copy of the key when
+    there is one (a key put back by apply, or re-exported by the operator, is accepted
+    again), else to what the baseline recorded."""
+    recovered = recover_hidden_repository(setup.repository, setup.hidden)
+    if recovered:
+        report_line(setup.client, recovered, problem=True)
+    live = read_identity(setup.repository)
+    reference = read_reference(setup.repokey_copy)
+    problem = identity_problem(None if reference else recorded, reference, live)
+    if problem is None:
+        return live
+    return Outcome.refused(identity_refusal(setup.client, setup.repository, problem, what))
 
 
 def run_acknowledge(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
@@ -331,6 +368,9 @@ def run_acknowledge(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
             f"with: {setup.command('init')}",
             EXIT_USAGE,
         )
+    refused = _held_to_reference(setup, state.identity, "acknowledge")
+    if isinstance(refused, Outcome):
+        return refused
     touched = []
     if state.committed_segment is not None:
         touched = touched_objects(setup.repository, state.committed_segment)
@@ -350,6 +390,7 @@ def run_acknowledge(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
         archives=baseline_archives(listing, state.archives, moment, state.last_run),
         last_run=moment,
         committed_segment=boundary,
+        identity=refused,
     )
     save_state(setup.state_dir, replace(acknowledged, last_result=result_record(outcome, moment)))
     return outcome

@@ -30,6 +30,8 @@ from wizard.hostside.guard_decision import RecordedArchive
 from wizard.hostside.guard_decision import decide
 from wizard.hostside.guard_decision import named_archives
 from wizard.hostside.guard_decision import refusal_summary
+from wizard.hostside.guard_identity import check_identity
+from wizard.hostside.guard_identity import identity_refusal
 from wizard.hostside.guard_segments import SegmentError
 from wizard.hostside.guard_segments import last_committed_segment
 from wizard.hostside.guard_segments import touched_objects
@@ -123,6 +125,9 @@ def run_prune(setup: ClientSetup, now: Callable[[], datetime]) -> tuple[Outcome,
             f"no baseline recorded for {setup.client}; nothing pruned; record one with: "
             f"{setup.command('init')}"
         ), notes
+    refused = identity_refused(setup, "prune", now)
+    if isinstance(refused, Outcome):
+        return refused, notes
     config_text = substitute_repository(
         read_private_text(setup.prune_config), setup.repository, setup.hidden
     )
@@ -132,7 +137,7 @@ def run_prune(setup: ClientSetup, now: Callable[[], datetime]) -> tuple[Outcome,
     try:
         try:
             temporary = write_temporary_config(setup.state_dir, setup.client, config_text)
-            outcome = _prune_hidden(setup, now, temporary, notes)
+            outcome = _prune_hidden(setup, now, temporary, notes, refused)
         finally:
             if temporary is not None:
                 os.unlink(temporary)
@@ -153,12 +158,32 @@ def run_prune(setup: ClientSetup, now: Callable[[], datetime]) -> tuple[Outcome,
     return outcome, notes
 
 
+def identity_refused(setup: ClientSetup, what: str, now: Callable[[], datetime]):
+    """The live repository's identity (see `guard_identity`), or the refusal when it is not
+    the repository the guard protects; a refusal of a prune is recorded in the state."""
+    state = load_state(setup.state_dir, setup.client)
+    problem, live = check_identity(
+        setup.repository, state.identity if state else None, setup.repokey_copy
+    )
+    if problem is None:
+        return live
+    outcome = Outcome.refused(identity_refusal(setup.client, setup.repository, problem, what))
+    if state is not None and what == "prune":
+        save_state(setup.state_dir, replace(state, last_result=result_record(outcome, now())))
+    return outcome
+
+
 def _prune_hidden(
-    setup: ClientSetup, now: Callable[[], datetime], config: str, notes: list[str]
+    setup: ClientSetup,
+    now: Callable[[], datetime],
+    config: str,
+    notes: list[str],
+    identity: dict,
 ) -> Outcome:
     tools, hidden = setup.tools, setup.hidden
     before = tools.list_archives(hidden)
     state = load_or_migrate(setup, hidden, before)
+    state = replace(state, identity=state.identity or identity)
     if state.migrated:
         notes.append(
             f"took the old shell guard's list {old_state_file(setup.state_dir, setup.client)} "

@@ -17,6 +17,7 @@ from datetime import timedelta
 from wizard.hostside.guard_borg import BorgTools
 from wizard.hostside.guard_borg import hidden_repository_path
 from wizard.hostside.guard_decision import Policy
+from wizard.hostside.guard_identity import repokey_copy_file
 from wizard.hostside.guard_retention import retention_problem
 
 EXIT_OK = 0
@@ -72,6 +73,11 @@ class ClientSetup:
     tools: BorgTools
     python: str
     guard: str
+
+    @property
+    def repokey_copy(self) -> str:
+        """The server's copy of the repository key (see `guard_identity`)."""
+        return repokey_copy_file(self.state_dir, self.client)
 
     def command(self, action: str) -> str:
         """The exact command line the operator runs for `action` on this client."""

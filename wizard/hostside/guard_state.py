@@ -17,6 +17,9 @@ Version 1, all times ISO 8601 UTC strings::
                      "archive": "host1-2026-...",   # null/absent: never drilled; the newest
                      "status": "ok" | "failed" | "skipped",   # archive, escaped; skipped:
                      "message": "the line that was printed"}, # no archive yet
+      "identity": {"id": "<64-hex repository id>",  # the repository's identity at the
+                   "key_sha256": "<64 hex>",         # baseline (see guard_identity); absent
+                   "settings": {"version": "1", ...}},  # in older states
       "archives": {
         "<64-hex ID>": {"name": "host1-2026-01-02T03:00:00",
                         "time": ISO,                # the archive's own timestamp
@@ -65,6 +68,7 @@ class GuardState:
     last_result: dict | None = None
     committed_segment: int | None = None
     last_drill: dict | None = None
+    identity: dict | None = None
     migrated: bool = field(default=False, compare=False)
 
 
@@ -129,6 +133,9 @@ def state_from_json(text: str, path: str) -> GuardState:
         raise StateError(f"{path}: 'committed_segment' must be a number or null")
     result = data.get("last_result")
     drill = data.get("last_drill")
+    identity = data.get("identity")
+    if identity is not None and not _is_identity(identity):
+        raise StateError(f"{path}: 'identity' must hold a 64-hex id, key_sha256 and settings")
     return GuardState(
         client=str(data.get("client")),
         repository=str(data.get("repository")),
@@ -138,6 +145,21 @@ def state_from_json(text: str, path: str) -> GuardState:
         last_result=result if isinstance(result, dict) else None,
         committed_segment=segment,
         last_drill=drill if isinstance(drill, dict) else None,
+        identity=identity,
+    )
+
+
+def _is_identity(value: object) -> bool:
+    if not isinstance(value, dict) or set(value) != {"id", "key_sha256", "settings"}:
+        return False
+    settings = value["settings"]
+    return (
+        all(
+            isinstance(value[k], str) and re.fullmatch(r"[0-9a-f]{64}", value[k])
+            for k in ("id", "key_sha256")
+        )
+        and isinstance(settings, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in settings.items())
     )
 
 
@@ -163,6 +185,8 @@ def state_to_json(state: GuardState) -> str:
     }
     if state.last_drill is not None:
         data["last_drill"] = state.last_drill
+    if state.identity is not None:
+        data["identity"] = state.identity
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 

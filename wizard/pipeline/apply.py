@@ -88,8 +88,10 @@ class Executor:
         max_parallel: int = DEFAULT_PARALLEL,
         cancel: threading.Event | None = None,
         identities: Mapping[str, HostIdentity] | None = None,
+        repokeys: Mapping[str, str] | None = None,
     ):
         self.plan = plan
+        self.repokeys = dict(repokeys or {})
         self.identities = identities or {}
         self.connections = connections
         self.server = server
@@ -138,11 +140,16 @@ class Executor:
         return inert
 
     def _store_new_passphrases(self) -> None:
-        """Keep every new passphrase on the operator's side before any host gets it."""
+        """Keep every new passphrase on the operator's side before any host gets it, and
+        every repository key the store lacks (`repokeys`: one an earlier apply did not
+        get to export)."""
         for client, passphrase in self.passphrases.items():
             name = passphrase_name(self.server, client)
             if self.store.get(name) != passphrase.value:
                 self.store.set(name, passphrase.value)
+        for client, export in self.repokeys.items():
+            if not self.store.get(repokey_name(self.server, client)):
+                self.store.set(repokey_name(self.server, client), export)
 
     def _blocked(self, host: str) -> str | None:
         if self.cancel.is_set():

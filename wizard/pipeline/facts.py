@@ -30,6 +30,8 @@ class FileState:
     group: str | None = None
     kind: str | None = None
     digest: str | None = None
+    mtime: int | None = None
+    """Seconds since the epoch, as `stat` saw it (a rewritten repository key's time)."""
 
     @property
     def exists(self) -> bool:

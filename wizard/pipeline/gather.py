@@ -21,6 +21,7 @@ from wizard.artefacts.guard_program import (
     legacy_state_path,
 )
 from wizard.artefacts.layout import client_paths
+from wizard.hostside.guard_borg import hidden_repository_path
 from wizard.inventory.settings import ServerSettings
 from wizard.pipeline.facts import (
     LINK,
@@ -72,7 +73,7 @@ f() { up "$2" "$3" || return 0; if [ -L "$2" ]; then printf 'K file symlink %s\n
 d() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K dir symlink %s\n' "$1";
       elif [ -d "$1" ]; then printf 'D %s\n' "$1";
       elif [ -e "$1" ]; then printf 'K dir %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
-m() { stat -c 'M %a %U %G %s %n' -- "$@" 2>/dev/null; return 0; }
+m() { stat -c 'M %a %U %G %s %Y %n' -- "$@" 2>/dev/null; return 0; }
 b() { [ $# -gt 0 ] || return 0; printf 'B\n'; cat -- "$@" | base64 -w0; echo; }
 a() { dn "$1"; p=$r; while :; do
       if [ -L "$p" ] || [ -e "$p" ]; then printf 'A %s %s %s\n' "$(kind "$p")" "$(stat -c '%a %U' -- "$p")" "$p"; fi
@@ -148,6 +149,7 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
     space: dict[str, int] = {}
     modes: dict[str, tuple[int, str, str]] = {}
     sizes: dict[str, int] = {}
+    mtimes: dict[str, int | None] = {}
     read_in_order: list[str] = []
     blob = b""
     problems: dict[str, PathProblem] = {p.path: p for p in facts.problems}
@@ -168,9 +170,10 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
         elif tag == "D":
             dirs[rest] = DirState(rest, True, None, None, None, "dir")
         elif tag == "M":
-            mode, owner, group, size, path = rest.split(" ", 4)
+            mode, owner, group, size, mtime, path = rest.split(" ", 5)
             modes[path] = (int(mode, 8), owner, group)
             sizes[path] = int(size)
+            mtimes[path] = int(mtime) if mtime.isdigit() else None
         elif tag == "H":
             mode, owner, group, digest, path = rest.split(" ", 4)
             files[path] = FileState(path, None, int(mode, 8), owner, group, "file", digest)
@@ -203,7 +206,9 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
         files[path] = replace(files[path], content=content)
     for path, (mode, owner, group) in modes.items():
         if path in files and files[path].kind == "file":
-            files[path] = replace(files[path], mode=mode, owner=owner, group=group)
+            files[path] = replace(
+                files[path], mode=mode, owner=owner, group=group, mtime=mtimes.get(path)
+            )
         if path in dirs and dirs[path].kind == "dir":
             dirs[path] = replace(dirs[path], mode=mode, owner=owner, group=group)
     return replace(
@@ -317,7 +322,8 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
         return facts  # the account does not exist yet: nothing of it to read
     files = [paths.authorized_keys]
     for client in clients:
-        files += [paths.prune_config(client), paths.passphrase(client)]
+        files += [paths.prune_config(client), paths.passphrase(client), paths.repokey(client)]
+        files.append(paths.repository_config(client))
     files += [guard_program_path(paths.state_dir), alerts_file_path(paths.state_dir)]
     script = read_paths_script(
         files=[(path, identity.base(path)) for path in files],
@@ -328,6 +334,7 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
             for path in (
                 guard_state_path(paths.state_dir, c),
                 legacy_state_path(paths.state_dir, c),
+                hidden_repository_path(paths.repo_root, c),
             )
         ],
         repos=[paths.repository(c) for c in clients],

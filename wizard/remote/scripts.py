@@ -15,7 +15,6 @@ if the name exists), then a rename.
 
 from __future__ import annotations
 
-import configparser
 import shlex
 import time
 
@@ -240,16 +239,11 @@ def read_repository_config_script(repository: str) -> str:
 
 
 def exported_key(config_text: str, repository: str) -> str:
-    """`borg key export`'s output for a repokey repository, from its `config`: the line
-    `BORG_KEY <repository id>`, then the key as the config stores it (what `borg key
-    import` reads back)."""
-    parser = configparser.ConfigParser(interpolation=None)
+    """`borg key export`'s output for a repokey repository, from its `config` (the guard's
+    own reading: `wizard.hostside.guard_identity.export_text`); ValueError without a key."""
+    from wizard.hostside.guard_identity import IdentityError, export_text
+
     try:
-        parser.read_string(config_text)
-        repo_id = parser["repository"]["id"].strip()
-        key = parser["repository"]["key"].strip()
-    except (configparser.Error, KeyError) as exc:
-        raise ValueError(f"{repository}/config holds no repository key ({exc})") from None
-    if not repo_id or not key:
-        raise ValueError(f"{repository}/config holds no repository key")
-    return f"BORG_KEY {repo_id}\n{key}\n"
+        return export_text(config_text, f"{repository}/config")
+    except IdentityError as error:
+        raise ValueError(str(error)) from None

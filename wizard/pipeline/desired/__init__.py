@@ -18,6 +18,7 @@ from wizard.pipeline.desired.items import DesiredState, Passphrase
 from wizard.pipeline.desired.server_access import server_access
 from wizard.pipeline.desired.server_prune import server_prune
 from wizard.pipeline.facts import HostFacts, borg_path_notes, client_layout
+from wizard.pipeline.repository_key import UNEXPORTED
 
 
 def compute_desired_state(
@@ -25,10 +26,12 @@ def compute_desired_state(
     settings: ServerSettings,
     facts: dict[str, HostFacts],
     passphrases: dict[str, Passphrase],
+    stored_keys: dict[str, str] | None = None,
 ) -> DesiredState:
     """`facts` holds the server's facts under the server's name and each client's facts under
-    its name; clients missing from `facts` (unreachable, left out) get nothing new."""
-    fleet = Fleet.resolve(inventory, settings, facts, passphrases)
+    its name; clients missing from `facts` (unreachable, left out) get nothing new.
+    `stored_keys`: the operator's exports of the repository keys, by client."""
+    fleet = Fleet.resolve(inventory, settings, facts, passphrases, stored_keys)
     key_items, public_keys, placeholders = client_keys(fleet)
     access_items, keys_file, access_warnings = server_access(fleet, public_keys, placeholders)
     prune_items, prune_warnings = server_prune(fleet, keys_file.orphans)
@@ -51,4 +54,9 @@ def compute_desired_state(
         {c.name: client_layout(facts[c.name], c.name) for c in fleet.reachable_clients},
         placeholders,
         [*version_notes, *access_warnings, *prune_warnings],
+        unexported_keys={
+            name: verdict.reference
+            for name, verdict in fleet.repositories.items()
+            if verdict.kind == UNEXPORTED and name in passphrases and verdict.reference
+        },
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from wizard.artefacts import crontab, known_hosts_pin, passphrase_file
 from wizard.artefacts.borgmatic_client import render_client_config
+from wizard.hostside.guard_borg import hidden_repository_path
 from wizard.inventory.settings import client_schedule, repository_url
 from wizard.pipeline.desired.fleet import Fleet, require
 from wizard.pipeline.desired.items import (
@@ -17,6 +18,7 @@ from wizard.pipeline.desired.items import (
     DesiredStateError,
 )
 from wizard.pipeline.facts import client_layout
+from wizard.pipeline.repository_key import ABSENT, FOREIGN
 
 MONITORING_SECRETS = ("ping_url", "topic")
 """In the client's config, the Healthchecks ping URL and the ntfy topic carry the tokens."""
@@ -76,7 +78,7 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
                 redact_keys=MONITORING_SECRETS,
             )
         )
-        if repo_path not in fleet.server_facts.initialised_repos:
+        if _needs_init(fleet, client.name):
             add(
                 DesiredCommand(
                     "init-repo",
@@ -98,3 +100,30 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
         cron_line = crontab.client_cron_line(client_schedule(client), borgmatic, paths.config)
         add(DesiredCrontab(owner, crontab.render_crontab(facts.crontabs.get(owner), [cron_line])))
     return items
+
+
+def _needs_init(fleet: Fleet, client: str) -> bool:
+    """Whether this apply creates the client's repository. A repository another setup left
+    at the path is never given a new passphrase beside it: the plan refuses, naming it; so
+    does a repository a guard run has taken out of the client's reach (it is not absent)."""
+    spaths = fleet.server_paths
+    repository = spaths.repository(client)
+    hidden = hidden_repository_path(spaths.repo_root, client)
+    verdict = fleet.repositories[client]
+    if verdict.kind == FOREIGN:
+        raise DesiredStateError(
+            fleet.server,
+            f"{client}: a Borg repository already exists at {repository} and it is not the one "
+            f"Borgkeep set up for {client}: {verdict.reason}. Nothing was planned or written. "
+            "Move it away (as the borg user) to start a new one, or put the passphrase that "
+            "opens it into the secrets store (passphrase:"
+            f"{fleet.server}/{client}) to keep it",
+        )
+    if verdict.kind == ABSENT and hidden in fleet.server_facts.existing:
+        raise DesiredStateError(
+            fleet.server,
+            f"{client}: its repository is at {hidden}, out of the client's reach: a guard "
+            "prune is running (or was interrupted: its next run puts it back); plan again "
+            "when it is back at " + repository,
+        )
+    return verdict.kind == ABSENT

@@ -3,13 +3,14 @@ layout, the facts of each reachable host, and the passphrases."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wizard.artefacts.layout import ServerPaths
 from wizard.inventory.model import ClientSpec, Inventory
 from wizard.inventory.settings import ServerSettings
 from wizard.pipeline.desired.items import DesiredStateError, Passphrase
 from wizard.pipeline.facts import HostFacts, server_layout
+from wizard.pipeline.repository_key import RepositoryVerdict, judge_repository
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class Fleet:
     facts: dict[str, HostFacts]
     passphrases: dict[str, Passphrase]
     server_paths: ServerPaths
+    repositories: dict[str, RepositoryVerdict] = field(default_factory=dict)
+    """What each client's repository is (see `wizard.pipeline.repository_key`)."""
 
     @classmethod
     def resolve(
@@ -27,9 +30,22 @@ class Fleet:
         settings: ServerSettings,
         facts: dict[str, HostFacts],
         passphrases: dict[str, Passphrase],
+        stored_keys: dict[str, str] | None = None,
     ) -> Fleet:
+        """`stored_keys`: the operator's exports of the repository keys, by client."""
         server_facts = facts[inventory.server.name]
-        return cls(inventory, settings, facts, passphrases, server_layout(server_facts, settings))
+        paths = server_layout(server_facts, settings)
+        repositories = {}
+        for client in inventory.clients:
+            passphrase = passphrases.get(client.name)
+            repositories[client.name] = judge_repository(
+                server_facts.file(paths.repository_config(client.name)).text,
+                server_facts.file(paths.repokey(client.name)).text,
+                (stored_keys or {}).get(client.name),
+                passphrase.value if passphrase and not passphrase.is_new else None,
+                f"{inventory.server.name}:{paths.repository_config(client.name)}",
+            )
+        return cls(inventory, settings, facts, passphrases, paths, repositories)
 
     @property
     def server(self) -> str:

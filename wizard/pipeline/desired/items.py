@@ -114,6 +114,9 @@ class DesiredState:
     placeholders: dict[str, str]  # placeholder base64 -> client name
     warnings: list[str] = field(default_factory=list)
     """What the operator should read before applying (lines that undo pins, no baseline)."""
+    unexported_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    """Repository keys (`borg key export` text, secret) that Borgkeep's passphrase opens but
+    of which the operator's store holds no export yet, by client: stored before apply."""
 
 
 def placeholder_public_key(client_name: str) -> str:

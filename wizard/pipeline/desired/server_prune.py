@@ -5,6 +5,7 @@ that runs the guard per client."""
 from __future__ import annotations
 
 import shlex
+from datetime import UTC, datetime
 
 from wizard.artefacts import crontab, guard_program, managed_block, passphrase_file
 from wizard.artefacts.borgmatic_client import archive_prefix
@@ -25,6 +26,7 @@ from wizard.pipeline.desired.items import (
     DesiredFile,
     DesiredItem,
 )
+from wizard.pipeline.repository_key import ABSENT, REWRITTEN
 
 CLOCK_SKEW_SECONDS = 3600
 """How far a client's clock may be off before its new archives count as forged dates."""
@@ -94,11 +96,14 @@ def server_prune(fleet: Fleet, orphans: list[str]) -> tuple[list[DesiredItem], l
                 description=f"prune + compact config for {client.name}",
             )
         )
+        verdict = fleet.repositories[client.name]
+        if verdict.reference is not None:
+            add(_key_copy(fleet, client.name, verdict.reference))
+        if verdict.kind == REWRITTEN:
+            add(_key_restoration(fleet, client.name, python, guard_path))
         baseline = _baseline(fleet, client, python, guard_path)
-        if isinstance(baseline, DesiredCommand):
+        if baseline is not None:
             baselines.append(baseline)
-        elif baseline:
-            warnings.append(baseline)
         command = guard_program.guard_command(python, guard_path, "prune", client.name)
         prune_lines[client.name] = crontab.server_prune_cron_line(
             fleet.settings.prune_schedule, f"{command} {GUARD_CRON_OUTPUT}"
@@ -172,32 +177,63 @@ def guard_config(fleet: Fleet, clients: list[ClientSpec]) -> dict:
 
 def _baseline(
     fleet: Fleet, client: ClientSpec, python: str, guard_path: str
-) -> DesiredCommand | str | None:
-    """The guard needs the list of archives it protects before its first prune. A repository
-    this apply creates is empty, so its baseline is recorded right away; an existing one
-    without a recorded baseline is the operator's to inspect and initialise."""
+) -> DesiredCommand | None:
+    """The guard needs the list of archives it protects before its first prune: recorded
+    right after this apply creates the repository, and planned again whenever Borgkeep's
+    repository has none (an apply stopped before recording it, the state file was lost).
+    The plan says which; the archives as they are at apply become the baseline."""
     spaths, server_facts = fleet.server_paths, fleet.server_facts
     state = guard_program.guard_state_path(spaths.state_dir, client.name)
     legacy = guard_program.legacy_state_path(spaths.state_dir, client.name)
     if {state, legacy} & server_facts.existing:
         return None
-    init = guard_program.guard_command(python, guard_path, "init", client.name)
     repo = spaths.repository(client.name)
-    if repo not in server_facts.initialised_repos:
-        return DesiredCommand(
-            "init-guard",
-            f"record the guard's baseline for {client.name}'s new repository {repo}",
-            {
-                "client": client.name,
-                "python": python,
-                "guard": guard_path,
-                "user": fleet.borg_user,
-            },
+    if fleet.repositories[client.name].kind == ABSENT:
+        description = (
+            f"record the guard's baseline for {client.name}'s new repository {repo}, and keep "
+            f"a copy of its key in {spaths.repokey(client.name)} <secret: new>"
         )
-    return (
-        f"{fleet.server}: the guard has no baseline for {client.name}'s repository {repo}: its "
-        "scheduled prune refuses until you check the archives (borg list) and record one as "
-        f"{fleet.borg_user}: {init}"
+    else:
+        description = (
+            f"record the guard's baseline for {client.name}'s repository {repo}, which has "
+            "none (an earlier apply stopped before recording it, or its state file is gone): "
+            "its archives as they are at apply become the baseline"
+        )
+    return DesiredCommand(
+        "init-guard",
+        description,
+        {"client": client.name, "python": python, "guard": guard_path, "user": fleet.borg_user},
+    )
+
+
+def _key_copy(fleet: Fleet, client: str, export: str) -> DesiredFile:
+    """The server's copy of the repository key (`borg key export`'s text). The copy of a
+    repository this apply creates is made by the guard's `init`, from the new config."""
+    return DesiredFile(
+        fleet.server_paths.repokey(client),
+        export,
+        0o600,
+        fleet.borg_user,
+        secret=True,
+        description=f"copy of {client}'s repository key (put back if a client rewrites it)",
+    )
+
+
+def _key_restoration(fleet: Fleet, client: str, python: str, guard_path: str) -> DesiredCommand:
+    """Put back a key a client rewrote through its append-only key (the guard's
+    `restore-key`, as the borg user, from the server's copy): the passphrases open the
+    repository again, and the guard's next run is clean."""
+    spaths = fleet.server_paths
+    config = fleet.server_facts.file(spaths.repository_config(client))
+    since = ""
+    if config.mtime is not None:
+        moment = datetime.fromtimestamp(config.mtime, UTC)
+        since = f" since {moment:%Y-%m-%d %H:%M} UTC"
+    return DesiredCommand(
+        "restore-repokey",
+        f"restore the repository key of {client}, rewritten through its own key{since}, "
+        f"from the server's copy {spaths.repokey(client)}",
+        {"client": client, "python": python, "guard": guard_path, "user": fleet.borg_user},
     )
 
 

@@ -82,6 +82,7 @@ def _restore(args: dict, identity: HostIdentity, secret: Secret):
 
 
 LIFECYCLE_COMMANDS: dict[str, Command] = {
+    "restore-repokey": _guard("restore-key"),
     "delete-repository": _delete_repository,
     "switch-key": _switch_key,
     "guard-rollback": _guard("rollback"),
