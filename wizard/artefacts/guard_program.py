@@ -151,6 +151,24 @@ def guard_init_command(python_path: str, guard_path: str, clients: Sequence[str]
     return " ".join([command, *(shlex.quote(check_name("client", client)) for client in more)])
 
 
+def guard_init_failures(
+    clients: Sequence[str], stdout: str, stderr: str, all_done: bool
+) -> dict[str, str]:
+    """The clients of one `init C1 C2 ...` run whose baseline was not recorded, with the line
+    that says why: a client is done when the run exited 0 (`all_done`) or its outcome line is
+    on stdout; otherwise its line on stderr (or the run's last) tells."""
+    from wizard.hostside.guard_text import MESSAGE_PREFIX  # the guard's own prefix
+
+    failures = {}
+    for client in clients:
+        prefix = f"{MESSAGE_PREFIX}: {client}: "
+        if all_done or any(line.startswith(prefix) for line in stdout.splitlines()):
+            continue
+        said = [line for line in stderr.splitlines() if line.startswith(prefix)]
+        failures[client] = (said or stderr.strip().splitlines()[-1:] or ["no outcome line"])[0]
+    return failures
+
+
 def fleet_command(python_path: str, guard_path: str, action: str, *flags: str) -> str:
     """`PYTHON -I GUARD status [--json]` / `... health` / `... drill`: every client at once;
     `... check-all CLIENT...`: the named clients' checks in one pass."""

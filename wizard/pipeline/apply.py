@@ -16,10 +16,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
-from wizard.artefacts.guard_program import guard_command, guard_init_command
+from wizard.artefacts.guard_program import (
+    guard_command,
+    guard_init_command,
+    guard_init_failures,
+)
 from wizard.hostside.guard_text import MESSAGE_PREFIX
+from wizard.pipeline.apply_outcome import ApplyResult, ApplyStepError, HostOutcome
 from wizard.pipeline.desired.items import (
     PHASE_CLIENT_SETUP,
     PHASE_NAMES,
@@ -37,43 +41,14 @@ from wizard.secrets_store import SecretStore, passphrase_name, repokey_name
 
 DEFAULT_PARALLEL = 8
 
+__all__ = ["ApplyResult", "ApplyStepError", "EventSink", "Executor", "HostOutcome", "apply_plan"]
+
 EventSink = Callable[[str, str, str], None]  # (host, level, message)
 
 
 GUARD_INIT = "init-guard"
 """Consecutive baselines on the server run as one guard process (`init C1 C2 ...`): one
 Python start-up for all of them, each client's outcome line still its own reported step."""
-
-
-class ApplyStepError(Exception):
-    def __init__(self, host: str, step: str, message: str, stale: bool = False):
-        self.host, self.step, self.stale = host, step, stale
-        super().__init__(f"{host}: {step}: {message}")
-
-
-@dataclass
-class HostOutcome:
-    host: str
-    done: list[str] = field(default_factory=list)
-    error: ApplyStepError | None = None
-    skipped: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and not self.skipped
-
-
-@dataclass
-class ApplyResult:
-    outcomes: dict[str, HostOutcome]
-    exported_keys: dict[str, str] = field(default_factory=dict)
-    secrets_location: str = ""
-    notes: list[str] = field(default_factory=list)
-    """What commands reported (proofs, a rollback's copy, a restored path), per host."""
-
-    @property
-    def ok(self) -> bool:
-        return all(o.ok for o in self.outcomes.values())
 
 
 class Executor:
@@ -205,15 +180,13 @@ class Executor:
             every = result.rc == 0
         except Exception as exc:  # transport failures and the like, reported per host
             out, err, every = "", step_failure(exc), False
+        failures = guard_init_failures(clients, out, err, every)
         for change, client in zip(changes, clients, strict=True):
-            prefix = f"{MESSAGE_PREFIX}: {client}: "
-            if every or any(line.startswith(prefix) for line in out.splitlines()):
+            if client not in failures:
                 self.outcomes[host].done.append(change.title)
                 self.on_event(host, "done", change.title)
-                continue
-            said = [line for line in err.splitlines() if line.startswith(prefix)]
-            message = (said or err.strip().splitlines()[-1:] or ["no outcome line"])[0]
-            self._fail(host, change, ApplyStepError(host, change.title, message))
+            else:
+                self._fail(host, change, ApplyStepError(host, change.title, failures[client]))
 
     def _run_steps(self, host: str, changes: list[Change], run) -> None:
         """`run(change)` for each change not blocked, reporting each as a step."""
