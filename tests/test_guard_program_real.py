@@ -456,3 +456,54 @@ def test_a_terminated_run_puts_the_repository_back(lab: GuardLab) -> None:
     assert lab.repo.is_dir() and not lab.hidden.exists()
     assert not [p for p in lab.state_dir.iterdir() if p.name.startswith(".")]
     assert lab.names() == sorted(GENUINE)
+
+
+def test_a_key_made_unreadable_is_refused_and_restore_key_puts_the_config_back(lab: GuardLab):
+    """A client's `save_key` can plant a bare CR in the key: no borg can read `config` any
+    more (DuplicateOptionError). The guard refuses (not a crash), and `restore-key` rebuilds
+    the config from the server's copy, under the client's lock and out of its reach."""
+    _init(lab)
+    copy = lab.state_dir / f"{CLIENT}.repokey"
+    assert copy.exists() and copy.stat().st_mode & 0o777 == 0o600
+    config = lab.repo / "config"
+    original = config.read_text()
+    config.write_text(original.replace("\nkey = ", "\nkey = AAAA\rappend_only = 1\n\t", 1))
+    assert lab.server_borg("list", str(lab.repo), check=False).returncode != 0
+    segments = lab.segments()
+
+    refused = lab.run_guard("prune", CLIENT)
+    assert refused.returncode == REFUSED, describe(refused)
+    assert "its config was rewritten so that Borg cannot read it" in refused.stderr
+    assert "borgkeep apply" in refused.stderr and not lab.hidden.exists()
+    assert lab.run_guard("check", CLIENT).returncode == REFUSED
+    assert lab.run_guard("acknowledge", CLIENT).returncode == REFUSED
+
+    restored = lab.run_guard("restore-key", CLIENT)
+    assert restored.returncode == 0, describe(restored)
+    assert "restored the repository key" in restored.stdout
+    assert not lab.hidden.exists() and config.stat().st_mode & 0o777 == 0o600
+    assert lab.server_borg("list", str(lab.repo)).returncode == 0
+    assert set(GENUINE) <= set(lab.names())
+    assert {p: lab.segments().get(p) for p in segments} == segments
+    again = lab.run_guard("restore-key", CLIENT)
+    assert again.returncode == 0 and "nothing done" in again.stdout
+    pruned = lab.run_guard("prune", CLIENT)
+    assert pruned.returncode == 0, describe(pruned)
+
+
+def test_a_changed_passphrase_through_the_clients_key_is_refused_and_restored(lab: GuardLab):
+    """`borg key change-passphrase` through the client's own append-only key."""
+    _init(lab)
+    lab.client_env["BORG_NEW_PASSPHRASE"] = "attacker"
+    changed = lab.client_borg("key", "change-passphrase", "REPO", check=False)
+    assert changed.returncode == 0, describe(changed)
+    refused = lab.run_guard("prune", CLIENT)
+    assert refused.returncode == REFUSED, describe(refused)
+    assert f"{CLIENT}: REFUSING to prune {lab.repo}: the repository key in its config was " in (
+        refused.stderr
+    )
+    assert lab.state()["last_result"]["status"] == "refused"
+    restored = lab.run_guard("restore-key", CLIENT)
+    assert restored.returncode == 0, describe(restored)
+    assert set(GENUINE) <= set(lab.names())
+    assert lab.run_guard("prune", CLIENT).returncode == 0

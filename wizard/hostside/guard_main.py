@@ -358,7 +358,12 @@ def _held_to_reference(setup: ClientSetup, recorded: dict | None, what: str) -> 
 
 
 def run_acknowledge(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
-    """Accept the repository as it is now as the baseline; prunes nothing."""
+    """Accept the repository as it is now as the baseline; prunes nothing. Never a key
+    that is not the server's copy (a key a client rewrote is put back, not accepted)."""
+    recorded = load_state(setup.state_dir, setup.client)
+    refused = _held_to_reference(setup, recorded.identity if recorded else None, "acknowledge")
+    if isinstance(refused, Outcome):
+        return refused
     listing, boundary, _ = _list_live(setup)
     state = load_or_migrate(setup, setup.repository, listing)
     if state is None:
@@ -368,9 +373,6 @@ def run_acknowledge(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
             f"with: {setup.command('init')}",
             EXIT_USAGE,
         )
-    refused = _held_to_reference(setup, state.identity, "acknowledge")
-    if isinstance(refused, Outcome):
-        return refused
     touched = []
     if state.committed_segment is not None:
         touched = touched_objects(setup.repository, state.committed_segment)
