@@ -182,3 +182,19 @@ def test_the_server_keeps_a_copy_of_every_key_and_check_refuses_a_rewrite(fleet)
     assert repaired.returncode == 0, repaired.describe()
     assert "restore the repository key of chpass" in repaired.output
     assert operator.run("verify").returncode == 0
+
+
+def test_recover_offers_the_same_restoration(fleet):
+    lab, operator = fleet
+    names = _names(lab, "forged")
+    _change_passphrase(lab, "forged")
+    assert _guard(lab, "forged").returncode == 3
+    shown = operator.run("recover", "forged")
+    assert "restore the repository key of forged" in shown.output, shown.describe()
+    recovered = operator.run("recover", "forged", "--yes")
+    assert recovered.returncode == 0, recovered.describe()
+    assert set(names) <= set(_names(lab, "forged"))
+    clean = _guard(lab, "forged")
+    assert clean.returncode == 0, clean.stderr.decode()
+    nothing = operator.run("recover", "forged")
+    assert nothing.returncode == 0 and "nothing to recover for forged" in nothing.output

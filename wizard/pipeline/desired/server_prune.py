@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from wizard.artefacts import crontab, guard_program, managed_block, passphrase_file
 from wizard.artefacts.borgmatic_client import archive_prefix
 from wizard.artefacts.borgmatic_server import PRUNE_LOCK_WAIT_SECONDS, render_server_prune_config
+from wizard.artefacts.layout import ServerPaths
 from wizard.inventory.model import ClientSpec
 from wizard.inventory.settings import (
     client_backups_per_day,
@@ -26,6 +27,7 @@ from wizard.pipeline.desired.items import (
     DesiredFile,
     DesiredItem,
 )
+from wizard.pipeline.facts import HostFacts
 from wizard.pipeline.repository_key import ABSENT, REWRITTEN
 
 CLOCK_SKEW_SECONDS = 3600
@@ -98,9 +100,9 @@ def server_prune(fleet: Fleet, orphans: list[str]) -> tuple[list[DesiredItem], l
         )
         verdict = fleet.repositories[client.name]
         if verdict.reference is not None:
-            add(_key_copy(fleet, client.name, verdict.reference))
+            add(key_copy(spaths, borg_user, client.name, verdict.reference))
         if verdict.kind == REWRITTEN:
-            add(_key_restoration(fleet, client.name, python, guard_path))
+            add(key_restoration(spaths, borg_user, server_facts, client.name, python, guard_path))
         baseline = _baseline(fleet, client, python, guard_path)
         if baseline is not None:
             baselines.append(baseline)
@@ -206,25 +208,31 @@ def _baseline(
     )
 
 
-def _key_copy(fleet: Fleet, client: str, export: str) -> DesiredFile:
+def key_copy(spaths: ServerPaths, borg_user: str, client: str, export: str) -> DesiredFile:
     """The server's copy of the repository key (`borg key export`'s text). The copy of a
     repository this apply creates is made by the guard's `init`, from the new config."""
     return DesiredFile(
-        fleet.server_paths.repokey(client),
+        spaths.repokey(client),
         export,
         0o600,
-        fleet.borg_user,
+        borg_user,
         secret=True,
         description=f"copy of {client}'s repository key (put back if a client rewrites it)",
     )
 
 
-def _key_restoration(fleet: Fleet, client: str, python: str, guard_path: str) -> DesiredCommand:
+def key_restoration(
+    spaths: ServerPaths,
+    borg_user: str,
+    server_facts: HostFacts,
+    client: str,
+    python: str,
+    guard_path: str,
+) -> DesiredCommand:
     """Put back a key a client rewrote through its append-only key (the guard's
     `restore-key`, as the borg user, from the server's copy): the passphrases open the
     repository again, and the guard's next run is clean."""
-    spaths = fleet.server_paths
-    config = fleet.server_facts.file(spaths.repository_config(client))
+    config = server_facts.file(spaths.repository_config(client))
     since = ""
     if config.mtime is not None:
         moment = datetime.fromtimestamp(config.mtime, UTC)
@@ -233,7 +241,7 @@ def _key_restoration(fleet: Fleet, client: str, python: str, guard_path: str) ->
         "restore-repokey",
         f"restore the repository key of {client}, rewritten through its own key{since}, "
         f"from the server's copy {spaths.repokey(client)}",
-        {"client": client, "python": python, "guard": guard_path, "user": fleet.borg_user},
+        {"client": client, "python": python, "guard": guard_path, "user": borg_user},
     )
 
 

@@ -13,10 +13,16 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from wizard.artefacts.guard_program import guard_program_path
 from wizard.inventory.model import Inventory
 from wizard.pipeline.apply import ApplyResult, apply_plan
-from wizard.pipeline.desired.items import DesiredState, DesiredStateError
-from wizard.pipeline.desired.server_prune import FALLBACK_PYTHON
+from wizard.pipeline.desired.items import (
+    PHASE_SERVER_PRUNE,
+    DesiredItem,
+    DesiredState,
+    DesiredStateError,
+)
+from wizard.pipeline.desired.server_prune import FALLBACK_PYTHON, key_copy, key_restoration
 from wizard.pipeline.facts import server_layout
 from wizard.pipeline.gather import gather_client_facts, gather_server_facts
 from wizard.pipeline.identity import client_identity, server_identity
@@ -28,6 +34,7 @@ from wizard.pipeline.lifecycle.restore import parse_listing, restore_items
 from wizard.pipeline.lifecycle.rotate import rotation_items
 from wizard.pipeline.plan import compute_plan
 from wizard.pipeline.plan_file import PlanMismatch, compare_plans
+from wizard.pipeline.repository_key import REWRITTEN, judge_repository
 from wizard.remote.errors import ServerUnavailable
 from wizard.secrets_store import passphrase_name, repokey_name
 
@@ -131,7 +138,7 @@ class LifecycleActions:
             raise ServerUnavailable(f"{server}: {exc}") from exc
         self.facts[server] = facts
         self._event(server, "done", "facts gathered")
-        if request.action == "recover":
+        if request.action == "recover" and self._key_verdict(client).kind != REWRITTEN:
             self._event(server, "step", f"the guard inspects {client}'s repository")
             self._inspect = more_facts.guard_inspect(conn, identity, facts, self.settings, client)
             self._event(server, "done", f"the guard inspected {client}'s repository")
@@ -160,6 +167,35 @@ class LifecycleActions:
             )
 
     # --- planning -----------------------------------------------------------------------
+
+    def _key_verdict(self, client: str):
+        """What the client's repository is (see `wizard.pipeline.repository_key`)."""
+        facts = self.facts[self.server_name]
+        spaths = server_layout(facts, self.settings)
+        return judge_repository(
+            facts.file(spaths.repository_config(client)).text,
+            facts.file(spaths.repokey(client)).text,
+            self.store.get(repokey_name(self.server_name, client)),
+            None,
+            spaths.repository_config(client),
+        )
+
+    def _key_recovery(self, client: str, spaths, python: str) -> tuple[list, list[str]]:
+        """A key the client rewrote through its own key: the same restoration apply plans
+        (the server's copy first, from the operator's export when it is gone)."""
+        server, facts = self.server_name, self.facts[self.server_name]
+        verdict, user = self._key_verdict(client), self.settings.borg_user
+        guard = guard_program_path(spaths.state_dir)
+        items = []
+        if not facts.file(spaths.repokey(client)).exists:
+            items.append(key_copy(spaths, user, client, verdict.reference))
+        items.append(key_restoration(spaths, user, facts, client, python, guard))
+        notes = [
+            f"the repository key of {client} was rewritten through its own key: no passphrase "
+            "opens the repository, so the guard refuses and nothing else can be recovered "
+            "until the key is back; then run recover again if the guard still refuses"
+        ]
+        return [DesiredItem(server, PHASE_SERVER_PRUNE, item) for item in items], notes
 
     def _plan_for(self, request: LifecycleRequest) -> LifecyclePlan:
         client, server = request.client, self.server_name
@@ -196,6 +232,8 @@ class LifecycleActions:
             items, placeholders, kept = rotation_items(
                 self.settings, spaths, server_facts, client, client_facts
             )
+        elif request.action == "recover" and self._key_verdict(client).kind == REWRITTEN:
+            items, notes = self._key_recovery(client, spaths, python)
         elif request.action == "recover":
             report = parse_inspect(self._inspect)
             notes = recovery_notes(report)
