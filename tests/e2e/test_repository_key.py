@@ -21,6 +21,7 @@ import pytest
 
 from tests.e2e.helpers import (
     BORG_USER,
+    REPO_ROOT,
     client_borg,
     client_borg_env,
     crontab_commands,
@@ -198,3 +199,36 @@ def test_recover_offers_the_same_restoration(fleet):
     assert clean.returncode == 0, clean.stderr.decode()
     nothing = operator.run("recover", "forged")
     assert nothing.returncode == 0 and "nothing to recover for forged" in nothing.output
+
+
+def test_a_repository_another_setup_left_is_refused_before_anything_is_written(fleet, request):
+    """Issue 25: an existing repository at a new client's path is never given a new
+    passphrase beside it; the plan refuses, naming it, and nothing is written anywhere."""
+    if request.node.callspec.params["fleet"] != "1.2":
+        pytest.skip("one Borg version is enough for the planner's refusal")
+    lab, operator = fleet
+    lab.add_client("stranger", "root", "1.7")
+    repository = f"{REPO_ROOT}/stranger"
+    made = lab.run(
+        "nas",
+        f"BORG_PASSPHRASE=theirs borg init -e repokey-blake2 {repository}",
+        user=BORG_USER,
+    )
+    assert made.returncode == 0, made.stderr
+    before = run_checked(lab, "nas", f"sha256sum /home/{BORG_USER}/.ssh/authorized_keys")
+    original = operator.inventory.read_text()
+    operator.write_inventory(inventory_text(lab))
+    try:
+        for command in (("plan",), ("apply", "--yes")):
+            refused = operator.run(*command)
+            assert refused.returncode == 1, refused.describe()
+            assert f"stranger: a Borg repository already exists at {repository}" in refused.output
+        assert (
+            run_checked(lab, "nas", f"sha256sum /home/{BORG_USER}/.ssh/authorized_keys") == before
+        )
+        leftovers = lab.run(
+            "stranger", "ls /etc/borgmatic.d/borgkeep-stranger.yaml /root/.ssh/borgkeep_ed25519"
+        )
+        assert leftovers.returncode != 0, leftovers.stdout
+    finally:
+        operator.write_inventory(original)
