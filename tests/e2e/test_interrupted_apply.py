@@ -6,7 +6,8 @@ given step is done sends SIGINT (or SIGKILL). SIGINT must finish the step in pro
 the rest and say so, with the command that finishes the job; then, for either signal, that
 command (`borgkeep apply --yes`) exits 0 with its proofs, a second `borgkeep plan` has
 nothing to change, and where it is cheap the client's cron line backs up and the server's
-guard job runs clean. A lifecycle command (`rotate-key`) is interrupted the same way once.
+guard job runs clean. The connection to the server is dropped once as its last phase
+starts, and a lifecycle command (`rotate-key`) is interrupted the same way once.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.cutting_proxy import CuttingProxy
 from wizard.lab import Lab, start_lab
 
 from .helpers import (  # noqa: F401  (root_required is an autouse fixture)
@@ -124,11 +126,15 @@ class Interrupted:
         return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
 
 
-def run_and_interrupt(
-    operator: Operator, args: list[str], after: tuple[str, str] | None, signum: int
+def watch(
+    operator: Operator,
+    args: list[str],
+    when: Callable[[str], bool],
+    act: Callable[[subprocess.Popen], None],
+    env: dict[str, str] | None = None,
 ) -> Interrupted:
-    """`borgkeep ARGS` as a subprocess; `signum` right after the done line of `after` (or
-    after the first step done, for None). stdout goes to a file, so nothing blocks on it."""
+    """`borgkeep ARGS` as a subprocess; `act(process)` once, right after the first line on
+    stderr for which `when(line)` holds. stdout goes to a file, so nothing blocks on it."""
     out_path = operator.workdir / "interrupted.stdout"
     argv = [sys.executable, "-m", "screens.launcher", "--inventory", str(operator.inventory)]
     seen: list[tuple[str, str]] = []
@@ -136,7 +142,7 @@ def run_and_interrupt(
     with out_path.open("w") as out:
         process = subprocess.Popen(
             [*argv, *args],
-            env=operator.env(),
+            env=env or operator.env(),
             stdout=out,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
@@ -144,23 +150,37 @@ def run_and_interrupt(
             cwd=operator.workdir,
         )
         deadline = time.monotonic() + CLI_TIMEOUT
-        sent = False
+        acted = False
         assert process.stderr is not None
         for line in process.stderr:
             lines.append(line)
             match = STEP_DONE.match(line)
-            if match and match.group(2) not in NOT_A_STEP and not sent:
-                step = (match.group(1), match.group(2))
-                seen.append(step)
-                if after is None or step == after:
-                    process.send_signal(signum)
-                    sent = True
+            if match and match.group(2) not in NOT_A_STEP:
+                seen.append((match.group(1), match.group(2)))
+            if not acted and when(line):
+                act(process)
+                acted = True
             if time.monotonic() > deadline:
                 process.kill()
                 break
         returncode = process.wait(timeout=CLI_TIMEOUT)
-    assert sent, f"the line for {after} never came:\n{''.join(lines)}"
+    assert acted, f"the awaited line never came:\n{''.join(lines)}"
     return Interrupted(returncode, out_path.read_text(), "".join(lines), seen)
+
+
+def run_and_interrupt(
+    operator: Operator, args: list[str], after: tuple[str, str] | None, signum: int
+) -> Interrupted:
+    """`borgkeep ARGS`, and `signum` right after the done line of `after` (or of the first
+    step done, for None)."""
+
+    def done_line(line: str) -> bool:
+        match = STEP_DONE.match(line)
+        if not match or match.group(2) in NOT_A_STEP:
+            return False
+        return after is None or (match.group(1), match.group(2)) == after
+
+    return watch(operator, args, done_line, lambda process: process.send_signal(signum))
 
 
 def assert_reported(run: Interrupted, operator: Operator, after: tuple[str, str]) -> None:
@@ -230,6 +250,44 @@ def test_sigterm_is_ctrl_c(operator: Operator) -> None:
     after = (SERVER, "create /srv/backups")
     run = run_and_interrupt(operator, ["apply", "--yes", "--no-verify"], after, signal.SIGTERM)
     assert_reported(run, operator, after)
+
+
+def test_a_connection_dropped_in_the_servers_last_phase(operator: Operator, tmp_path: Path) -> None:
+    """The operator reaches the server through a proxy that cuts the connection as the
+    server's last phase starts (its guard baseline): the apply fails naming the server, and
+    the next one (connected directly) converges."""
+    lab = operator.lab
+    proxy = CuttingProxy(lab.server.port)
+    try:
+        port = lab.server.port
+        config = re.sub(
+            rf"(Host {re.escape(lab.server.alias)}\n(?:[ \t]+.*\n)*?[ \t]+Port ){port}\b",
+            lambda m: m.group(1) + str(proxy.port),
+            lab.ssh_config.read_text(),
+        )
+        assert str(proxy.port) in config
+        (tmp_path / "ssh_config").write_text(config)
+        pinned = lab.host_key_line(SERVER).replace(f"]:{port} ", f"]:{proxy.port} ")
+        known = [pinned, *(lab.host_key_line(c.name) for c in lab.clients)]
+        (tmp_path / "known_hosts").write_text("\n".join(known) + "\n")
+        env = {
+            **operator.env(),
+            "BORGKEEP_SSH_CONFIG": str(tmp_path / "ssh_config"),
+            "BORGKEEP_KNOWN_HOSTS": str(tmp_path / "known_hosts"),
+        }
+        run = watch(
+            operator,
+            ["apply", "--yes", "--no-verify"],
+            lambda line: line.strip() == f"· {SERVER}: run init-guard",
+            lambda process: proxy.arm(0),  # cut at the next byte either way
+            env,
+        )
+    finally:
+        proxy.close()
+    assert proxy.cut and run.returncode == 1, run.describe()
+    assert f"✗ {SERVER}: failed at run init-guard" in run.stdout, run.describe()
+    assert "Traceback" not in run.stderr, run.describe()
+    assert_converges(operator, lab, cron=False)
 
 
 def test_the_steps_covered_are_every_step_of_a_first_apply(operator: Operator) -> None:
