@@ -317,3 +317,16 @@ def test_a_missing_baseline_and_copy_are_planned_again_after_an_interrupted_appl
     plan = compute_plan(desired, facts)
     assert [(c.path or c.action) for c in plan.changes] == [copy, "init-guard"]
     assert "has none" in plan.changes[1].description
+
+
+def test_a_key_the_operators_store_lacks_is_stored_before_apply():
+    """The server's copy (or Borgkeep's passphrase) proves the repository is Borgkeep's:
+    its key goes to the operator's store, whatever stopped the export before."""
+    inventory, settings, facts, passphrases = _converged()
+    desired = compute_desired_state(inventory, settings, facts, passphrases, {})
+    assert set(desired.unexported_keys) == {"host1", "host2"}
+    assert desired.unexported_keys["host1"].startswith("BORG_KEY ")
+    stored = compute_desired_state(
+        inventory, settings, facts, passphrases, dict(desired.unexported_keys)
+    )
+    assert stored.unexported_keys == {}

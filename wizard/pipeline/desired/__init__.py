@@ -18,7 +18,6 @@ from wizard.pipeline.desired.items import DesiredState, Passphrase
 from wizard.pipeline.desired.server_access import server_access
 from wizard.pipeline.desired.server_prune import server_prune
 from wizard.pipeline.facts import HostFacts, borg_path_notes, client_layout
-from wizard.pipeline.repository_key import UNEXPORTED
 
 
 def compute_desired_state(
@@ -57,6 +56,6 @@ def compute_desired_state(
         unexported_keys={
             name: verdict.reference
             for name, verdict in fleet.repositories.items()
-            if verdict.kind == UNEXPORTED and name in passphrases and verdict.reference
+            if verdict.reference and name in passphrases and name not in (stored_keys or {})
         },
     )

@@ -115,8 +115,9 @@ class DesiredState:
     warnings: list[str] = field(default_factory=list)
     """What the operator should read before applying (lines that undo pins, no baseline)."""
     unexported_keys: dict[str, str] = field(default_factory=dict, repr=False)
-    """Repository keys (`borg key export` text, secret) that Borgkeep's passphrase opens but
-    of which the operator's store holds no export yet, by client: stored before apply."""
+    """Repository keys (`borg key export` text, secret) of Borgkeep's repositories that the
+    operator's store holds no export of (an apply stopped before exporting, a new operator
+    machine), by client: stored before apply."""
 
 
 def placeholder_public_key(client_name: str) -> str:
