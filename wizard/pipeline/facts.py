@@ -139,6 +139,12 @@ class HostFacts:
     """Paths known to exist whose content was not read (e.g. the guard's state)."""
     free_space: dict[str, int] = field(default_factory=dict)
     problems: tuple[PathProblem, ...] = ()
+    existing_setup_files: dict[str, bytes] = field(default_factory=dict)
+    """A client's borgmatic configs, cron files and units, as read for the discovery of an
+    existing Borg setup (`wizard.pipeline.existing_reads`); never written by Borgkeep."""
+    existing_setup_listings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    existing_setup_missing: dict[str, str] = field(default_factory=dict)
+    """Path -> `absent`, `unreadable` or `link` (not followed)."""
 
     @property
     def is_root(self) -> bool:

@@ -23,6 +23,12 @@ from wizard.artefacts.guard_program import (
 from wizard.artefacts.layout import client_paths
 from wizard.hostside.guard_borg import hidden_repository_path
 from wizard.inventory.settings import ServerSettings
+from wizard.pipeline.existing_reads import (
+    existing_setup_script,
+    more_reads_script,
+    parse_existing_output,
+)
+from wizard.pipeline.existing_setup import discover_client_configs
 from wizard.pipeline.facts import (
     LINK,
     DirState,
@@ -211,6 +217,7 @@ def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[H
             )
         if path in dirs and dirs[path].kind == "dir":
             dirs[path] = replace(dirs[path], mode=mode, owner=owner, group=group)
+    facts = parse_existing_output(facts, text, cut)
     return replace(
         facts,
         files={**facts.files, **files},
@@ -253,7 +260,8 @@ def run_reads(conn, wrapped: str, reader: str, facts: HostFacts) -> tuple[HostFa
 
 def client_read_script(facts: HostFacts, name: str) -> str:
     """Round 2 on a client: its key, pin, passphrase file, config and crontab, as the login
-    (whose files they are). It depends only on the login, its home and whether it is root."""
+    (whose files they are), and what an existing Borg setup may have (`existing_reads`).
+    It depends only on the login, its home and whether it is root."""
     identity = client_identity(facts)
     paths = client_paths(name, facts.home, facts.is_root)
     files = [paths.public_key, paths.known_hosts, paths.passphrase, paths.config]
@@ -264,7 +272,7 @@ def client_read_script(facts: HostFacts, name: str) -> str:
         exists=[paths.key],
         crontab_of=facts.login_user,
     )
-    return identity.login.wrap(script)
+    return identity.login.wrap(script + existing_setup_script(facts, name))
 
 
 def gather_client_facts(conn, name: str, logins: LoginCache | None = None) -> HostFacts:
@@ -283,11 +291,27 @@ def gather_client_facts(conn, name: str, logins: LoginCache | None = None) -> Ho
         with contextlib.suppress(ReadRace):  # read again below, like any other race
             read = parse_paths_output(facts, output)
     facts, present = read or run_reads(conn, script, "", facts)
+    facts = read_existing_includes(conn, facts, name)
     logins.put(host_key, name, facts)
     paths = client_paths(name, facts.home, facts.is_root)
     public = facts.file(paths.public_key).text
     if public and paths.key in present:
         facts = replace(facts, client_public_key=" ".join(public.split()[:2]))
+    return facts
+
+
+MAX_INCLUDE_ROUNDS = 4
+
+
+def read_existing_includes(conn, facts: HostFacts, name: str) -> HostFacts:
+    """The includes and `-c` paths of an existing setup's configs, a round per level, only
+    when discovery still needs any (a client without includes needs none)."""
+    for _ in range(MAX_INCLUDE_ROUNDS):
+        discovery = discover_client_configs(facts, name)
+        if discovery is None or discovery.complete:
+            break
+        script = more_reads_script(READ_FUNCTIONS, discovery.to_read, discovery.to_list, facts.home)
+        facts, _ = run_reads(conn, client_identity(facts).login.wrap(script), "", facts)
     return facts
 
 

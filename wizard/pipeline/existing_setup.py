@@ -1,0 +1,200 @@
+"""An existing Borg setup, found read-only (issue 21, discovery): the pure discovery of
+`wizard.takeover` run over what gather read (`wizard.pipeline.existing_reads`), one
+summary per client for the plan, `plan --json` (`existing`) and the wizard, and the plan
+warnings that matter before anything is taken over. Nothing here changes a host.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+from wizard.artefacts.layout import client_paths
+from wizard.inventory.settings import ServerSettings
+from wizard.pipeline.existing_reads import (
+    CRON_D,
+    DEFAULT_PUBLIC_KEYS,
+    SYSTEM_CRONTAB,
+    UNIT_DIRECTORY,
+    client_host_files,
+)
+from wizard.pipeline.facts import HostFacts, server_layout
+from wizard.takeover.borgmatic_configs import ConfigDiscovery, Login, discover_configs
+from wizard.takeover.host_files import absolute, expand_home
+from wizard.takeover.repositories import (
+    ChosenServer,
+    HostResolver,
+    SshHost,
+    TakeoverSummary,
+    config_paths_to_discover,
+    no_ssh_config,
+    summarize_client,
+)
+from wizard.takeover.scheduled_jobs import ScheduledJob, find_scheduled_jobs
+from wizard.takeover.server_key_lines import find_client_key_lines
+
+
+def _text(content: bytes) -> str:
+    return content.decode("utf-8", "surrogateescape")
+
+
+def client_login(facts: HostFacts) -> Login:
+    return Login(facts.login_user, facts.home)
+
+
+def client_jobs(facts: HostFacts) -> tuple[ScheduledJob, ...]:
+    """The login's crontab, `/etc/crontab`, the cron.d files and units gather read."""
+    files = facts.existing_setup_files
+    system = {
+        path: _text(content)
+        for path, content in files.items()
+        if path == SYSTEM_CRONTAB or posixpath.dirname(path) == CRON_D
+    }
+    units = {
+        path: _text(content)
+        for path, content in files.items()
+        if path.startswith(UNIT_DIRECTORY + "/")
+    }
+    crontab = facts.crontabs.get(facts.login_user)
+    return find_scheduled_jobs(
+        borgmatic_version=facts.borgmatic_version,
+        user_crontabs={facts.login_user: crontab} if crontab else {},
+        system_crontabs=system,
+        systemd_units=units,
+    )
+
+
+def discover_client_configs(facts: HostFacts, name: str) -> ConfigDiscovery | None:
+    """The configs the login's borgmatic loads, and those its jobs name with `-c` (None
+    without borgmatic: no version to read them as)."""
+    if not facts.borgmatic_version:
+        return None
+    login = client_login(facts)
+    wanted = config_paths_to_discover(login, client_jobs(facts))
+    return discover_configs(client_host_files(facts, name), login, facts.borgmatic_version, wanted)
+
+
+def client_ssh_resolver(facts: HostFacts) -> HostResolver:
+    """The client's `~/.ssh/config` as its ssh reads `Host` blocks: the first value of
+    each option wins; `Match` blocks are skipped (never evaluated here)."""
+    content = facts.existing_setup_files.get(posixpath.join(facts.home, ".ssh/config"))
+    if not content:
+        return no_ssh_config
+    blocks: list[tuple[list[str] | None, dict[str, str]]] = [([], {})]
+    for raw in _text(content).splitlines():
+        words = raw.strip().replace("=", " ", 1).split()
+        if not words or words[0].startswith("#"):
+            continue
+        key = words[0].lower()
+        if key in ("host", "match"):
+            blocks.append((words[1:] if key == "host" else None, {}))
+        elif len(words) > 1:
+            blocks[-1][1].setdefault(key, words[1])
+
+    def resolve(host: str) -> SshHost:
+        found: dict[str, str] = {}
+        for patterns, options in blocks:
+            if patterns is None or (patterns and not _host_matches(host, patterns)):
+                continue
+            for key, value in options.items():
+                found.setdefault(key, value)
+        port = found.get("port", "")
+        return SshHost(
+            hostname=found.get("hostname", "").replace("%h", host) or None,
+            port=int(port) if port.isdigit() else None,
+            user=found.get("user"),
+        )
+
+    return resolve
+
+
+def _host_matches(host: str, patterns: list[str]) -> bool:
+    if any(p.startswith("!") and fnmatch.fnmatch(host, p[1:]) for p in patterns):
+        return False
+    return any(not p.startswith("!") and fnmatch.fnmatch(host, p) for p in patterns)
+
+
+def _default_public_keys(facts: HostFacts) -> list[str]:
+    keys = []
+    for name in DEFAULT_PUBLIC_KEYS:
+        content = facts.existing_setup_files.get(posixpath.join(facts.home, ".ssh", name + ".pub"))
+        if content and _text(content).strip():
+            keys.append(_text(content).strip().splitlines()[0])
+    return keys
+
+
+def existing_setups(
+    facts: Mapping[str, HostFacts], server: str, settings: ServerSettings, clients: Iterable[str]
+) -> dict[str, TakeoverSummary]:
+    """Per client whose facts are known, what it already has that is not Borgkeep's:
+    configs, jobs, repositories on this server and the key lines that reach them."""
+    server_facts = facts[server]
+    paths = server_layout(server_facts, settings)
+    chosen = ChosenServer.at(
+        server,
+        settings.address_host,
+        settings.address_port,
+        settings.borg_user,
+        paths.home,
+        also=[server],
+    )
+    known = [client for client in clients if client in facts]
+    keys = {client: _default_public_keys(facts[client]) for client in known}
+    key_lines = find_client_key_lines(server_facts.file(paths.authorized_keys).text, keys)
+    found = {}
+    for client in known:
+        client_facts = facts[client]
+        discovery = discover_client_configs(client_facts, client)
+        if discovery is None:
+            continue
+        theirs = tuple(c for c in discovery.configs if not c.managed_by_borgkeep)
+        jobs = tuple(j for j in client_jobs(client_facts) if not j.managed_by_borgkeep)
+        discovery = replace(discovery, configs=theirs)  # Borgkeep's own is no finding
+        resolver = client_ssh_resolver(client_facts)
+        summary = summarize_client(client, discovery, jobs, key_lines, chosen, resolver)
+        if summary.found or theirs or jobs or discovery.errors:
+            found[client] = summary
+    return found
+
+
+def existing_setup_warnings(
+    summaries: Mapping[str, TakeoverSummary], facts: Mapping[str, HostFacts]
+) -> list[str]:
+    """A job Borgkeep did not write that runs borgmatic on the login's default configs
+    (or on Borgkeep's directory) would run Borgkeep's config too: said precisely, per job."""
+    warnings = []
+    for client, summary in summaries.items():
+        client_facts = facts[client]
+        login = client_login(client_facts)
+        ours = client_paths(client, client_facts.home, client_facts.is_root).config
+        for job in summary.jobs:
+            if job.managed_by_borgkeep or job.active is False:
+                continue
+            for run in job.invocations:
+                if run.program != "borgmatic" or (run.run_as or job.user) != login.user:
+                    continue
+                given = [
+                    absolute(expand_home(path, login.home, login.user), login.home)
+                    for path in run.config_paths
+                ]
+                if given and not any(ours == p or ours.startswith(p + "/") for p in given):
+                    continue
+                which = "borgmatic's default configs" if not given else ", ".join(given)
+                actions = ", ".join(run.actions) or "its default actions"
+                if run.removes_archives or run.compacts:
+                    effect = (
+                        "Borgkeep's client has no right to prune or compact (append-only), "
+                        "so that run fails on Borgkeep's repository and reports the whole "
+                        "run as failed"
+                    )
+                else:
+                    effect = f"it would also run {actions} with Borgkeep's config"
+                where = f"{job.source}, line {job.line}" if job.line else job.source
+                warnings.append(
+                    f"{client}: {where} runs `borgmatic` ({actions}) on {which}, which "
+                    f"include Borgkeep's {ours}: {effect}; give that job "
+                    f"`-c` with its own configs only, or remove it, before apply"
+                )
+    return warnings
