@@ -24,6 +24,7 @@ from wizard.pipeline.apply import DEFAULT_PARALLEL, ApplyResult, EventSink, appl
 from wizard.pipeline.day_two import DayTwoActions
 from wizard.pipeline.desired import compute_desired_state
 from wizard.pipeline.desired.items import DesiredState, Passphrase
+from wizard.pipeline.existing_setup import existing_setup_warnings, existing_setups
 from wizard.pipeline.facts import HostFacts, client_layout, server_layout
 from wizard.pipeline.first_backup import FirstBackup
 from wizard.pipeline.gather import gather_client_facts, gather_server_facts
@@ -293,7 +294,9 @@ class FleetSession(DayTwoActions, LifecycleActions):
             self.inventory, self.settings, facts, passphrases, self.stored_keys()
         )
         plan = compute_plan(self.desired, self.facts, self.errors)
-        plan.warnings += notes
+        clients = [c.name for c in self.inventory.clients]
+        plan.existing = existing_setups(self.facts, self.server_name, self.settings, clients)
+        plan.warnings += existing_setup_warnings(plan.existing, self.facts) + notes
         return plan
 
     # --- apply ----------------------------------------------------------------------------

@@ -124,6 +124,9 @@ class Plan:
     unchecked: dict[str, str] = field(default_factory=dict)
     """Hosts whose facts could not be gathered (unreachable), and why: the plan says
     nothing about them, so an empty plan never means the whole fleet is converged."""
+    existing: dict = field(default_factory=dict)
+    """Client -> its existing Borg setup (`wizard.takeover.repositories.TakeoverSummary`),
+    found read-only by gather: shown, never changed."""
 
     def for_host(self, host: str) -> list[Change]:
         return [c for c in self.changes if c.host == host]
@@ -143,8 +146,9 @@ class Plan:
 
     def to_json(self) -> str:
         """`changes`, `summary` and `warnings` (the contract), and what was not checked:
-        `unchecked` (a list of {host, reason}), `unreachable` ({host: reason}, when any)
-        and `counts` (changes, hosts checked, hosts not checked)."""
+        `unchecked` (a list of {host, reason}), `unreachable` ({host: reason}, when any),
+        `counts` (changes, hosts checked, hosts not checked) and `existing` (per client, the
+        Borg setup it already has: never a secret)."""
         data = {
             "changes": [
                 {
@@ -168,6 +172,7 @@ class Plan:
                 "hosts_checked": len(self.hosts),
                 "hosts_unchecked": len(self.unchecked),
             },
+            "existing": {client: found.to_json() for client, found in self.existing.items()},
         }
         if self.unchecked:
             data["unreachable"] = dict(self.unchecked)

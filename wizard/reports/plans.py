@@ -111,6 +111,7 @@ def render_plan_text(
             out.append(f"--- [{phase_name(change)}] {change.title}")
             diff = change.diff.rstrip("\n")
             out.append(brief_diff(diff, brief_lines) if brief_lines else diff)
+    out += existing_setup_lines(plan)
     for warning in plan_warnings(plan):
         out.append(f"warning: {safe_text(warning)}")
     counts = plan.summary()
@@ -120,6 +121,25 @@ def render_plan_text(
         last += f"; {_hosts(len(plan.unchecked))} not checked"
     out.append(last)
     return "\n".join(out) + "\n"
+
+
+def existing_setup_lines(plan: Plan) -> list[str]:
+    """What each client already has that is not Borgkeep's, one line per client (never a
+    passphrase: its source only)."""
+    if not plan.existing:
+        return []
+    out = ["existing Borg setup found (read-only: this plan changes none of it):"]
+    for client, found in plan.existing.items():
+        parts = [found.describe()]
+        for config in found.configs.configs:
+            if config.managed_by_borgkeep:
+                continue
+            retention = ", ".join(f"{k} {v}" for k, v in config.options.retention.items())
+            parts.append(f"config {config.path}" + (f" (retention: {retention})" * bool(retention)))
+        parts += [f"job {job.describe()}" for job in found.jobs if not job.managed_by_borgkeep]
+        parts += [f"not understood: {problem}" for problem in found.problems]
+        out.append(safe_text(f"  {client}: " + "; ".join(parts), keep_newlines=False))
+    return out
 
 
 def plan_summary(plan: Plan, left_out: set[str]) -> str:

@@ -1,0 +1,132 @@
+"""Issue 21, discovery wired in: what a client already has (its borgmatic configs, cron
+jobs, the repository on the server and the key line reaching it) is shown read-only in the
+plan's text, its warnings and `plan --json` (`existing`), never with a passphrase; and
+Borgkeep's own config and crontab block are never shown as found."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from tests.planning import client_key, converge, fresh_fleet
+from wizard.pipeline.facts import FileState, server_layout
+from wizard.reports import render_plan_text
+from wizard.session import FleetSession
+
+OLD_KEY = client_key("the old key of host1")
+HOME_YAML = """\
+location:
+    source_directories: [/etc, /home]
+    repositories:
+        - ssh://borg@nas.lan:2222/data/backups/host1
+storage:
+    encryption_passphrase: SECRETVALUE
+retention:
+    keep_daily: 7
+    keep_weekly: 4
+"""
+ABSENT = ("/etc/borgmatic/config.yaml", "/root/.config/borgmatic/config.yaml")
+
+
+def with_existing_setup(facts, crontab: str = "0 3 * * * borgmatic\n", config: str = HOME_YAML):
+    """host1 as an existing fleet leaves it: a config in /etc/borgmatic.d, a bare
+    `borgmatic` in root's crontab, its old key read-write on the server."""
+    host1 = facts["host1"]
+    listing = tuple(
+        sorted({"home.yaml", *host1.existing_setup_listings.get("/etc/borgmatic.d", ())})
+    )
+    facts["host1"] = replace(
+        host1,
+        crontabs={**host1.crontabs, "root": crontab + (host1.crontabs.get("root") or "")},
+        existing_setup_files={
+            "/etc/borgmatic.d/home.yaml": config.encode(),
+            "/root/.ssh/id_ed25519.pub": f"{OLD_KEY} root@host1\n".encode(),
+        },
+        existing_setup_listings={"/etc/borgmatic.d": listing},
+        existing_setup_missing={path: "absent" for path in ABSENT}
+        | {"/root/.config/borgmatic.d": "absent"},
+    )
+    nas = facts["nas"]
+    keys_path = server_layout(nas, settings_of()).authorized_keys
+    old = nas.file(keys_path).text or ""
+    line = f'command="borg serve --restrict-to-path /data/backups/host1",restrict {OLD_KEY}\n'
+    facts["nas"] = replace(
+        nas, files={**nas.files, keys_path: FileState(keys_path, (line + old).encode(), 0o600)}
+    )
+    return facts
+
+
+def settings_of():
+    return fresh_fleet()[1]
+
+
+def plan_of(facts, inventory, settings, passphrases):
+    session = FleetSession(inventory)
+    session.settings, session.facts, session.passphrases = settings, facts, passphrases
+    return session.plan()
+
+
+def test_the_existing_setup_is_shown_in_the_text_and_the_warning_names_the_bare_job():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    plan = plan_of(with_existing_setup(facts), inventory, settings, passphrases)
+    text = render_plan_text(plan)
+    assert "existing Borg setup found (read-only: this plan changes none of it):" in text
+    (line,) = [line for line in text.splitlines() if line.startswith("  host1: ")]
+    assert "existing Borg setup: repository nas:/data/backups/host1" in line
+    assert "read-write key line" in line and "client-side prune" in line
+    assert "config /etc/borgmatic.d/home.yaml (retention: keep_daily 7, keep_weekly 4)" in line
+    assert "job crontab of root, line 1: 0 3 * * * as root: borgmatic" in line
+    (warning,) = [w for w in plan.warnings if "runs `borgmatic`" in w]
+    assert warning.startswith("host1: crontab of root, line 1 runs `borgmatic` (prune, compact")
+    assert "borgmatic's default configs" in warning
+    assert "/etc/borgmatic.d/borgkeep-host1.yaml" in warning
+    assert "fails" in warning and "-c" in warning
+    assert f"warning: {warning}" in text
+    assert "host2" not in plan.existing
+
+
+def test_plan_json_lists_what_was_found_under_existing():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    plan = plan_of(with_existing_setup(facts), inventory, settings, passphrases)
+    data = json.loads(plan.to_json())
+    host1 = data["existing"]["host1"]
+    assert host1["found"] is True
+    assert host1["summary"].startswith("existing Borg setup: repository nas:/data/backups/host1")
+    (config,) = host1["configs"]["configs"]
+    assert config["path"] == "/etc/borgmatic.d/home.yaml"
+    assert config["retention"] == {"keep_daily": 7, "keep_weekly": 4}
+    assert [line["line"] for line in host1["key_lines"]] == [1]
+    assert host1["client_side_prune"] and "host2" not in data["existing"]
+
+
+def test_a_passphrase_in_a_config_never_shows_in_text_or_json():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    plan = plan_of(with_existing_setup(facts), inventory, settings, passphrases)
+    assert "existing" in plan.to_json() and "host1" in plan.existing
+    for shown in (plan.to_json(), render_plan_text(plan), *plan.warnings):
+        assert "SECRETVALUE" not in shown
+
+
+def test_a_job_with_its_own_configs_gets_no_warning():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    crontab = "0 3 * * * borgmatic -c /etc/borgmatic.d/home.yaml\n"
+    plan = plan_of(with_existing_setup(facts, crontab), inventory, settings, passphrases)
+    assert not [w for w in plan.warnings if "runs `borgmatic`" in w]
+    assert "client-side prune" in plan.existing["host1"].describe()
+
+
+def test_borgkeeps_own_config_and_crontab_block_are_not_found_as_existing():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    facts = converge(inventory, settings, facts, passphrases)
+    host1 = facts["host1"]
+    assert "borgkeep" in (host1.crontabs["root"] or "")
+    facts["host1"] = replace(
+        host1,
+        existing_setup_listings={"/etc/borgmatic.d": ("borgkeep-host1.yaml",)},
+        existing_setup_missing={path: "absent" for path in ABSENT}
+        | {"/root/.config/borgmatic.d": "absent"},
+    )
+    plan = plan_of(facts, inventory, settings, passphrases)
+    assert plan.empty and plan.existing == {}
+    assert "existing Borg setup" not in render_plan_text(plan)
+    assert json.loads(plan.to_json())["existing"] == {}
