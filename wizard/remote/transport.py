@@ -281,7 +281,7 @@ class Connection:
         summary = summarize_command(command)
         quiet_limit = step_silence(kind) if silence is None else silence
         try:
-            channel = self.transport.open_session()
+            channel = self.transport.open_session(timeout=quiet_limit)
             channel.exec_command(wire_command)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectionLost(
