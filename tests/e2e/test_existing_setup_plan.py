@@ -1,0 +1,87 @@
+"""Issue 21, discovery: a client that already backs up with borgmatic (a config in
+/etc/borgmatic.d with its own retention, a bare `borgmatic` in root's crontab) is shown by
+`borgkeep plan`, read-only: `plan --json` under `existing`, the text with its section and
+the warning that the bare job would also run Borgkeep's config. Nothing is written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wizard.lab import Lab
+
+from .helpers import (  # noqa: F401  (root_required is an autouse fixture)
+    BORG_USER,
+    REPO_ROOT,
+    inventory_text,
+    make_operator,
+    root_required,
+    run_checked,
+)
+
+pytestmark = pytest.mark.lab
+
+SECTIONED = """\
+location:
+    source_directories: [/etc]
+    repositories:
+        - {url}
+storage:
+    encryption_passphrase: SECRETVALUE
+retention:
+    keep_daily: 5
+    keep_weekly: 2
+"""
+FLAT = """\
+source_directories: [/etc]
+repositories:
+    - path: {url}
+      label: old
+encryption_passphrase: SECRETVALUE
+keep_daily: 5
+keep_weekly: 2
+"""
+
+
+def test_plan_shows_an_existing_borgmatic_setup_and_warns_about_its_bare_job(lab: Lab, tmp_path):
+    client = lab.hosts["client1"]
+    assert client.login_user == "root"
+    url = f"ssh://{BORG_USER}@127.0.0.1:{lab.server.port}{REPO_ROOT}/old-client1"
+    config = (FLAT if client.borgmatic_version == "2" else SECTIONED).format(url=url)
+    lab.run("client1", "mkdir -p /etc/borgmatic.d", check=True)
+    lab.run("client1", "cat > /etc/borgmatic.d/home.yaml", input=config, check=True)
+    lab.run("client1", "crontab -", input="0 3 * * * borgmatic\n", check=True)
+    operator = make_operator(lab, tmp_path / "operator")
+    operator.write_inventory(inventory_text(lab, clients=["client1"]))
+
+    planned = operator.run("plan", "--json")
+    assert planned.returncode == 2, planned.describe()
+    data = json.loads(planned.stdout)
+    found = data["existing"]["client1"]
+    assert found["found"] is True
+    assert found["summary"].startswith(
+        f"existing Borg setup: repository nas:{REPO_ROOT}/old-client1, passphrase in config"
+    )
+    assert "client-side prune" in found["summary"]
+    (home,) = found["configs"]["configs"]
+    assert home["path"] == "/etc/borgmatic.d/home.yaml"
+    assert home["retention"] == {"keep_daily": 5, "keep_weekly": 2}
+    assert [job["source"] for job in found["jobs"]] == ["crontab of root"]
+    assert any("crontab of root, line 1 runs `borgmatic`" in w for w in data["warnings"])
+
+    text = operator.run("plan")
+    assert text.returncode == 2, text.describe()
+    assert "existing Borg setup found (read-only: this plan changes none of it):" in text.stdout
+    assert "config /etc/borgmatic.d/home.yaml (retention: keep_daily 5, keep_weekly 2)" in (
+        text.stdout
+    )
+    (warning,) = [line for line in text.stdout.splitlines() if "runs `borgmatic`" in line]
+    assert warning.startswith("warning: client1: crontab of root, line 1 runs `borgmatic` (")
+    assert (
+        "on borgmatic's default configs, which include Borgkeep's "
+        "/etc/borgmatic.d/borgkeep-client1.yaml: Borgkeep's client has no right to prune"
+    ) in warning
+    for output in (planned.output, text.output):
+        assert "SECRETVALUE" not in output
+    assert run_checked(lab, "client1", "ls /etc/borgmatic.d").split() == ["home.yaml"]
