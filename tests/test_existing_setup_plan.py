@@ -9,6 +9,12 @@ import json
 from dataclasses import replace
 
 from tests.planning import client_key, converge, fresh_fleet
+from wizard.pipeline.existing_setup import (
+    client_jobs,
+    client_ssh_resolver,
+    discover_client_configs,
+    existing_setups,
+)
 from wizard.pipeline.facts import FileState, server_layout
 from wizard.reports import render_plan_text
 from wizard.session import FleetSession
@@ -130,3 +136,30 @@ def test_borgkeeps_own_config_and_crontab_block_are_not_found_as_existing():
     assert plan.empty and plan.existing == {}
     assert "existing Borg setup" not in render_plan_text(plan)
     assert json.loads(plan.to_json())["existing"] == {}
+
+
+def test_a_client_without_a_readable_borgmatic_version_is_left_to_the_plans_own_error():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    facts = with_existing_setup(facts)
+    for version in (None, "not a version"):
+        odd = replace(facts["host1"], borgmatic_version=version)
+        assert discover_client_configs(odd, "host1") is None
+        assert client_jobs(odd)  # the crontab is still read, without version rules
+        assert existing_setups({**facts, "host1": odd}, "nas", settings, ["host1"]) == {}
+
+
+def test_an_alias_of_the_clients_ssh_config_reaches_the_server():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    facts = with_existing_setup(
+        facts, config=HOME_YAML.replace("ssh://borg@nas.lan:2222", "backup-box:")
+    )
+    host1 = facts["host1"]
+    ssh_config = b"Host other\n  HostName elsewhere\nHost backup-*\n  HostName nas.lan\n  Port 2222\n  User borg\nHost *\n  Port 22\n"
+    facts["host1"] = replace(
+        host1,
+        existing_setup_files={**host1.existing_setup_files, "/root/.ssh/config": ssh_config},
+    )
+    resolved = client_ssh_resolver(facts["host1"])("backup-box")
+    assert (resolved.hostname, resolved.port, resolved.user) == ("nas.lan", 2222, "borg")
+    summary = existing_setups(facts, "nas", settings, ["host1"])["host1"]
+    assert summary.describe().startswith("existing Borg setup: repository nas:/data/backups/host1")

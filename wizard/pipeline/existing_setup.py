@@ -34,6 +34,7 @@ from wizard.takeover.repositories import (
 )
 from wizard.takeover.scheduled_jobs import ScheduledJob, find_scheduled_jobs
 from wizard.takeover.server_key_lines import find_client_key_lines
+from wizard.takeover.versions import parse_version
 
 
 def _text(content: bytes) -> str:
@@ -42,6 +43,15 @@ def _text(content: bytes) -> str:
 
 def client_login(facts: HostFacts) -> Login:
     return Login(facts.login_user, facts.home)
+
+
+def _borgmatic_version(facts: HostFacts) -> str | None:
+    """The client's borgmatic version when discovery can read configs as it does (an
+    unknown one is the plan's own error to give, not gather's)."""
+    try:
+        return facts.borgmatic_version if parse_version(facts.borgmatic_version) else None
+    except ValueError:
+        return None
 
 
 def client_jobs(facts: HostFacts) -> tuple[ScheduledJob, ...]:
@@ -59,7 +69,7 @@ def client_jobs(facts: HostFacts) -> tuple[ScheduledJob, ...]:
     }
     crontab = facts.crontabs.get(facts.login_user)
     return find_scheduled_jobs(
-        borgmatic_version=facts.borgmatic_version,
+        borgmatic_version=_borgmatic_version(facts),
         user_crontabs={facts.login_user: crontab} if crontab else {},
         system_crontabs=system,
         systemd_units=units,
@@ -69,11 +79,12 @@ def client_jobs(facts: HostFacts) -> tuple[ScheduledJob, ...]:
 def discover_client_configs(facts: HostFacts, name: str) -> ConfigDiscovery | None:
     """The configs the login's borgmatic loads, and those its jobs name with `-c` (None
     without borgmatic: no version to read them as)."""
-    if not facts.borgmatic_version:
+    version = _borgmatic_version(facts)
+    if version is None:
         return None
     login = client_login(facts)
     wanted = config_paths_to_discover(login, client_jobs(facts))
-    return discover_configs(client_host_files(facts, name), login, facts.borgmatic_version, wanted)
+    return discover_configs(client_host_files(facts, name), login, version, wanted)
 
 
 def client_ssh_resolver(facts: HostFacts) -> HostResolver:
