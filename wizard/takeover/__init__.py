@@ -3,8 +3,8 @@
 Gather reads the files (borgmatic configs and their includes, crontabs, systemd units,
 the server's authorized_keys); these modules say what they mean, the way borgmatic,
 cron, systemd and sshd would read them. Nothing here opens a connection, runs a program
-or imports Textual or paramiko, so every rule is a unit test away. Not wired into gather
-or the plan yet; the intended use, per client:
+or imports Textual or paramiko, so every rule is a unit test away. Gather and the plan use
+it through `wizard.pipeline.existing_reads` and `wizard.pipeline.existing_setup`, per client:
 
 1. `scheduled_jobs.find_scheduled_jobs(...)` on the crontabs, `/etc/crontab`, the files
    of `CRON_DIRECTORIES` and the units of `UNIT_DIRECTORIES` gather read;
