@@ -217,6 +217,12 @@ def test_a_passphrase_opens_only_its_own_key(tmp_path: Path):
     assert not passphrase_opens("BORG_KEY x\nnot base64!\n", "right one")
     verdict = judge_repository(config, None, None, "right one", "c")
     assert verdict.kind == UNEXPORTED and verdict.reference == export
+    # the copy and the export are of another repository (the root moved away and back):
+    # Borgkeep's passphrase still proves this one is Borgkeep's
+    moved = judge_repository(config, EXPORT, EXPORT, "right one", "c")
+    assert moved.kind == UNEXPORTED and moved.reference == export
+    stranger = judge_repository(config, EXPORT, EXPORT, "wrong one", "c")
+    assert stranger.kind == FOREIGN and "does not open it" in stranger.reason
 
 
 # --- what the plan does with each -----------------------------------------------------

@@ -116,14 +116,14 @@ class Executor:
 
     def _store_new_passphrases(self) -> None:
         """Keep every new passphrase on the operator's side before any host gets it, and
-        every repository key the store lacks (`repokeys`: one an earlier apply did not
-        get to export)."""
+        every repository key the store does not hold as it is (`repokeys`: one an earlier
+        apply did not get to export, or of a repository root moved back)."""
         for client, passphrase in self.passphrases.items():
             name = passphrase_name(self.server, client)
             if self.store.get(name) != passphrase.value:
                 self.store.set(name, passphrase.value)
         for client, export in self.repokeys.items():
-            if not self.store.get(repokey_name(self.server, client)):
+            if self.store.get(repokey_name(self.server, client)) != export:
                 self.store.set(repokey_name(self.server, client), export)
 
     def _blocked(self, host: str) -> str | None:

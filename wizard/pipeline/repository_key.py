@@ -25,8 +25,9 @@ OURS = "ours"
 REWRITTEN = "rewritten"
 """The same repository, but its key was rewritten (through a client's append-only key)."""
 UNEXPORTED = "unexported"
-"""Borgkeep's passphrase opens its key, but no copy of the key was kept (an apply stopped
-between `borg init` and the export): the key as it is now becomes the copy."""
+"""Borgkeep's passphrase opens its key, but no copy of this key was kept (an apply stopped
+between `borg init` and the export; the repository root moved away and back): the key as
+it is now becomes the copy."""
 FOREIGN = "foreign"
 """Another repository (another id, or a key Borgkeep's passphrase does not open)."""
 
@@ -66,20 +67,20 @@ def judge_repository(
             continue
         kind = OURS if expected["key_sha256"] == live["key_sha256"] else REWRITTEN
         return RepositoryVerdict(kind, live["id"], text)
-    if references:
-        known = identity_from_export(references[0])["id"]
-        return RepositoryVerdict(
-            FOREIGN,
-            live["id"],
-            reason=f"its id {live['id'][:12]}… is not the id {known[:12]}… of the repository "
-            "Borgkeep created there",
-        )
     try:
         exported = export_text(config_text, where)
     except GuardFailure:
         exported = None
     if passphrase and exported and passphrase_opens(exported, passphrase):
         return RepositoryVerdict(UNEXPORTED, live["id"], exported)
+    if references:
+        known = identity_from_export(references[0])["id"]
+        return RepositoryVerdict(
+            FOREIGN,
+            live["id"],
+            reason=f"its id {live['id'][:12]}… is not the id {known[:12]}… of the repository "
+            "whose key Borgkeep keeps, and the client's passphrase does not open it",
+        )
     return RepositoryVerdict(
         FOREIGN,
         live["id"],

@@ -56,6 +56,8 @@ def compute_desired_state(
         unexported_keys={
             name: verdict.reference
             for name, verdict in fleet.repositories.items()
-            if verdict.reference and name in passphrases and name not in (stored_keys or {})
+            if verdict.reference
+            and name in passphrases
+            and (stored_keys or {}).get(name) != verdict.reference
         },
     )
