@@ -56,6 +56,7 @@ from wizard.pipeline.identity import (
 )
 from wizard.pipeline.login_cache import LoginCache
 from wizard.remote.scripts import DIRNAME_FUNCTION
+from wizard.remote.step_timeouts import QUICK
 
 # Nothing here follows a link where a file or directory is expected: `[ -L ]` first, and
 # `stat` never dereferences. `f PATH TOP`/`d PATH TOP` also report a link at any directory
@@ -250,7 +251,7 @@ def run_reads(conn, wrapped: str, reader: str, facts: HostFacts) -> tuple[HostFa
     file changed size while it was read, then give up naming the files."""
     race = None
     for _ in range(3):
-        result = conn.run(wrapped, check=True)
+        result = conn.run(wrapped, check=True, kind=QUICK)
         try:
             return parse_paths_output(facts, result.stdout.decode("utf-8", "replace"), reader)
         except ReadRace as error:

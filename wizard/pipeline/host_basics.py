@@ -22,6 +22,7 @@ from wizard.pipeline.tool_versions import (
     tool_identities,
     version_script,
 )
+from wizard.remote.step_timeouts import QUICK
 
 BASIC_SCRIPT = (
     r"""
@@ -170,7 +171,7 @@ def gather_basic_and(
     marker = f"@@borgkeep-then-{secrets.token_hex(8)}"
     if then is not None:
         script += f"printf '\\n%s\\n' {marker}\n( {then}\n)\nprintf '\\n%s %s\\n' {marker} $?\n"
-    result = conn.run(script, check=True)
+    result = conn.run(script, check=True, kind=QUICK)
     text = result.stdout.decode("utf-8", "replace")
     head, found, rest = text.partition(f"\n{marker}\n")
     then_output = None
@@ -202,7 +203,7 @@ def _tool_versions(conn, facts: HostFacts, cache: VersionCache) -> HostFacts:
     while unknown:
         asked_cheaply = cheap_questions(unknown, runs)
         script = version_script(unknown, runs)
-        output = conn.run(script, check=True).stdout.decode("utf-8", "replace")
+        output = conn.run(script, check=True, kind=QUICK).stdout.decode("utf-8", "replace")
         for line in output.splitlines():
             key, sep, value = line.partition("=")
             tool = key.removesuffix("_version")
