@@ -163,3 +163,18 @@ def test_an_alias_of_the_clients_ssh_config_reaches_the_server():
     assert (resolved.hostname, resolved.port, resolved.user) == ("nas.lan", 2222, "borg")
     summary = existing_setups(facts, "nas", settings, ["host1"])["host1"]
     assert summary.describe().startswith("existing Borg setup: repository nas:/data/backups/host1")
+
+
+def test_the_key_line_of_the_key_a_configs_ssh_command_names_is_found():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    config = HOME_YAML.replace(
+        "storage:\n", "storage:\n    ssh_command: ssh -i /root/.ssh/id_backup\n"
+    )
+    facts = with_existing_setup(facts, config=config)
+    host1 = facts["host1"]
+    files = dict(host1.existing_setup_files)
+    files["/root/.ssh/id_backup.pub"] = files.pop("/root/.ssh/id_ed25519.pub")
+    facts["host1"] = replace(host1, existing_setup_files=files)
+    summary = existing_setups(facts, "nas", settings, ["host1"])["host1"]
+    assert "read-write key line" in summary.describe()
+    assert summary.repositories[0].identity_source == "ssh_command"

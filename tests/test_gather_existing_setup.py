@@ -110,3 +110,17 @@ def test_a_link_is_never_followed_and_borgkeeps_own_config_is_known_as_its_own(t
     discovery = discover_client_configs(facts, "host1")
     assert [c.managed_by_borgkeep for c in discovery.configs] == [True]
     assert any(error.path == linked for error in discovery.errors)
+
+
+def test_the_public_key_a_configs_ssh_command_names_is_read_in_one_more_round(tmp_path):
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "id_backup.pub").write_text("ssh-ed25519 AAAA backup@host1\n")
+    config = CONFIG + "ssh_command: ssh -i ~/.ssh/id_backup\n"
+    (config_dir(tmp_path) / "home.yaml").write_text(config)
+    shell = LocalShell()
+    facts = read_existing_includes(shell, round_two(tmp_path), "host1")
+    assert shell.runs == 1
+    key = str(tmp_path / ".ssh/id_backup.pub")
+    assert facts.existing_setup_files[key] == b"ssh-ed25519 AAAA backup@host1\n"
+    again = LocalShell()
+    assert read_existing_includes(again, facts, "host1") == facts and again.runs == 0

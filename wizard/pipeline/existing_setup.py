@@ -15,7 +15,6 @@ from wizard.artefacts.layout import client_paths
 from wizard.inventory.settings import ServerSettings
 from wizard.pipeline.existing_reads import (
     CRON_D,
-    DEFAULT_PUBLIC_KEYS,
     SYSTEM_CRONTAB,
     UNIT_DIRECTORY,
     client_host_files,
@@ -127,12 +126,28 @@ def _host_matches(host: str, patterns: list[str]) -> bool:
     return any(not p.startswith("!") and fnmatch.fnmatch(host, p) for p in patterns)
 
 
-def _default_public_keys(facts: HostFacts) -> list[str]:
+def public_keys_to_read(facts: HostFacts, discovery: ConfigDiscovery) -> tuple[str, ...]:
+    """The `.pub` beside each key a config's `ssh_command` names (`-i`), not read yet: what
+    finds the key line that key has on the server (the default keys come with round 2)."""
+    login = client_login(facts)
+    wanted: list[str] = []
+    for config in discovery.configs:
+        ssh = config.options.ssh_command
+        for path in ssh.identity_files if ssh and not config.managed_by_borgkeep else ():
+            full = absolute(expand_home(path, login.home, login.user), login.home) + ".pub"
+            read = full in facts.existing_setup_files or full in facts.existing_setup_missing
+            if not read and full not in wanted:
+                wanted.append(full)
+    return tuple(wanted)
+
+
+def _public_keys(facts: HostFacts) -> list[str]:
+    """The login's default public keys and those of its configs' `-i` keys, as read."""
     keys = []
-    for name in DEFAULT_PUBLIC_KEYS:
-        content = facts.existing_setup_files.get(posixpath.join(facts.home, ".ssh", name + ".pub"))
-        if content and _text(content).strip():
-            keys.append(_text(content).strip().splitlines()[0])
+    for path, content in sorted(facts.existing_setup_files.items()):
+        text = _text(content).strip()
+        if path.endswith(".pub") and text:
+            keys.append(text.splitlines()[0])
     return keys
 
 
@@ -152,7 +167,7 @@ def existing_setups(
         also=[server],
     )
     known = [client for client in clients if client in facts]
-    keys = {client: _default_public_keys(facts[client]) for client in known}
+    keys = {client: _public_keys(facts[client]) for client in known}
     key_lines = find_client_key_lines(server_facts.file(paths.authorized_keys).text, keys)
     found = {}
     for client in known:

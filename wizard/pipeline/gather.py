@@ -28,7 +28,7 @@ from wizard.pipeline.existing_reads import (
     more_reads_script,
     parse_existing_output,
 )
-from wizard.pipeline.existing_setup import discover_client_configs
+from wizard.pipeline.existing_setup import discover_client_configs, public_keys_to_read
 from wizard.pipeline.facts import (
     LINK,
     DirState,
@@ -305,13 +305,19 @@ MAX_INCLUDE_ROUNDS = 4
 
 
 def read_existing_includes(conn, facts: HostFacts, name: str) -> HostFacts:
-    """The includes and `-c` paths of an existing setup's configs, a round per level, only
-    when discovery still needs any (a client without includes needs none)."""
+    """The includes and `-c` paths of an existing setup's configs, a round per level, then
+    the public keys their `ssh_command` names; only when discovery still needs any (a
+    client without includes or `-i` keys needs none)."""
     for _ in range(MAX_INCLUDE_ROUNDS):
         discovery = discover_client_configs(facts, name)
-        if discovery is None or discovery.complete:
+        if discovery is None:
             break
-        script = more_reads_script(READ_FUNCTIONS, discovery.to_read, discovery.to_list, facts.home)
+        to_read, to_list = discovery.to_read, discovery.to_list
+        if discovery.complete:
+            to_read = public_keys_to_read(facts, discovery)
+            if not to_read:
+                break
+        script = more_reads_script(READ_FUNCTIONS, to_read, to_list, facts.home)
         facts, _ = run_reads(conn, client_identity(facts).login.wrap(script), "", facts)
     return facts
 
