@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.e2e.helpers import (
     BORG_USER,
@@ -34,6 +35,7 @@ from tests.e2e.helpers import (
     segment_sizes,
 )
 from wizard.lab import start_lab
+from wizard.lab.receiver import NotificationReceiver
 
 pytestmark = pytest.mark.lab
 
@@ -48,20 +50,24 @@ def fleet(request, tmp_path_factory):
     base = Path(tempfile.mkdtemp(prefix="borgkeep-lab-key-", dir="/var/tmp"))
     clients = [("chpass", "root", "1.7", borg), ("forged", "user", "2", borg)]
     lab = start_lab(base=base, clients=clients, server_borg=borg)
+    receiver = NotificationReceiver().start()
     try:
         with pytest.MonkeyPatch.context() as patch:
             for key, value in lab.env().items():
                 patch.setenv(key, value)
             operator = make_operator(lab, tmp_path_factory.mktemp(f"key-operator-{borg}"))
-            operator.write_inventory(inventory_text(lab))
+            data = yaml.safe_load(inventory_text(lab))
+            data["alerts"] = {"webhook": receiver.url("/hook")}
+            operator.write_inventory(yaml.safe_dump(data, sort_keys=False))
             applied = operator.run("apply", "--yes", "--no-verify")
             assert applied.returncode == 0, applied.describe()
             for client in ATTACKS:
                 _backup(lab, client)
                 first = _guard(lab, client)
                 assert first.returncode == 0, first.stderr.decode()
-            yield lab, operator
+            yield lab, operator, receiver
     finally:
+        receiver.stop()
         lab.stop()
 
 
@@ -125,18 +131,21 @@ def _attack(lab, client: str) -> None:
 
 @pytest.mark.parametrize("client", ATTACKS)
 def test_a_rewritten_key_is_refused_then_put_back_by_apply(fleet, client):
-    lab, operator = fleet
+    lab, operator, receiver = fleet
     names = _names(lab, client)
     assert names, "the fixture made archives"
     segments = segment_sizes(lab, client)
     _attack(lab, client)
 
+    receiver.take()
     refused = _guard(lab, client)
     stderr = refused.stderr.decode()
     assert refused.returncode == 3, stderr
     assert f"borgkeep-guard: {client}: REFUSING to prune" in stderr
     assert ("key in its config was rewritten" in stderr) or ("cannot read it" in stderr), stderr
     assert all(segment_sizes(lab, client).get(p) == s for p, s in segments.items())
+    hooks = [n.json for n in receiver.take() if n.path == "/hook"]
+    assert [(h["client"], h["state"]) for h in hooks] == [(client, "refused")]
 
     status = json.loads(operator.run("status", "--json").stdout)
     (entry,) = [c for c in status["clients"] if c["name"] == client]
@@ -168,7 +177,7 @@ def test_a_rewritten_key_is_refused_then_put_back_by_apply(fleet, client):
 
 
 def test_the_server_keeps_a_copy_of_every_key_and_check_refuses_a_rewrite(fleet):
-    lab, operator = fleet
+    lab, operator, _ = fleet
     for client in ATTACKS:
         copy = f"/home/{BORG_USER}/.config/borgkeep/{client}.repokey"
         mode = run_checked(lab, "nas", f"stat -c '%a %U' {copy}").split()
@@ -186,7 +195,7 @@ def test_the_server_keeps_a_copy_of_every_key_and_check_refuses_a_rewrite(fleet)
 
 
 def test_recover_offers_the_same_restoration(fleet):
-    lab, operator = fleet
+    lab, operator, _ = fleet
     names = _names(lab, "forged")
     _change_passphrase(lab, "forged")
     assert _guard(lab, "forged").returncode == 3
@@ -206,7 +215,7 @@ def test_a_repository_another_setup_left_is_refused_before_anything_is_written(f
     passphrase beside it; the plan refuses, naming it, and nothing is written anywhere."""
     if request.node.callspec.params["fleet"] != "1.2":
         pytest.skip("one Borg version is enough for the planner's refusal")
-    lab, operator = fleet
+    lab, operator, _ = fleet
     lab.add_client("stranger", "root", "1.7")
     repository = f"{REPO_ROOT}/stranger"
     made = lab.run(
