@@ -128,20 +128,19 @@ def test_rebuilding_the_config_keeps_borgs_first_settings_and_takes_the_copys_ke
         rebuild_config(repository_config("host2"), EXPORT)
 
 
+def _borg_repository(tmp_path: Path, passphrase: str) -> tuple[Path, dict[str, str]]:
+    """A real repository made by `borg init`, and the environment that opens it."""
+    env = {"BORG_PASSPHRASE": passphrase, "BORG_BASE_DIR": str(tmp_path / "base")}
+    env["PATH"] = "/usr/bin:/bin"
+    repository = tmp_path / "repo"
+    init = ["borg", "init", "-e", "repokey-blake2", str(repository)]
+    subprocess.run(init, env=env, check=True, capture_output=True)
+    return repository, env
+
+
 def test_a_rebuilt_config_is_what_borg_reads(tmp_path: Path):
     """Borg itself opens a rebuilt config and reads the key it holds."""
-    env = {
-        "BORG_PASSPHRASE": "pass",
-        "BORG_BASE_DIR": str(tmp_path / "base"),
-        "PATH": "/usr/bin:/bin",
-    }
-    repository = tmp_path / "repo"
-    subprocess.run(
-        ["borg", "init", "-e", "repokey-blake2", str(repository)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    repository, env = _borg_repository(tmp_path, "pass")
     original = (repository / "config").read_text()
     export = subprocess.run(
         ["borg", "key", "export", str(repository), "-"],
@@ -198,18 +197,7 @@ def test_verdicts():
 
 
 def test_a_passphrase_opens_only_its_own_key(tmp_path: Path):
-    env = {
-        "BORG_PASSPHRASE": "right one",
-        "BORG_BASE_DIR": str(tmp_path / "b"),
-        "PATH": "/usr/bin:/bin",
-    }
-    repository = tmp_path / "repo"
-    subprocess.run(
-        ["borg", "init", "-e", "repokey-blake2", str(repository)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    repository, _ = _borg_repository(tmp_path, "right one")
     config = (repository / "config").read_text()
     export = export_text(config, "c")
     assert passphrase_opens(export, "right one")
