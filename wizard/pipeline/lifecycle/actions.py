@@ -124,7 +124,8 @@ class LifecycleActions:
         known = any(c.name == client for c in self.inventory.clients)
         if not known and request.action != "remove":
             raise LifecycleRefused(f"{client} is not a client in the inventory")
-        self.facts, self.errors = {}, {}
+        self.facts, self.errors, self._client_refuses = {}, {}, False
+        inspected = None
         server = self.server_name
         try:
             self._event(server, "step", "connecting")
@@ -140,7 +141,8 @@ class LifecycleActions:
         self._event(server, "done", "facts gathered")
         if request.action == "recover" and self._key_verdict(client).kind != REWRITTEN:
             self._event(server, "step", f"the guard inspects {client}'s repository")
-            self._inspect = more_facts.guard_inspect(conn, identity, facts, self.settings, client)
+            inspected = more_facts.guard_inspect(conn, identity, facts, self.settings, client)
+            self._inspect = inspected
             self._event(server, "done", f"the guard inspected {client}'s repository")
         if not known:
             return
@@ -160,6 +162,13 @@ class LifecycleActions:
             return
         self.facts[client] = found
         self._event(client, "done", "facts gathered")
+        if request.mode == "rollback" and inspected and not parse_inspect(inspected).needs_decision:
+            # nothing to roll back: maybe done already, all but the client's forget-cache
+            self._event(client, "step", "checking that Borg accepts its repository")
+            self._client_refuses = more_facts.client_refuses_repository(
+                client_conn, found, client, self.settings, facts
+            )
+            self._event(client, "done", "checked that Borg accepts its repository")
         if request.action == "restore":
             self._event(client, "step", "listing its archives through its own key")
             self._listing = more_facts.client_listing(
@@ -239,7 +248,13 @@ class LifecycleActions:
             notes = recovery_notes(report)
             details = {"recovery": report.as_json()}
             items, more, choice = recovery_items(
-                report, request.mode, self.settings, spaths, python, client_facts
+                report,
+                request.mode,
+                self.settings,
+                spaths,
+                python,
+                client_facts,
+                getattr(self, "_client_refuses", False),
             )
             notes += more
         else:

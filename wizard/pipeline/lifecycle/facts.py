@@ -100,3 +100,21 @@ def client_listing(
             f"{client}: cannot list its archives through its own key: {_last_line(result.stderr)}"
         )
     return result.stdout.decode("utf-8", "replace")
+
+
+REPLAY = "newer than repository"
+"""In both of Borg 1.x's refusals of a repository older than what a client saw last
+(`Cache.RepositoryReplay`, from its security record or from its cache)."""
+
+
+def client_refuses_repository(
+    conn, facts: HostFacts, client: str, settings: ServerSettings, server_facts
+) -> bool:
+    """Whether `borg info` of the client's repository, through its own key, is refused as
+    older than the client's security record or cache (a rollback's `forget-cache` did not
+    run). Read-only; any other failure is not this one (False)."""
+    paths = client_layout(facts, client)
+    url = repository_url(settings, server_layout(server_facts, settings).repository(client))
+    env = borg_env(paths.key, paths.known_hosts, paths.passphrase)
+    result = conn.run(f"{env} borg info {shlex.quote(url)} < /dev/null")
+    return result.rc != 0 and REPLAY in result.stderr.decode("utf-8", "replace")

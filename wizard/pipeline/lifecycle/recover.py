@@ -115,8 +115,12 @@ def recovery_items(
     spaths: ServerPaths,
     python: str,
     client_facts: HostFacts | None,
+    client_refuses: bool = False,
 ) -> tuple[list[DesiredItem], list[str], str | None]:
-    """Items for `mode`, extra notes, and the choice still to make (mode None)."""
+    """Items for `mode`, extra notes, and the choice still to make (mode None).
+    `client_refuses`: Borg, through the client's own key, refuses the repository as older
+    than the client's security record or cache (a rollback whose `forget-cache` did not run:
+    a rollback asked again finishes with it)."""
     server, client = settings.name, report.client
     guard = {
         "python": python,
@@ -143,6 +147,15 @@ def recovery_items(
         )
         return [DesiredItem(server, PHASE_SERVER_PRUNE, command)], [], None
     rollback = report.rollback
+    if not report.needs_decision and client_facts is not None and client_refuses:
+        forget = forget_cache(report, settings, spaths, client_facts)
+        note = (
+            f"{report.repository} was rolled back already, but {client}'s security record or "
+            "cache is newer than it (Borg refuses its backups): only that is left to do"
+        )
+        return [forget], [note], None
+    if not report.needs_decision:
+        return [], [f"nothing to recover for {client}"], None
     if not rollback.get("possible"):
         raise LifecycleRefused(
             f"{client}: refusing to roll back: {rollback.get('reason') or 'not possible'}"
@@ -170,23 +183,30 @@ def recovery_items(
             "run borg delete --cache-only on its repository"
         )
     else:
-        paths = client_layout(client_facts, client)
-        items.append(
-            DesiredItem(
-                client,
-                PHASE_CLIENT_SETUP,
-                DesiredCommand(
-                    "forget-cache",
-                    f"forget {client}'s security record and cache for the repository (they "
-                    "are newer than the rolled-back repository; Borg would refuse)",
-                    {
-                        "repository_id": report.repository_id,
-                        "url": repository_url(settings, spaths.repository(client)),
-                        "key": paths.key,
-                        "known_hosts": paths.known_hosts,
-                        "passphrase_file": paths.passphrase,
-                    },
-                ),
-            )
-        )
+        items.append(forget_cache(report, settings, spaths, client_facts))
     return items, notes, None
+
+
+def forget_cache(
+    report: RecoveryReport, settings: ServerSettings, spaths: ServerPaths, client_facts: HostFacts
+) -> DesiredItem:
+    """On the client, through its own key: forget its security record and cache for the
+    rolled-back repository."""
+    client = report.client
+    paths = client_layout(client_facts, client)
+    return DesiredItem(
+        client,
+        PHASE_CLIENT_SETUP,
+        DesiredCommand(
+            "forget-cache",
+            f"forget {client}'s security record and cache for the repository (they "
+            "are newer than the rolled-back repository; Borg would refuse)",
+            {
+                "repository_id": report.repository_id,
+                "url": repository_url(settings, spaths.repository(client)),
+                "key": paths.key,
+                "known_hosts": paths.known_hosts,
+                "passphrase_file": paths.passphrase,
+            },
+        ),
+    )
