@@ -2,10 +2,12 @@
 
 One lab for the module (tests run in file order, each on its own client): client1 restores a
 file and is rolled back after a guard refusal, client2 is retired, client3 is retired with
-its repository purged. Each command runs as a subprocess and gets SIGINT (SIGKILL for the
-purge) right after a step's progress line, as in `test_interrupted_apply.py`; then the same
-command again must exit 0 (or say there is nothing to do) and leave the right end state on
-disk, and `borgkeep plan` must have nothing to change.
+its repository purged. Each command runs as a subprocess, watched as in
+`test_interrupted_apply.py` (whose helpers it uses): SIGINT right after the progress line
+saying a step starts (so the step finishes and every later one is skipped), SIGKILL for the
+purge right after the line saying `borg delete` is done. Then the same command again must
+exit 0 (or say there is nothing to do) and leave the right end state on disk, and
+`borgkeep plan` must have nothing to change.
 """
 
 from __future__ import annotations
@@ -76,6 +78,18 @@ def key_lines(lab: Lab) -> dict[str, str]:
     return parse_authorized_keys_block((lab.read_file(SERVER, AUTHORIZED_KEYS) or b"").decode())
 
 
+def ctrl_c_as_it_starts(operator: Operator, args: list[str], host: str, title: str) -> Interrupted:
+    """`borgkeep ARGS` and SIGINT right after the line saying `host` starts `title`: the
+    step takes a remote round trip or more, so the interrupt lands while it runs and every
+    later step is skipped (after its done line, the next phase may already have started)."""
+    return watch(
+        operator,
+        args,
+        lambda line: line.strip() == f"· {host}: {title}",
+        lambda process: process.send_signal(signal.SIGINT),
+    )
+
+
 def assert_interrupted(run: Interrupted, skipped: str) -> None:
     """SIGINT: exit 1, the report, and `skipped` among what was skipped."""
     assert run.returncode == 1, run.describe()
@@ -105,12 +119,7 @@ def test_restore_interrupted_during_its_extract_then_run_again(fleet: Operator) 
     lab.write_file(RESTORED, path, content, mode=0o640, user="root")
     backup(lab, RESTORED)
     args = ["restore", RESTORED, path, "--yes"]
-    run = watch(
-        fleet,
-        args,
-        lambda line: line.strip() == f"· {RESTORED}: run restore",
-        lambda process: process.send_signal(signal.SIGINT),
-    )
+    run = ctrl_c_as_it_starts(fleet, args, RESTORED, "run restore")
     assert run.returncode == 1, run.describe()
     assert f"  ✓ {RESTORED}: done: run restore" in run.stdout, run.describe()
     assert lab.read_file(RESTORED, restored_to(run, RESTORED)) == content
@@ -123,7 +132,7 @@ def test_restore_interrupted_during_its_extract_then_run_again(fleet: Operator) 
 
 
 def test_rollback_interrupted_before_the_client_forgets_its_cache(fleet: Operator) -> None:
-    """Ctrl-C right after the server's rollback: the client's `forget-cache` is skipped. The
+    """Ctrl-C during the server's rollback: the client's `forget-cache` is skipped. The
     same command again finishes it: the client backs up again, the guard prunes clean, and
     a third run has nothing to do."""
     lab = fleet.lab
@@ -136,7 +145,8 @@ def test_rollback_interrupted_before_the_client_forgets_its_cache(fleet: Operato
     assert deleted.returncode == 0, deleted.stderr
     assert guard(lab, RESTORED) == 3  # refused: a recorded archive vanished
     args = ["recover", RESTORED, "--rollback", "--yes"]
-    run = run_and_interrupt(fleet, args, (SERVER, "run guard-rollback"), signal.SIGINT)
+    run = ctrl_c_as_it_starts(fleet, args, SERVER, "run guard-rollback")
+    assert f"  ✓ {SERVER}: done: run guard-rollback" in run.stdout, run.describe()
     assert_interrupted(run, f"  - {RESTORED}: skipped: run forget-cache")
     refused = client_borg(lab, RESTORED, f"list {url}")  # what the skipped step was for
     assert refused.returncode != 0 and b"newer than repository" in refused.stderr
@@ -151,13 +161,13 @@ def test_rollback_interrupted_before_the_client_forgets_its_cache(fleet: Operato
     assert_plan_empty(fleet)
 
 
-def test_remove_interrupted_after_the_key_line_left(fleet: Operator) -> None:
-    """Ctrl-C right after the server dropped the client's key line: the client's files and
+def test_remove_interrupted_as_the_key_line_leaves(fleet: Operator) -> None:
+    """Ctrl-C while the server drops the client's key line: the client's files and
     the server's prune files are skipped, the client stays in the inventory; the same
     command again removes the rest and the client leaves the inventory."""
     lab = fleet.lab
     args = ["remove", RETIRED, "--yes"]
-    run = run_and_interrupt(fleet, args, (SERVER, f"update {AUTHORIZED_KEYS}"), signal.SIGINT)
+    run = ctrl_c_as_it_starts(fleet, args, SERVER, f"update {AUTHORIZED_KEYS}")
     assert_interrupted(run, f"  - {RETIRED}: skipped: ")
     assert RETIRED not in key_lines(lab)
     assert RETIRED in fleet.inventory.read_text()
