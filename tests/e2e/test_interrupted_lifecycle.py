@@ -1,7 +1,8 @@
 """Each lifecycle command interrupted once mid-way, then run again: the rerun finishes the job.
 
 One lab for the module (tests run in file order, each on its own client): client1 restores a
-file and is rolled back after a guard refusal, client2 is retired, client3 is retired with
+file, is rolled back after a guard refusal, then has a deletion acknowledged after another;
+client2 is retired, client3 is retired with
 its repository purged. Each command runs as a subprocess, watched as in
 `test_interrupted_apply.py` (whose helpers it uses): SIGINT right after the progress line
 saying a step starts (so the step finishes and every later one is skipped), SIGKILL for the
@@ -158,6 +159,27 @@ def test_rollback_interrupted_before_the_client_forgets_its_cache(fleet: Operato
     again = fleet.run(*args)
     assert again.returncode == 0, again.describe()
     assert f"nothing to recover for {RESTORED}" in again.stdout, again.describe()
+    assert_plan_empty(fleet)
+
+
+def test_acknowledge_interrupted_then_run_again(fleet: Operator) -> None:
+    """Ctrl-C as the guard's acknowledge starts (its one step): it finishes and says so; the
+    same command again exits 0, and the guard prunes clean."""
+    lab = fleet.lab
+    url = repository_url(lab, RESTORED)
+    listed = client_borg(lab, RESTORED, f"list --short {url}")
+    assert listed.returncode == 0, listed.stderr
+    newest = listed.stdout.decode().split()[-1]
+    deleted = client_borg(lab, RESTORED, f"delete {url}::{newest}")
+    assert deleted.returncode == 0, deleted.stderr
+    assert guard(lab, RESTORED) == 3
+    args = ["recover", RESTORED, "--acknowledge", "--yes"]
+    run = ctrl_c_as_it_starts(fleet, args, SERVER, "run guard-acknowledge")
+    assert run.returncode == 1, run.describe()
+    assert f"  ✓ {SERVER}: done: run guard-acknowledge" in run.stdout, run.describe()
+    rerun = fleet.run(*args)
+    assert rerun.returncode == 0, rerun.describe()
+    assert guard(lab, RESTORED) == 0
     assert_plan_empty(fleet)
 
 
