@@ -2,13 +2,12 @@
 
 One lab for the module (tests run in file order, each on its own client): client1 restores a
 file, is rolled back after a guard refusal, then has a deletion acknowledged after another;
-client2 is retired, client3 is retired with
-its repository purged. Each command runs as a subprocess, watched as in
-`test_interrupted_apply.py` (whose helpers it uses): SIGINT right after the progress line
-saying a step starts (so the step finishes and every later one is skipped), SIGKILL for the
-purge right after the line saying `borg delete` is done. Then the same command again must
-exit 0 (or say there is nothing to do) and leave the right end state on disk, and
-`borgkeep plan` must have nothing to change.
+client2 is retired; client3 is retired with its repository purged. Each command runs as a
+subprocess, watched as in `test_interrupted_apply.py` (whose helpers it uses): SIGINT right
+after the progress line saying a step starts (so the step finishes and every later one is
+skipped), SIGKILL for the purge right after the line saying `borg delete` is done. Then the
+same command again must exit 0 (or say there is nothing to do) and leave the right end state
+on disk, and `borgkeep plan` must have nothing to change.
 """
 
 from __future__ import annotations
