@@ -194,7 +194,9 @@ def test_the_server_keeps_a_copy_of_every_key_and_check_refuses_a_rewrite(fleet)
     assert operator.run("verify").returncode == 0
 
 
-def test_recover_offers_the_same_restoration(fleet):
+def test_recover_offers_the_same_restoration(fleet, request):
+    if request.node.callspec.params["fleet"] != "1.2":
+        pytest.skip("the restoration itself is proven on both versions above")
     lab, operator, _ = fleet
     names = _names(lab, "forged")
     _change_passphrase(lab, "forged")
