@@ -246,7 +246,9 @@ def test_control_characters_in_archive_names_are_refused_and_printed_escaped(fle
     _assert_genuine_survive(lab, client, genuine, segments)
 
 
-def test_a_lost_baseline_makes_the_guard_refuse_until_initialised(fleet):
+def test_a_lost_baseline_makes_the_guard_refuse_until_apply_records_it_again(fleet):
+    """The guard refuses without a baseline; the plan records it again (Borgkeep's own
+    repository: the server's copy holds its key), and apply converges."""
     lab, operator = fleet
     client = "nostate"
     genuine, segments = _genuine(lab, client), segment_sizes(lab, client)
@@ -255,10 +257,12 @@ def test_a_lost_baseline_makes_the_guard_refuse_until_initialised(fleet):
     result = _run_guard(lab, client)
     assert result.returncode == 3 and b"no baseline recorded for nostate" in result.stderr
     planned = operator.run("plan")
-    assert "the guard has no baseline for nostate" in planned.output, planned.describe()
+    assert planned.returncode == 2, planned.describe()
+    assert "record the guard's baseline for nostate's repository" in planned.output
+    assert "which has none" in planned.output
     _assert_genuine_survive(lab, client, genuine, segments)
-    initialised = _run_guard(lab, client, "init")
-    assert initialised.returncode == 0, initialised.stderr
+    applied = operator.run("apply", "--yes", "--no-verify")
+    assert applied.returncode == 0, applied.describe()
     assert _run_guard(lab, client).returncode == 0
     assert operator.run("plan").returncode == 0
 
