@@ -507,3 +507,20 @@ def test_a_changed_passphrase_through_the_clients_key_is_refused_and_restored(la
     assert restored.returncode == 0, describe(restored)
     assert set(GENUINE) <= set(lab.names())
     assert lab.run_guard("prune", CLIENT).returncode == 0
+
+
+def test_a_nonce_set_out_of_range_is_refused_and_reset_by_restore_key(lab: GuardLab):
+    """Set near 2**64 (what a client's commit_nonce_reservation can do), the nonce stops
+    every encrypted write; the guard refuses before its prune fails, restore-key removes it
+    (Borg reserves anew from its own records) and the prune runs."""
+    _init(lab)
+    (lab.repo / "nonce").write_text("fffffffffffff000")
+    refused = lab.run_guard("prune", CLIENT)
+    assert refused.returncode == REFUSED, describe(refused)
+    assert "near the end of its range" in refused.stderr
+    restored = lab.run_guard("restore-key", CLIENT)
+    assert restored.returncode == 0, describe(restored)
+    assert "its nonce was reset" in restored.stdout
+    assert not (lab.repo / "nonce").exists() or int((lab.repo / "nonce").read_text(), 16) < 2**63
+    pruned = lab.run_guard("prune", CLIENT)
+    assert pruned.returncode == 0, describe(pruned)

@@ -26,6 +26,7 @@ from wizard.hostside.guard_identity import (
     identity_from_config,
     identity_from_export,
     identity_problem,
+    nonce_problem,
     read_identity,
     rebuild_config,
 )
@@ -324,3 +325,24 @@ def test_a_key_the_operators_store_lacks_is_stored_before_apply():
         inventory, settings, facts, passphrases, dict(desired.unexported_keys)
     )
     assert stored.unexported_keys == {}
+
+
+def test_a_nonce_set_out_of_range_is_named_and_planned_back():
+    """A client can set the repository's nonce near 2**64 (commit_nonce_reservation):
+    every encrypted write fails. The guard names it; the plan resets it."""
+    assert nonce_problem(None) is None
+    assert nonce_problem("0000000000001000") is None
+    assert "near the end of its range" in nonce_problem("fffffffffffff000")
+    assert nonce_problem("not hex") == "its nonce file holds no number"
+    verdict = judge_repository(CONFIG, EXPORT, None, None, "c", "fffffffffffff000")
+    assert verdict.kind == REWRITTEN and "nonce" in verdict.reason
+    assert judge_repository(CONFIG, EXPORT, None, None, "c", "00000000000000ff").kind == OURS
+    inventory, settings, facts, passphrases = _converged()
+    path = "/backups/host1/nonce"
+    server = facts["nas"]
+    nonce = FileState(path, b"fffffffffffff000", 0o600, "borg")
+    facts = {**facts, "nas": replace(server, files={**server.files, path: nonce})}
+    _, plan = plan_for(inventory, settings, facts, passphrases)
+    (change,) = plan.changes
+    assert change.action == "restore-repokey"
+    assert change.description.startswith("reset the nonce of host1's repository")

@@ -69,6 +69,10 @@ class ServerPaths:
         back when a client rewrites the key through its own key (the guard reads it too)."""
         return posixpath.join(self.state_dir, f"{client_name}.repokey")
 
+    def repository_nonce(self, client_name: str) -> str:
+        """The repository's `nonce` reservation, which a client can set out of range."""
+        return posixpath.join(self.repository(client_name), "nonce")
+
     def repository_config(self, client_name: str) -> str:
         """The repository's own `config`: its id, settings and (encrypted) key."""
         return posixpath.join(self.repository(client_name), "config")

@@ -181,6 +181,40 @@ def identity_problem(recorded: dict | None, reference: dict | None, live: dict) 
     return "; ".join(changes) or None
 
 
+NONCE_LIMIT = 2**63
+"""Borg's nonce file counts up from 0 and fails every encrypting write near 2**64; no real
+repository gets anywhere near 2**63, but a client can set it there (`commit_nonce_reservation`)."""
+
+
+def nonce_problem(nonce_text: str | None) -> str | None:
+    """Why a repository's `nonce` file stops every encrypted write, or None (None text: no
+    file, which Borg handles)."""
+    if nonce_text is None:
+        return None
+    try:
+        value = int(nonce_text.strip(), 16)
+    except ValueError:
+        return "its nonce file holds no number"
+    if value >= NONCE_LIMIT:
+        return (
+            f"its nonce was set to {value:#x}, near the end of its range: every encrypted "
+            "write (the guard's prune, the client's backups) would fail"
+        )
+    return None
+
+
+def read_nonce(repository: str) -> str | None:
+    """The text of the repository's `nonce` file, read without following a link."""
+    try:
+        descriptor = os.open(os.path.join(repository, "nonce"), os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise IdentityError(f"cannot read {repository}/nonce: {error.strerror}") from None
+    with os.fdopen(descriptor, encoding="ascii", errors="replace") as handle:
+        return handle.read(100)
+
+
 def repokey_copy_file(state_dir: str, client: str) -> str:
     """The server's copy of a client's repository key (`borg key export`, 0600)."""
     return os.path.join(state_dir, f"{client}.repokey")
@@ -191,7 +225,11 @@ def check_identity(
 ) -> tuple[str | None, dict]:
     """(why the live repository is not the one the guard protects or None, its identity)."""
     live = read_identity(repository)
-    return identity_problem(recorded, read_reference(reference_path), live), live
+    problems = [
+        identity_problem(recorded, read_reference(reference_path), live),
+        nonce_problem(read_nonce(repository)),
+    ]
+    return "; ".join(p for p in problems if p) or None, live
 
 
 def identity_refusal(client: str, repository: str, problem: str, what: str) -> str:

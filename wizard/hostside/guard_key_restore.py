@@ -22,8 +22,10 @@ from wizard.hostside.guard_borg import recover_hidden_repository
 from wizard.hostside.guard_borg import restore_repository
 from wizard.hostside.guard_identity import identity_from_export
 from wizard.hostside.guard_identity import identity_problem
+from wizard.hostside.guard_identity import nonce_problem
 from wizard.hostside.guard_identity import read_config
 from wizard.hostside.guard_identity import read_identity
+from wizard.hostside.guard_identity import read_nonce
 from wizard.hostside.guard_identity import rebuild_config
 from wizard.hostside.guard_prune import result_record
 from wizard.hostside.guard_setup import ClientSetup
@@ -42,16 +44,22 @@ def run_restore_key(setup: ClientSetup, now: Callable[[], datetime]) -> Outcome:
         raise GuardFailure(f"no copy of the key to restore from: {error}") from None
     recover_hidden_repository(setup.repository, setup.hidden)
     problem = identity_problem(None, _reference(export), read_identity(setup.repository))
-    if problem is None:
+    nonce = nonce_problem(read_nonce(setup.repository))
+    if problem is None and nonce is None:
         return Outcome.ok(f"the key of {setup.repository} is the copy's already; nothing done")
     hide_repository(setup.repository, setup.hidden, setup.tools.lock_wait)
     try:
-        _replace_config(setup.hidden, rebuild_config(read_config(setup.hidden), export))
+        if problem is not None:
+            _replace_config(setup.hidden, rebuild_config(read_config(setup.hidden), export))
+        if nonce is not None and nonce_problem(read_nonce(setup.hidden)) is not None:
+            os.unlink(os.path.join(setup.hidden, "nonce"))  # Borg reserves anew from its own
     finally:
         restore_repository(setup.repository, setup.hidden)
     still = identity_problem(None, _reference(export), read_identity(setup.repository))
+    still = still or nonce_problem(read_nonce(setup.repository))
     if still:
         raise GuardFailure(f"the key of {setup.repository} is still not the copy's: {still}")
+    problem = "; ".join(p for p in (problem, nonce and "its nonce was reset") if p)
     outcome = Outcome.ok(
         f"restored the repository key of {setup.repository} from {setup.repokey_copy} (it had "
         f"been changed: {problem}); the client's and the server's passphrases open it again"

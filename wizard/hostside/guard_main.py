@@ -33,8 +33,10 @@ from wizard.hostside.guard_health import health_problems
 from wizard.hostside.guard_identity import export_text
 from wizard.hostside.guard_identity import identity_problem
 from wizard.hostside.guard_identity import identity_refusal
+from wizard.hostside.guard_identity import nonce_problem
 from wizard.hostside.guard_identity import read_config
 from wizard.hostside.guard_identity import read_identity
+from wizard.hostside.guard_identity import read_nonce
 from wizard.hostside.guard_identity import read_reference
 from wizard.hostside.guard_key_restore import run_restore_key
 from wizard.hostside.guard_notify import load_alerts
@@ -351,7 +353,11 @@ def _held_to_reference(setup: ClientSetup, recorded: dict | None, what: str) -> 
         report_line(setup.client, recovered, problem=True)
     live = read_identity(setup.repository)
     reference = read_reference(setup.repokey_copy)
-    problem = identity_problem(None if reference else recorded, reference, live)
+    problems = [
+        identity_problem(None if reference else recorded, reference, live),
+        nonce_problem(read_nonce(setup.repository)),
+    ]
+    problem = "; ".join(p for p in problems if p) or None
     if problem is None:
         return live
     return Outcome.refused(identity_refusal(setup.client, setup.repository, problem, what))

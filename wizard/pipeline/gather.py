@@ -354,7 +354,7 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
     files = [paths.authorized_keys]
     for client in clients:
         files += [paths.prune_config(client), paths.passphrase(client), paths.repokey(client)]
-        files.append(paths.repository_config(client))
+        files += [paths.repository_config(client), paths.repository_nonce(client)]
     files += [guard_program_path(paths.state_dir), alerts_file_path(paths.state_dir)]
     script = read_paths_script(
         files=[(path, identity.base(path)) for path in files],

@@ -16,7 +16,12 @@ import struct
 from dataclasses import dataclass
 
 from wizard.hostside.guard_borg import GuardFailure
-from wizard.hostside.guard_identity import export_text, identity_from_config, identity_from_export
+from wizard.hostside.guard_identity import (
+    export_text,
+    identity_from_config,
+    identity_from_export,
+    nonce_problem,
+)
 
 ABSENT = "absent"
 """No repository at the path: apply creates it."""
@@ -47,9 +52,25 @@ def judge_repository(
     stored_export: str | None,
     passphrase: str | None,
     where: str,
+    nonce_text: str | None = None,
 ) -> RepositoryVerdict:
     """The verdict for the repository whose `config` reads `config_text` (None: there is
-    none). The reference key is the server's copy, else the operator's export."""
+    none). The reference key is the server's copy, else the operator's export. A `nonce`
+    set out of range makes Borgkeep's repository REWRITTEN too (the restoration resets it)."""
+    verdict = _judge(config_text, server_copy, stored_export, passphrase, where)
+    problem = nonce_problem(nonce_text)
+    if problem and verdict.kind == OURS:
+        return RepositoryVerdict(REWRITTEN, verdict.repository_id, verdict.reference, problem)
+    return verdict
+
+
+def _judge(
+    config_text: str | None,
+    server_copy: str | None,
+    stored_export: str | None,
+    passphrase: str | None,
+    where: str,
+) -> RepositoryVerdict:
     if config_text is None:
         return RepositoryVerdict(ABSENT)
     references = [t for t in (server_copy, stored_export) if t and identity_from_export(t)]

@@ -44,6 +44,7 @@ class Fleet:
                 (stored_keys or {}).get(client.name),
                 passphrase.value if passphrase and not passphrase.is_new else None,
                 f"{inventory.server.name}:{paths.repository_config(client.name)}",
+                server_facts.file(paths.repository_nonce(client.name)).text,
             )
         return cls(inventory, settings, facts, passphrases, paths, repositories)
 

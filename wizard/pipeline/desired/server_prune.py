@@ -102,7 +102,11 @@ def server_prune(fleet: Fleet, orphans: list[str]) -> tuple[list[DesiredItem], l
         if verdict.reference is not None:
             add(key_copy(spaths, borg_user, client.name, verdict.reference))
         if verdict.kind == REWRITTEN:
-            add(key_restoration(spaths, borg_user, server_facts, client.name, python, guard_path))
+            add(
+                key_restoration(
+                    spaths, borg_user, server_facts, client.name, python, guard_path, verdict.reason
+                )
+            )
         baseline = _baseline(fleet, client, python, guard_path)
         if baseline is not None:
             baselines.append(baseline)
@@ -228,19 +232,26 @@ def key_restoration(
     client: str,
     python: str,
     guard_path: str,
+    nonce: str = "",
 ) -> DesiredCommand:
     """Put back a key a client rewrote through its append-only key (the guard's
     `restore-key`, as the borg user, from the server's copy): the passphrases open the
-    repository again, and the guard's next run is clean."""
-    config = server_facts.file(spaths.repository_config(client))
+    repository again, and the guard's next run is clean. `nonce`: the key is right, but
+    the client set the repository's nonce out of range (the same command resets it)."""
+    changed = spaths.repository_nonce(client) if nonce else spaths.repository_config(client)
     since = ""
-    if config.mtime is not None:
-        moment = datetime.fromtimestamp(config.mtime, UTC)
-        since = f" since {moment:%Y-%m-%d %H:%M} UTC"
+    if (mtime := server_facts.file(changed).mtime) is not None:
+        since = f" since {datetime.fromtimestamp(mtime, UTC):%Y-%m-%d %H:%M} UTC"
+    what = (
+        f"reset the nonce of {client}'s repository, set out of range through its own key{since} "
+        f"({nonce})"
+        if nonce
+        else f"restore the repository key of {client}, rewritten through its own key{since}, "
+        f"from the server's copy {spaths.repokey(client)}"
+    )
     return DesiredCommand(
         "restore-repokey",
-        f"restore the repository key of {client}, rewritten through its own key{since}, "
-        f"from the server's copy {spaths.repokey(client)}",
+        what,
         {"client": client, "python": python, "guard": guard_path, "user": borg_user},
     )
 

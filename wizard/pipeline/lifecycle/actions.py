@@ -187,6 +187,7 @@ class LifecycleActions:
             self.store.get(repokey_name(self.server_name, client)),
             None,
             spaths.repository_config(client),
+            facts.file(spaths.repository_nonce(client)).text,
         )
 
     def _key_recovery(self, client: str, spaths, python: str) -> tuple[list, list[str]]:
@@ -198,7 +199,7 @@ class LifecycleActions:
         items = []
         if not facts.file(spaths.repokey(client)).exists:
             items.append(key_copy(spaths, user, client, verdict.reference))
-        items.append(key_restoration(spaths, user, facts, client, python, guard))
+        items.append(key_restoration(spaths, user, facts, client, python, guard, verdict.reason))
         notes = [
             f"the repository key of {client} was rewritten through its own key: no passphrase "
             "opens the repository, so the guard refuses and nothing else can be recovered "
