@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from tests.planning import converge, fresh_fleet
+from wizard.artefacts.authorized_keys import parse_authorized_keys_block, public_key_of_line
 from wizard.artefacts.guard_program import (
     guard_program_path,
     guard_state_path,
@@ -186,6 +187,30 @@ def test_rotation_refuses_when_the_server_pins_another_key():
     session.facts["host1"] = replace(host1, client_public_key="ssh-ed25519 " + "A" * 68)
     with pytest.raises(DesiredStateError, match="pins another key"):
         planned(session, LifecycleRequest("rotate-key", "host1"))
+
+
+def test_a_rotation_interrupted_after_the_servers_line_only_switches():
+    """The server already pins the `.rotating` key (the rotation stopped before the client's
+    switch): running rotate-key again plans the switch alone, no new key."""
+    session = applied_session()
+    host1 = session.facts["host1"]
+    pinned = public_key_of_line(
+        parse_authorized_keys_block(session.facts["nas"].file(AK).text)["host1"]
+    )
+    rotating = KEY + ".rotating"
+    files = {
+        **host1.files,
+        rotating + ".pub": FileState(
+            rotating + ".pub", f"{pinned} borgkeep:host1\n".encode(), 0o644
+        ),
+        rotating: FileState(rotating, None, 0o600, digest="ab" * 32),
+    }
+    session.facts["host1"] = replace(
+        host1, files=files, client_public_key="ssh-ed25519 " + "B" * 68
+    )
+    plan = planned(session, LifecycleRequest("rotate-key", "host1")).plan
+    assert [(c.host, c.action) for c in plan.changes] == [("host1", "switch-key")]
+    assert change(plan, "host1", "switch-key").args["new_key"] == rotating
 
 
 # --- recover ------------------------------------------------------------------------------

@@ -304,9 +304,16 @@ def test_the_steps_covered_are_every_step_of_a_first_apply(operator: Operator) -
 
 
 def rotate_key_interrupted_then_rerun(operator: Operator) -> None:
-    """`rotate-key` interrupted after its first step: it says so and how to finish; the
-    same command again completes the rotation, and the plan is empty."""
-    run = run_and_interrupt(operator, ["rotate-key", CLIENT, "--yes"], None, signal.SIGINT)
+    """`rotate-key` interrupted as the server's key line changes (the signal comes at a
+    step's start line: after a done line the next step may have begun already): it says
+    so and how to finish; the same command again completes the rotation, and the plan is
+    empty."""
+    run = watch(
+        operator,
+        ["rotate-key", CLIENT, "--yes"],
+        lambda line: line.strip() == f"· {SERVER}: update /home/borg/.ssh/authorized_keys",
+        lambda process: process.send_signal(signal.SIGINT),
+    )
     assert run.returncode == 1, run.describe()
     assert "Interrupted: the step in progress was finished" in run.stdout, run.describe()
     assert f"  - {CLIENT}: skipped: " in run.stdout, run.describe()  # mid-way indeed

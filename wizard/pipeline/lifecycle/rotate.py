@@ -6,7 +6,8 @@ old one.
 The new key is generated next to the old one (`borgkeep_ed25519.rotating`), so until the
 switch the client's config still names a key the server accepts or refuses as planned. If
 the generation fails, the server's line keeps the old key (`Plan.kept_keys`). A leftover
-pair from an interrupted rotation is deleted first. Pure.
+pair from an interrupted rotation is deleted first, unless the rotation was interrupted
+after the server took the new key: then only the client's switch is left. Pure.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def rotation_items(
             server, f"authorized_keys has no line for {client}; run borgkeep apply first"
         )
     pinned = public_key_of_line(line) or ""
+    new_key = rotating_key(client_facts, client)
+    rotating = client_facts.file(new_key + ".pub").text or ""
+    if rotating.split()[1:2] == pinned.split()[1:2] and client_facts.file(new_key).exists:
+        # an interrupted rotation got past the server's line: only the switch is left
+        return [_switch(settings, spaths, client, client_facts, new_key)], {}, {}
     if pinned.split()[1:2] != old.split()[1:2]:
         raise DesiredStateError(
             client,
@@ -71,7 +77,6 @@ def rotation_items(
     keys = managed_block.merge_managed_block(
         keys_text, [new_line if candidate == line else candidate for candidate in block]
     )
-    new_key = rotating_key(client_facts, client)
     owner = client_facts.login_user
     items = [
         DesiredItem(client, PHASE_CLIENT_KEYS, item)
@@ -100,25 +105,36 @@ def rotation_items(
             ),
         )
     )
-    items.append(
-        DesiredItem(
-            client,
-            PHASE_CLIENT_SETUP,
-            DesiredCommand(
-                "switch-key",
-                f"prove that {server} refuses the old key and accepts the new one, then "
-                f"replace {paths.key} with the new pair (the old private key is removed)",
-                {
-                    "old_key": paths.key,
-                    "new_key": new_key,
-                    "known_hosts": paths.known_hosts,
-                    "passphrase_file": paths.passphrase,
-                    "url": repository_url(settings, spaths.repository(client)),
-                    "server": settings.address_host,
-                    "port": settings.address_port,
-                    "borg_user": borg_user,
-                },
-            ),
-        )
-    )
+    items.append(_switch(settings, spaths, client, client_facts, new_key))
     return items, {new_blob: client}, {new_blob: old_blob}
+
+
+def _switch(
+    settings: ServerSettings,
+    spaths: ServerPaths,
+    client: str,
+    client_facts: HostFacts,
+    new_key: str,
+) -> DesiredItem:
+    """On the client: prove the old key is refused and the new one works, then move the new
+    pair over the old one."""
+    paths = client_layout(client_facts, client)
+    return DesiredItem(
+        client,
+        PHASE_CLIENT_SETUP,
+        DesiredCommand(
+            "switch-key",
+            f"prove that {settings.name} refuses the old key and accepts the new one, then "
+            f"replace {paths.key} with the new pair (the old private key is removed)",
+            {
+                "old_key": paths.key,
+                "new_key": new_key,
+                "known_hosts": paths.known_hosts,
+                "passphrase_file": paths.passphrase,
+                "url": repository_url(settings, spaths.repository(client)),
+                "server": settings.address_host,
+                "port": settings.address_port,
+                "borg_user": settings.borg_user,
+            },
+        ),
+    )
