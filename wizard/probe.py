@@ -17,6 +17,7 @@ from wizard.remote.ssh_config import (
     operator_ssh_config_path,
     resolve_target,
 )
+from wizard.remote.step_timeouts import parse_seconds
 
 UnknownKeyCallback = Callable[[str, int, str, str], bool]
 DEFAULT_CONNECT_TIMEOUT = 15.0
@@ -25,13 +26,7 @@ CONNECT_TIMEOUT_ENV = "BORGKEEP_CONNECT_TIMEOUT"
 
 def parse_connect_timeout(text: str, origin: str = CONNECT_TIMEOUT_ENV) -> float:
     """Seconds to wait for a host's TCP connect and its SSH banner: a number above 0."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds <= 3600:
-        raise ValueError(f"{origin}: {text!r} is not a number of seconds between 0 and 3600")
-    return seconds
+    return parse_seconds(text, origin, 3600)
 
 
 def default_connect_timeout() -> float:

@@ -25,15 +25,20 @@ DATA = "data"
 SILENCE_LIMITS = {QUICK: 60.0, BORG: 600.0, DATA: 3600.0}
 
 
-def parse_step_timeout(text: str, origin: str = STEP_TIMEOUT_ENV) -> float:
-    """Seconds of silence a remote step may keep: a number above 0 (at most a day)."""
+def parse_seconds(text: str, origin: str, maximum: float) -> float:
+    """A number of seconds above 0 and at most `maximum`; ValueError naming `origin`."""
     try:
         seconds = float(text)
     except ValueError:
         seconds = float("nan")
-    if not 0 < seconds <= 86400:
-        raise ValueError(f"{origin}: {text!r} is not a number of seconds between 0 and 86400")
+    if not 0 < seconds <= maximum:
+        raise ValueError(f"{origin}: {text!r} is not a number of seconds between 0 and {maximum:g}")
     return seconds
+
+
+def parse_step_timeout(text: str, origin: str = STEP_TIMEOUT_ENV) -> float:
+    """Seconds of silence a remote step may keep: a number above 0 (at most a day)."""
+    return parse_seconds(text, origin, 86400)
 
 
 def step_silence(kind: str = BORG) -> float:
