@@ -137,12 +137,23 @@ def test_rename_and_leave_out_in_tmux_at_80x24(tmp_path: Path):
         keys(session, "C-n")
         wait_screen(session, "change(s) to apply", 120)
         # Enter only opens and closes a host; x leaves it out.
+        # One Down at a time, each waited for until the screen redraws: on a loaded
+        # machine queued keys would run past the row between two captures.
+        screen = tmux("capture-pane", "-p", "-t", session)
         for _ in range(40):
-            keys(session, "Down", pause=0.15)
-            if re.search(r"││ web-1\s+│", tmux("capture-pane", "-p", "-t", session)):
+            if re.search(r"││ web-1\s+│", screen):
                 break
+            before = screen
+            keys(session, "Down", pause=0.05)
+            for _ in range(50):
+                screen = tmux("capture-pane", "-p", "-t", session)
+                if screen != before:
+                    break
+                time.sleep(0.1)
+            time.sleep(0.2)
+            screen = tmux("capture-pane", "-p", "-t", session)
         else:
-            raise AssertionError("never reached web-1's row")
+            raise AssertionError(f"never reached web-1's row:\n{screen}")
         keys(session, "Enter", "Enter")
         screen = tmux("capture-pane", "-p", "-t", session)
         assert "[x] web-1" in screen and "[ ] web-1" not in screen
