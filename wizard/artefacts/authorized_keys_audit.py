@@ -5,16 +5,34 @@ outside Borgkeep's block with a managed client's key (above the block, or with n
 command at all) wins over the pinned line, and any `borg serve` without `--append-only`
 gives its key the right to delete. The plan warns about such lines and `verify` fails,
 each naming the line number.
+
+`remove_key_lines` takes such lines out when Borgkeep takes a server over, leaving one
+comment per line that says what it was (`# borgkeep took over, removed: read-write borg
+serve line of ssh-ed25519 SHA256:... web-1@old`): the key and its options are gone, the
+diff and the comment keep the trace. `removed_key_lines` reads those back on a later run.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import shlex
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from wizard.artefacts.authorized_keys import PUBLIC_KEY_TYPES
-from wizard.artefacts.managed_block import BEGIN_MARKER, END_MARKER
+from wizard.artefacts.managed_block import (
+    BEGIN_MARKER,
+    END_MARKER,
+    content_and_ending,
+    lines_in_managed_block,
+    numbered_lines,
+    replace_foreign_lines,
+)
+
+REMOVED_KEY_PREFIX = "# borgkeep took over, removed: "
+"""Starts the comment left where Borgkeep removed a key line; what the line was follows."""
 
 
 @dataclass(frozen=True)
@@ -137,3 +155,67 @@ def audit_authorized_keys(text: str | None, managed_keys: Mapping[str, str]) -> 
                 f"{_who(line)}: that key can delete archives"
             )
     return problems
+
+
+def fingerprint(blob: str) -> str:
+    """`SHA256:...` as `ssh-keygen -l` prints it, or `SHA256:?` for key data that is not
+    base64."""
+    try:
+        data = base64.b64decode(blob, validate=True)
+    except (ValueError, binascii.Error):
+        return "SHA256:?"
+    return "SHA256:" + base64.b64encode(hashlib.sha256(data).digest()).decode().rstrip("=")
+
+
+def _access(line: KeyLine) -> str:
+    command = line.forced_command
+    if command is None:
+        return "unrestricted key line (no forced command)"
+    if not runs_borg_serve(command):
+        return "forced-command key line"
+    if "--append-only" in command.split():
+        return "append-only borg serve line"
+    return "read-write borg serve line"
+
+
+def removal_comment(line: KeyLine) -> str:
+    """The comment that replaces a removed key line: what it allowed, the key's type,
+    fingerprint and comment. Never the key data or the options, so nothing of the line
+    can be used again (and no key data stays for `render_authorized_keys` to find)."""
+    who = f"{line.key_type} {fingerprint(line.blob)}"
+    if line.comment:
+        who += f" {line.comment}"
+    return f"{REMOVED_KEY_PREFIX}{_access(line)} of {who}"
+
+
+def remove_key_lines(text: str | None, line_numbers: Collection[int]) -> str:
+    """`text` (an authorized_keys file) with each given 1-based key line replaced by its
+    `removal_comment`; every other byte is kept, Borgkeep's block included.
+
+    A comment or blank line, so also one removed before, stays as it is: removing again
+    changes nothing. A line in Borgkeep's block, a number out of range, and a line that
+    holds no key this module can read raise ValueError.
+    """
+    by_number = {line.number: line for line in key_lines(text)}
+
+    def remove(number: int, content: str) -> str | None:
+        stripped = content.strip()
+        if not stripped or stripped.startswith("#"):
+            return None
+        if number not in by_number:
+            raise ValueError(f"authorized_keys line {number} holds no key Borgkeep can read")
+        return removal_comment(by_number[number])
+
+    return replace_foreign_lines(text, line_numbers, remove, "authorized_keys")
+
+
+def removed_key_lines(text: str | None) -> dict[int, str]:
+    """1-based line number -> what was removed, for each line Borgkeep removed in `text`."""
+    text = text or ""
+    inside = lines_in_managed_block(text)
+    removed = {}
+    for number, line in enumerate(numbered_lines(text), start=1):
+        content = content_and_ending(line)[0]
+        if number not in inside and content.startswith(REMOVED_KEY_PREFIX):
+            removed[number] = content.removeprefix(REMOVED_KEY_PREFIX)
+    return removed

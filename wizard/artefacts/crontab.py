@@ -7,13 +7,25 @@ and the review screen all read the same way.
 
 `render_crontab` takes the text of `crontab -l` (Debian hides the "DO NOT EDIT" header
 unless CRONTAB_NOHEADER=N, so the text round-trips through `crontab -`).
+
+`retire_cron_lines` turns an old job of someone else's into a comment that keeps the whole
+line (`# borgkeep took over: 0 3 * * * borgmatic`), so the diff shows it and undoing it is
+deleting the prefix; `retired_cron_lines` reads those back on a later run.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
+from collections.abc import Collection
 
-from wizard.artefacts.managed_block import merge_managed_block
+from wizard.artefacts.managed_block import (
+    content_and_ending,
+    lines_in_managed_block,
+    merge_managed_block,
+    numbered_lines,
+    replace_foreign_lines,
+)
 from wizard.inventory.validation import FieldError, check_absolute_path, check_cron, check_email
 
 CLIENT_ACTIONS = ("create", "check")
@@ -106,3 +118,47 @@ def staggered_schedule(client_name: str, window_start_hour: int = 1, window_hour
     offset_minutes = int.from_bytes(digest[:8], "big") % (window_hours * 60)
     hour = (window_start_hour + offset_minutes // 60) % 24
     return f"{offset_minutes % 60} {hour} * * *"
+
+
+RETIRED_PREFIX = "# borgkeep took over: "
+"""Starts every line Borgkeep commented out; the original line follows it unchanged."""
+_ENV_LINE_RE = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
+
+
+def _is_comment_or_blank(content: str) -> bool:
+    stripped = content.strip()
+    return not stripped or stripped.startswith("#")
+
+
+def retire_cron_lines(text: str | None, line_numbers: Collection[int]) -> str:
+    """`text` (a crontab, `/etc/crontab` or a cron.d file) with the given 1-based lines
+    commented out as `# borgkeep took over: <the line as it was>`.
+
+    Everything else keeps every byte, Borgkeep's block included. A comment or blank line,
+    so also a line already retired, stays as it is: retiring again changes nothing. A line
+    in Borgkeep's block, a number out of range, and a `NAME=value` line (commenting it
+    would change the environment of the jobs below it) raise ValueError.
+    """
+
+    def retire(number: int, content: str) -> str | None:
+        if _is_comment_or_blank(content):
+            return None
+        if _ENV_LINE_RE.match(content):
+            raise ValueError(
+                f"crontab line {number} sets a variable for the jobs below it, it is not a job"
+            )
+        return RETIRED_PREFIX + content
+
+    return replace_foreign_lines(text, line_numbers, retire, "crontab")
+
+
+def retired_cron_lines(text: str | None) -> dict[int, str]:
+    """1-based line number -> the original line, for each line Borgkeep retired in `text`."""
+    text = text or ""
+    inside = lines_in_managed_block(text)
+    retired = {}
+    for number, line in enumerate(numbered_lines(text), start=1):
+        content = content_and_ending(line)[0]
+        if number not in inside and content.startswith(RETIRED_PREFIX):
+            retired[number] = content.removeprefix(RETIRED_PREFIX)
+    return retired

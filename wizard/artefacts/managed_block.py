@@ -8,6 +8,8 @@ that cron, sshd and any editor read them without surprises.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 MANAGED_MARK = "# Managed by borgkeep"
@@ -162,3 +164,95 @@ def _render_block(lines: list[str], newline: str) -> str:
 def is_managed_file(text: str | None) -> bool:
     """Whether a whole file carries Borgkeep's header (so replacing it needs no warning)."""
     return bool(text) and text.startswith(MANAGED_MARK)
+
+
+# --- numbered lines outside the block (the takeover retires foreign ones) ---------------
+
+_LINE_ENDING_RE = re.compile(r"\r?\n\Z")
+
+
+def numbered_lines(text: str) -> list[str]:
+    """The lines (with their endings) as the takeover numbers them: `str.splitlines`.
+
+    Job discovery and the authorized_keys audit count lines this way, so a number they
+    report is an index here; joining the list gives `text` back byte for byte.
+    """
+    return text.splitlines(keepends=True)
+
+
+def content_and_ending(line: str) -> tuple[str, str]:
+    ending = _LINE_ENDING_RE.search(line)
+    return (line[: ending.start()], ending.group()) if ending else (line, "")
+
+
+def _whole_line(lines: list[str], index: int, number: int, what: str) -> None:
+    """Refuse a line that cron or sshd (which split at "\\n" only) read as part of another.
+
+    `str.splitlines` also splits at "\\r", form feeds and other separators; commenting such
+    a piece would put the "#" in the middle of the line cron or sshd really reads.
+    """
+    starts_whole = index == 0 or lines[index - 1].endswith("\n")
+    ends_whole = lines[index].endswith("\n") or index == len(lines) - 1
+    if not (starts_whole and ends_whole):
+        raise ValueError(
+            f"{what} line {number} shares its line with a neighbour (a carriage return or "
+            "another separator splits it); fix the file by hand"
+        )
+
+
+def lines_in_managed_block(text: str) -> frozenset[int]:
+    """1-based numbers of Borgkeep's markers and every line between them.
+
+    A marker is recognised with surrounding spaces too, as job discovery and the audit do,
+    so no line they call Borgkeep's can be retired; broken markers raise
+    ManagedBlockError (a ValueError).
+    """
+    parse_managed_block(text)
+    inside: set[int] = set()
+    in_block = False
+    for number, line in enumerate(numbered_lines(text), start=1):
+        stripped = line.strip()
+        if stripped == BEGIN_MARKER:
+            in_block = True
+        if in_block:
+            inside.add(number)
+        if stripped == END_MARKER:
+            in_block = False
+    return frozenset(inside)
+
+
+def replace_foreign_lines(
+    text: str | None,
+    line_numbers: Collection[int],
+    replace: Callable[[int, str], str | None],
+    what: str,
+) -> str:
+    """`text` with each given line's content replaced by `replace(number, content)`.
+
+    `replace` returns None to leave a line as it is. Every other byte is kept, each
+    replaced line keeps its own ending, and the line count never changes, so the numbers
+    of every other line stay valid. Numbers out of range and lines in Borgkeep's block
+    raise ValueError before anything is replaced.
+    """
+    text = text or ""
+    lines = numbered_lines(text)
+    inside = lines_in_managed_block(text)
+    for number in line_numbers:
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise ValueError(f"{what} line number {number!r} is not an integer")
+    for number in sorted(set(line_numbers)):
+        if not 1 <= number <= len(lines):
+            raise ValueError(f"{what} has no line {number} (it has {len(lines)} lines)")
+        if number in inside:
+            raise ValueError(f"{what} line {number} is in Borgkeep's own block, not foreign")
+    replaced = list(lines)
+    for number in sorted(set(line_numbers)):
+        content, ending = content_and_ending(lines[number - 1])
+        new_content = replace(number, content)
+        if new_content is None or new_content == content:
+            continue
+        _whole_line(lines, number - 1, number, what)
+        if len(numbered_lines(new_content + ending)) != 1:
+            raise ValueError(f"the new {what} line {number} would be more than one line")
+        replaced[number - 1] = new_content + ending
+    return "".join(replaced)
