@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from wizard.pipeline.apply import DEFAULT_PARALLEL, ApplyResult, EventSink, appl
 from wizard.pipeline.day_two import DayTwoActions
 from wizard.pipeline.desired import compute_desired_state
 from wizard.pipeline.desired.items import DesiredState, Passphrase
-from wizard.pipeline.existing_setup import existing_setup_warnings, existing_setups
+from wizard.pipeline.existing_setup import existing_setup_warnings
 from wizard.pipeline.facts import HostFacts, client_layout, server_layout
 from wizard.pipeline.first_backup import FirstBackup
 from wizard.pipeline.gather import gather_client_facts, gather_server_facts
@@ -46,6 +46,7 @@ from wizard.pipeline.plan_file import (
     save_plan_file,
 )
 from wizard.pipeline.status import ClientStatus, StatusError, StatusReport
+from wizard.pipeline.takeover_plan import Takeover, fleet_takeovers
 from wizard.pipeline.verify import VerifyReport, verify_fleet
 from wizard.probe import (
     CONNECT_TIMEOUT_ENV,
@@ -251,12 +252,19 @@ class FleetSession(DayTwoActions, LifecycleActions):
 
     # --- plan -----------------------------------------------------------------------------
 
-    def resolve_passphrases(self) -> dict[str, Passphrase]:
-        """Keyring first; else adopt the one a host already holds; else a new one."""
+    def resolve_passphrases(
+        self, takeovers: Mapping[str, Takeover] | None = None
+    ) -> dict[str, Passphrase]:
+        """A taken-over repository's passphrase first (from the config it is taken over
+        from); then the keyring; else adopt the one a host already holds; else a new one."""
         server_facts = self.facts[self.server_name]
         spaths = server_layout(server_facts, self.settings)
         result: dict[str, Passphrase] = {}
         for client in self.inventory.clients:
+            takeover = (takeovers or {}).get(client.name)
+            if takeover is not None and takeover.passphrase:
+                result[client.name] = Passphrase(takeover.passphrase)
+                continue
             stored = self.store.get(passphrase_name(self.server_name, client.name))
             if stored:
                 result[client.name] = Passphrase(stored)
@@ -280,8 +288,11 @@ class FleetSession(DayTwoActions, LifecycleActions):
         for it, so the diffs shown are exactly what apply writes."""
         if not self.facts:
             self.gather()
+        existing, takeovers = fleet_takeovers(
+            self.inventory, self.settings, self.server_name, self.facts
+        )
         if not self.passphrases:
-            self.resolve_passphrases()
+            self.resolve_passphrases(takeovers)
         self.left_out = set(leave_out)
         notes = [f"{host}: left out of this apply" for host in sorted(self.left_out)]
         if self.server_name in self.left_out:
@@ -290,13 +301,14 @@ class FleetSession(DayTwoActions, LifecycleActions):
             )
         facts = {k: v for k, v in self.facts.items() if k not in self.left_out}
         passphrases = {k: v for k, v in self.passphrases.items() if k not in self.left_out}
+        taken = {k: v for k, v in takeovers.items() if k in facts}
         self.desired = compute_desired_state(
-            self.inventory, self.settings, facts, passphrases, self.stored_keys()
+            self.inventory, self.settings, facts, passphrases, self.stored_keys(), taken
         )
         plan = compute_plan(self.desired, self.facts, self.errors)
-        clients = [c.name for c in self.inventory.clients]
-        plan.existing = existing_setups(self.facts, self.server_name, self.settings, clients)
-        plan.warnings += existing_setup_warnings(plan.existing, self.facts) + notes
+        plan.existing = existing
+        plan.takeovers = taken
+        plan.warnings += existing_setup_warnings(existing, self.facts, taken) + notes
         return plan
 
     # --- apply ----------------------------------------------------------------------------

@@ -54,9 +54,19 @@ class ServerPaths:
     authorized_keys: str
     state_dir: str
     repo_root: str
+    placed: tuple[tuple[str, str], ...] = ()
+    """(client, path) for each client whose inventory places its repository (`repository:`,
+    e.g. one taken over where it lies); every other is at `{repo_root}/{client}`."""
 
     def repository(self, client_name: str) -> str:
+        for name, path in self.placed:
+            if name == client_name:
+                return path
         return posixpath.join(self.repo_root, client_name)
+
+    def is_placed(self, client_name: str) -> bool:
+        """Whether the inventory places this client's repository outside the default."""
+        return any(name == client_name for name, _ in self.placed)
 
     def prune_config(self, client_name: str) -> str:
         return posixpath.join(self.state_dir, f"prune-{client_name}.yaml")
@@ -78,7 +88,9 @@ class ServerPaths:
         return posixpath.join(self.repository(client_name), "config")
 
 
-def server_paths(borg_home: str, repo_root: str) -> ServerPaths:
+def server_paths(
+    borg_home: str, repo_root: str, placed: tuple[tuple[str, str], ...] = ()
+) -> ServerPaths:
     ssh_dir = posixpath.join(borg_home, ".ssh")
     return ServerPaths(
         home=borg_home,
@@ -86,4 +98,5 @@ def server_paths(borg_home: str, repo_root: str) -> ServerPaths:
         authorized_keys=posixpath.join(ssh_dir, "authorized_keys"),
         state_dir=posixpath.join(borg_home, ".config", "borgkeep"),
         repo_root=repo_root,
+        placed=placed,
     )

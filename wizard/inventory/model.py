@@ -33,6 +33,8 @@ CLIENT_KEYS = (
     "schedule",
     "retention",
     "quota",
+    "repository",
+    "archive_prefix",
 )
 TOP_KEYS = ("version", "server", "retention", "clients", "alerts")
 ALERT_KEYS = ("email", "ntfy", "healthchecks", "webhook", "stale_after")
@@ -60,6 +62,12 @@ class ClientSpec:
     retention: dict = field(default_factory=dict)
     quota: str | None = None
     """Borg's `--storage-quota` for this client's repository (`50G`), or None for none."""
+    repository: str | None = None
+    """The repository's absolute path on the server; None: `{repo_root}/{name}`. Set to an
+    existing repository's path, Borgkeep takes that repository over where it lies."""
+    archive_prefix: str | None = None
+    """The literal start of this client's archive names; None: `{name}-`. A taken-over
+    repository keeps the prefix its archives already have, so the server prunes them."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,8 @@ def inventory_to_data(inventory: Inventory) -> dict:
             "schedule": c.schedule,
             "retention": dict(c.retention),
             "quota": c.quota,
+            "repository": c.repository,
+            "archive_prefix": c.archive_prefix,
         }
         for c in inventory.clients
     ]

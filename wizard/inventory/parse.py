@@ -4,6 +4,7 @@ line."""
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from wizard.inventory.validation import (
     InventoryError,
     check_absolute_path,
     check_alert_url,
+    check_archive_prefix,
     check_cron,
     check_distinct_destinations,
     check_duration,
@@ -35,6 +37,7 @@ from wizard.inventory.validation import (
     check_name,
     check_ntfy_url,
     check_quota,
+    check_repository_path,
     check_retention,
     check_source_directory,
     check_ssh_destination,
@@ -203,6 +206,7 @@ def _validate(data: object, errors: list[FieldError]) -> Inventory | None:
         clients.append(client)
         who = f"client {client.name!r}"
         destinations.append(Destination(f"clients[{i}].ssh", who, client.ssh))
+    errors += _overlapping_repositories(server, clients)
     if server is not None:
         errors += check_distinct_destinations(
             Destination("server.ssh", f"the server {server.name!r}", server.ssh), destinations
@@ -266,6 +270,39 @@ def _validate_server(raw: object, errors: list[FieldError]) -> ServerSpec | None
     return ServerSpec(name, ssh, address, borg_user, repo_root, prune_schedule, drill_schedule)
 
 
+def _overlapping_repositories(
+    server: ServerSpec | None, clients: list[ClientSpec]
+) -> list[FieldError]:
+    """Two clients can never share a repository or hold one inside the other's: each key
+    line may reach one repository only. Defaults count when `server.repo_root` is set
+    (otherwise the borg user's home decides, and the plan checks)."""
+    root = server.repo_root if server is not None else None
+    places = []
+    for i, client in enumerate(clients):
+        path = client.repository or (posixpath.join(root, client.name) if root else None)
+        if path:
+            places.append((i, client, path))
+    errors = []
+    for n, (i, client, path) in enumerate(places):
+        for j, other, other_path in places[:n]:
+            if (
+                path == other_path
+                or path.startswith(other_path + "/")
+                or other_path.startswith(path + "/")
+            ):
+                how = "the same repository as" if path == other_path else "a repository nested with"
+                field = (
+                    f"clients[{i}].repository" if client.repository else f"clients[{j}].repository"
+                )
+                errors.append(
+                    FieldError(
+                        field,
+                        f"{client.name} and {other.name} would have {how} each other ({path}, {other_path})",
+                    )
+                )
+    return errors
+
+
 def _validate_client(
     raw: object, where: str, default_retention: dict, errors: list[FieldError]
 ) -> ClientSpec | None:
@@ -300,6 +337,12 @@ def _validate_client(
     quota = raw.get("quota")
     if quota is not None:
         quota = _collect(errors, check_quota, f"{where}.quota", quota)
+    repository = raw.get("repository")
+    if repository is not None:
+        repository = _collect(errors, check_repository_path, f"{where}.repository", repository)
+    prefix = raw.get("archive_prefix")
+    if prefix is not None:
+        prefix = _collect(errors, check_archive_prefix, f"{where}.archive_prefix", prefix)
     retention = raw.get("retention") or {}
     retention = _collect(errors, check_retention, f"{where}.retention", retention, False)
     if retention is not None and default_retention:
@@ -319,4 +362,6 @@ def _validate_client(
         schedule=schedule,
         quota=quota,
         retention=retention or {},
+        repository=repository,
+        archive_prefix=prefix,
     )

@@ -30,6 +30,8 @@ class ServerSettings:
     prune_schedule: str
     repo_root_setting: str | None
     drill_schedule: str | None = None
+    placed_repositories: tuple[tuple[str, str], ...] = ()
+    """(client, absolute path) for clients whose inventory sets `repository:`."""
 
     @property
     def root_login(self) -> bool:
@@ -62,6 +64,9 @@ def resolve_server(inventory: Inventory, login_user: str, host: str, port: int) 
         prune_schedule=spec.prune_schedule or DEFAULT_PRUNE_SCHEDULE,
         repo_root_setting=spec.repo_root,
         drill_schedule=spec.drill_schedule,
+        placed_repositories=tuple(
+            (client.name, client.repository) for client in inventory.clients if client.repository
+        ),
     )
 
 

@@ -6,6 +6,7 @@ input is refused before any connection is made.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,33 @@ def check_absolute_path(field: str, value: object) -> str:
     if len(value) > 4096:
         raise FieldError(field, "path is too long")
     return value.rstrip("/") or "/"
+
+
+ARCHIVE_PREFIX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+
+
+def check_repository_path(field: str, value: object) -> str:
+    """A repository's absolute path on the server: a safe path, never `/` itself, written
+    the one way (no `//`, `/./` or trailing `/`), so two spellings cannot name one place."""
+    path = check_absolute_path(field, value)
+    if path == "/":
+        raise FieldError(field, "the repository cannot be / itself")
+    if posixpath.normpath(path) != path or path.startswith("//"):
+        raise FieldError(field, f"{value!r} is not written plainly: use {posixpath.normpath(path)}")
+    return path
+
+
+def check_archive_prefix(field: str, value: object) -> str:
+    """The literal start of a client's archive names (`web01-`): letters, digits, . _ -,
+    at most 64, starting with a letter or digit; no `{placeholders}` (the server would
+    expand them to its own values)."""
+    if not isinstance(value, str) or not ARCHIVE_PREFIX_RE.match(value):
+        raise FieldError(
+            field,
+            f"{value!r} is not an archive prefix: 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (a literal, no {placeholders})",
+        )
+    return value
 
 
 def _unprintable(value: str) -> str | None:

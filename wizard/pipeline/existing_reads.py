@@ -1,5 +1,6 @@
 """What gather reads on a client for the discovery of an existing Borg setup (issue 21):
-the borgmatic configs that login's borgmatic would load, `/etc/crontab`, the `/etc/cron.d`
+the borgmatic configs that login's borgmatic would load (and those a takeover retired
+beside them, `*.borgkeep-taken-over`), `/etc/crontab`, the `/etc/cron.d`
 files and `/etc/systemd/system` units that mention borg (with their timers), the login's
 `~/.ssh/config` and default public keys. Read as the login, without following a link
 (a link, or a file below one, is reported, never read), and without a `PathProblem`: these
@@ -24,6 +25,7 @@ from wizard.artefacts.layout import client_paths
 from wizard.pipeline.facts import HostFacts
 from wizard.takeover.borgmatic_configs import Login, default_directories
 from wizard.takeover.host_files import HostFiles
+from wizard.takeover.retired import RETIRED_SUFFIX
 
 DEFAULT_PUBLIC_KEYS = ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk")
 UNIT_DIRECTORY = "/etc/systemd/system"
@@ -59,7 +61,9 @@ def existing_setup_script(facts: HostFacts, name: str) -> str:
     files = [
         SYSTEM_CRONTAB,
         "/etc/borgmatic/config.yaml",
+        "/etc/borgmatic/config.yaml" + RETIRED_SUFFIX,
         posixpath.join(login.config_home, "borgmatic/config.yaml"),
+        posixpath.join(login.config_home, "borgmatic/config.yaml" + RETIRED_SUFFIX),
         posixpath.join(facts.home, ".ssh/config"),
         *(posixpath.join(facts.home, ".ssh", key + ".pub") for key in DEFAULT_PUBLIC_KEYS),
     ]
@@ -68,7 +72,8 @@ def existing_setup_script(facts: HostFacts, name: str) -> str:
     for directory in default_directories(login):
         top = q(_top(directory, facts.home))
         lines.append(
-            f"if xl {q(directory)} {top}; then for p in {q(directory)}/*.yaml {q(directory)}/*.yml; "
+            f"if xl {q(directory)} {top}; then for p in {q(directory)}/*.yaml {q(directory)}/*.yml "
+            f"{q(directory)}/*{RETIRED_SUFFIX}; "
             f'do if [ "$p" != {q(skip)} ] && {{ [ -e "$p" ] || [ -L "$p" ]; }} && '
             f'{{ [ ! -d "$p" ] || [ -L "$p" ]; }} && xo "$p" {top}; then set -- "$@" "$p"; fi; done; fi'
         )

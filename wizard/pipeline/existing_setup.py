@@ -9,7 +9,8 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from wizard.artefacts.layout import client_paths
 from wizard.inventory.settings import ServerSettings
@@ -20,18 +21,29 @@ from wizard.pipeline.existing_reads import (
     client_host_files,
 )
 from wizard.pipeline.facts import HostFacts, server_layout
-from wizard.takeover.borgmatic_configs import ConfigDiscovery, Login, discover_configs
+from wizard.takeover.borgmatic_configs import (
+    BorgmaticConfig,
+    ConfigDiscovery,
+    Login,
+    discover_configs,
+)
 from wizard.takeover.host_files import absolute, expand_home
 from wizard.takeover.repositories import (
     ChosenServer,
     HostResolver,
+    RepositoryMatch,
     SshHost,
     TakeoverSummary,
     config_paths_to_discover,
+    match_repository,
     no_ssh_config,
     summarize_client,
 )
+from wizard.takeover.retired import RETIRED_SUFFIX
 from wizard.takeover.scheduled_jobs import ScheduledJob, find_scheduled_jobs
+
+if TYPE_CHECKING:
+    from wizard.pipeline.takeover_plan import Takeover
 from wizard.takeover.server_key_lines import find_client_key_lines
 from wizard.takeover.versions import parse_version
 
@@ -82,8 +94,21 @@ def discover_client_configs(facts: HostFacts, name: str) -> ConfigDiscovery | No
     if version is None:
         return None
     login = client_login(facts)
-    wanted = config_paths_to_discover(login, client_jobs(facts))
+    wanted = config_paths_to_discover(login, client_jobs(facts)) + retired_config_paths(facts)
     return discover_configs(client_host_files(facts, name), login, version, wanted)
+
+
+def retired_config_paths(facts: HostFacts) -> tuple[str, ...]:
+    """The configs a takeover retired (`NAME.borgkeep-taken-over`), as gather found them:
+    read like configs, never counted as configs borgmatic loads."""
+    found = [path for path in facts.existing_setup_files if path.endswith(RETIRED_SUFFIX)]
+    for directory, names in facts.existing_setup_listings.items():
+        found += [posixpath.join(directory, n) for n in names if n.endswith(RETIRED_SUFFIX)]
+    return tuple(sorted(set(found)))
+
+
+def is_retired(config: BorgmaticConfig) -> bool:
+    return config.path.endswith(RETIRED_SUFFIX)
 
 
 def client_ssh_resolver(facts: HostFacts) -> HostResolver:
@@ -151,11 +176,27 @@ def _public_keys(facts: HostFacts) -> list[str]:
     return keys
 
 
+@dataclass(frozen=True)
+class RetiredConfigs:
+    """A client's configs an earlier takeover retired, with their repositories resolved:
+    what Borgkeep's config keeps carrying over on every later plan."""
+
+    configs: tuple[BorgmaticConfig, ...]
+    matches: tuple[RepositoryMatch, ...]
+
+
 def existing_setups(
     facts: Mapping[str, HostFacts], server: str, settings: ServerSettings, clients: Iterable[str]
 ) -> dict[str, TakeoverSummary]:
     """Per client whose facts are known, what it already has that is not Borgkeep's:
     configs, jobs, repositories on this server and the key lines that reach them."""
+    return discover_existing(facts, server, settings, clients)[0]
+
+
+def discover_existing(
+    facts: Mapping[str, HostFacts], server: str, settings: ServerSettings, clients: Iterable[str]
+) -> tuple[dict[str, TakeoverSummary], dict[str, RetiredConfigs]]:
+    """`existing_setups`, and per client the configs a takeover retired."""
     server_facts = facts[server]
     paths = server_layout(server_facts, settings)
     chosen = ChosenServer.at(
@@ -170,33 +211,65 @@ def existing_setups(
     keys = {client: _public_keys(facts[client]) for client in known}
     key_lines = find_client_key_lines(server_facts.file(paths.authorized_keys).text, keys)
     found = {}
+    retired = {}
     for client in known:
         client_facts = facts[client]
         discovery = discover_client_configs(client_facts, client)
         if discovery is None:
             continue
-        theirs = tuple(c for c in discovery.configs if not c.managed_by_borgkeep)
+        resolver = client_ssh_resolver(client_facts)
+        earlier = tuple(c for c in discovery.configs if is_retired(c))
+        if earlier:
+            matches = tuple(
+                match_repository(config, location, chosen, discovery.login, resolver)
+                for config in earlier
+                for location in config.options.repositories
+            )
+            retired[client] = RetiredConfigs(earlier, matches)
+        theirs = tuple(
+            c for c in discovery.configs if not c.managed_by_borgkeep and not is_retired(c)
+        )
         jobs = tuple(j for j in client_jobs(client_facts) if not j.managed_by_borgkeep)
         discovery = replace(discovery, configs=theirs)  # Borgkeep's own is no finding
-        resolver = client_ssh_resolver(client_facts)
         summary = summarize_client(client, discovery, jobs, key_lines, chosen, resolver)
         if summary.found or theirs or jobs or discovery.errors:
             found[client] = summary
-    return found
+    return found, retired
 
 
 def existing_setup_warnings(
-    summaries: Mapping[str, TakeoverSummary], facts: Mapping[str, HostFacts]
+    summaries: Mapping[str, TakeoverSummary],
+    facts: Mapping[str, HostFacts],
+    takeovers: Mapping[str, Takeover] | None = None,
 ) -> list[str]:
     """A job Borgkeep did not write that runs borgmatic on the login's default configs
-    (or on Borgkeep's directory) would run Borgkeep's config too: said precisely, per job."""
+    (or on Borgkeep's directory) would run Borgkeep's config too: said precisely, per job.
+    A takeover comments out the login's own; what it cannot is named, and so are archive
+    names the server's prune would not recognise."""
     warnings = []
+    for client, takeover in (takeovers or {}).items():
+        for job in takeover.leftover_jobs:
+            warnings.append(
+                f"{client}: {job.describe()} runs the taken-over setup and is not in "
+                f"{facts[client].login_user}'s crontab: disable it by hand (comment it out, "
+                "or `systemctl disable --now` its timer) so it stops failing"
+            )
+        if takeover.source is not None and not takeover.archive_prefix:
+            naming = takeover.source.options.naming.archive_name_format or "borgmatic's default"
+            warnings.append(
+                f"{client}: the taken-over archives are named by {naming}, which has no literal "
+                f"prefix: set `archive_prefix:` for {client} in the inventory to the start "
+                "they share (e.g. the host name and `-`), or the server's prune keeps them "
+                "for good"
+            )
     for client, summary in summaries.items():
         client_facts = facts[client]
         login = client_login(client_facts)
         ours = client_paths(client, client_facts.home, client_facts.is_root).config
+        takeover = (takeovers or {}).get(client)
+        retired = (*takeover.retire_jobs, *takeover.leftover_jobs) if takeover else ()
         for job in summary.jobs:
-            if job.managed_by_borgkeep or job.active is False:
+            if job.managed_by_borgkeep or job.active is False or job in retired:
                 continue
             for run in job.invocations:
                 if run.program != "borgmatic" or (run.run_as or job.user) != login.user:

@@ -169,7 +169,7 @@ class HostFacts:
 def server_layout(facts: HostFacts, settings: ServerSettings) -> ServerPaths:
     """Where the borg user's files and the repositories are on this server."""
     home = facts.home_of(settings.borg_user)
-    return server_paths(home, settings.repo_root(home))
+    return server_paths(home, settings.repo_root(home), settings.placed_repositories)
 
 
 def client_layout(facts: HostFacts, client_name: str) -> ClientPaths:

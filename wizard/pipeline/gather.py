@@ -21,7 +21,7 @@ from wizard.artefacts.guard_program import (
     legacy_state_path,
 )
 from wizard.artefacts.layout import client_paths
-from wizard.hostside.guard_borg import hidden_repository_path
+from wizard.hostside.guard_borg import hidden_path_of
 from wizard.inventory.settings import ServerSettings
 from wizard.pipeline.existing_reads import (
     existing_setup_script,
@@ -365,7 +365,7 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
             for path in (
                 guard_state_path(paths.state_dir, c),
                 legacy_state_path(paths.state_dir, c),
-                hidden_repository_path(paths.repo_root, c),
+                hidden_path_of(paths.repository(c)),
             )
         ],
         repos=[paths.repository(c) for c in clients],

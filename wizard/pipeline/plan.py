@@ -126,7 +126,10 @@ class Plan:
     nothing about them, so an empty plan never means the whole fleet is converged."""
     existing: dict = field(default_factory=dict)
     """Client -> its existing Borg setup (`wizard.takeover.repositories.TakeoverSummary`),
-    found read-only by gather: shown, never changed."""
+    found read-only by gather (what a takeover changes is in `takeovers` and the changes)."""
+    takeovers: dict = field(default_factory=dict)
+    """Client -> the takeover of its existing repository this plan makes
+    (`wizard.pipeline.takeover_plan.Takeover`)."""
 
     def for_host(self, host: str) -> list[Change]:
         return [c for c in self.changes if c.host == host]
@@ -147,8 +150,9 @@ class Plan:
     def to_json(self) -> str:
         """`changes`, `summary` and `warnings` (the contract), and what was not checked:
         `unchecked` (a list of {host, reason}), `unreachable` ({host: reason}, when any),
-        `counts` (changes, hosts checked, hosts not checked) and `existing` (per client, the
-        Borg setup it already has: never a secret)."""
+        `counts` (changes, hosts checked, hosts not checked), `existing` (per client, the
+        Borg setup it already has: never a secret) and `takeover` (per client whose
+        existing repository this plan takes over, what changes for it)."""
         data = {
             "changes": [
                 {
@@ -173,6 +177,7 @@ class Plan:
                 "hosts_unchecked": len(self.unchecked),
             },
             "existing": {client: found.to_json() for client, found in self.existing.items()},
+            "takeover": {client: t.to_json() for client, t in self.takeovers.items()},
         }
         if self.unchecked:
             data["unreachable"] = dict(self.unchecked)

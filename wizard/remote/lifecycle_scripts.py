@@ -153,3 +153,18 @@ def restore_script(
         'n=$(find "$t" 2>/dev/null | wc -l)\n'
         f'echo "{RESTORED}: $t ($n item(s))"\n'
     )
+
+
+def retire_config_script(path: str, to: str) -> str:
+    """Run as the login: rename a taken-over borgmatic config beside itself (`to`, in the
+    same directory: one atomic rename, nothing deleted). Already renamed: done. Both
+    present, or `to` taken by something else: refused, nothing moved."""
+    return (
+        f"set -eu\np={_q(path)}\nt={_q(to)}\n"
+        'if [ -e "$t" ] || [ -L "$t" ]; then\n'
+        '  if [ -e "$p" ] || [ -L "$p" ]; then echo "both $p and $t exist: move one away, '
+        'then apply again" >&2; exit 1; fi\n'
+        '  echo "$p was already retired: $t"; exit 0\nfi\n'
+        '[ -f "$p" ] || { echo "$p is gone or not a file" >&2; exit 1; }\n'
+        'mv -- "$p" "$t"\necho "retired $p: renamed to $t (borgmatic no longer loads it)"\n'
+    )

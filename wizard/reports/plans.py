@@ -126,10 +126,15 @@ def render_plan_text(
 def existing_setup_lines(plan: Plan) -> list[str]:
     """What each client already has that is not Borgkeep's, one line per client (never a
     passphrase: its source only)."""
-    if not plan.existing:
-        return []
-    out = ["existing Borg setup found (read-only: this plan changes none of it):"]
-    for client, found in plan.existing.items():
+    out = []
+    for client, takeover in plan.takeovers.items():
+        out.append(f"takeover of {client}'s existing setup:")
+        out += [safe_text(f"  {line}", keep_newlines=False) for line in takeover.describe()]
+    shown = {c: found for c, found in plan.existing.items() if c not in plan.takeovers}
+    if not shown:
+        return out
+    out.append("existing Borg setup found (read-only: this plan changes none of it):")
+    for client, found in shown.items():
         parts = [found.describe()]
         for config in found.configs.configs:
             if config.managed_by_borgkeep:

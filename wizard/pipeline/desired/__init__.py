@@ -8,6 +8,9 @@ plan shows as such and the executor fills in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 from wizard.artefacts.proven_versions import version_warnings
 from wizard.inventory.model import Inventory
 from wizard.inventory.settings import ServerSettings
@@ -19,6 +22,9 @@ from wizard.pipeline.desired.server_access import server_access
 from wizard.pipeline.desired.server_prune import server_prune
 from wizard.pipeline.facts import HostFacts, borg_path_notes, client_layout
 
+if TYPE_CHECKING:  # the takeover module raises DesiredStateError from this package
+    from wizard.pipeline.takeover_plan import Takeover
+
 
 def compute_desired_state(
     inventory: Inventory,
@@ -26,11 +32,13 @@ def compute_desired_state(
     facts: dict[str, HostFacts],
     passphrases: dict[str, Passphrase],
     stored_keys: dict[str, str] | None = None,
+    takeovers: Mapping[str, Takeover] | None = None,
 ) -> DesiredState:
     """`facts` holds the server's facts under the server's name and each client's facts under
     its name; clients missing from `facts` (unreachable, left out) get nothing new.
-    `stored_keys`: the operator's exports of the repository keys, by client."""
-    fleet = Fleet.resolve(inventory, settings, facts, passphrases, stored_keys)
+    `stored_keys`: the operator's exports of the repository keys, by client. `takeovers`:
+    the clients whose existing repository is taken over (`wizard.pipeline.takeover_plan`)."""
+    fleet = Fleet.resolve(inventory, settings, facts, passphrases, stored_keys, takeovers)
     key_items, public_keys, placeholders = client_keys(fleet)
     access_items, keys_file, access_warnings = server_access(fleet, public_keys, placeholders)
     prune_items, prune_warnings = server_prune(fleet, keys_file.orphans)

@@ -3,9 +3,12 @@ config (create + check only), repository and crontab block."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from wizard.artefacts import crontab, known_hosts_pin, passphrase_file
 from wizard.artefacts.borgmatic_client import render_client_config
-from wizard.hostside.guard_borg import hidden_repository_path
+from wizard.artefacts.carried_options import CarriedOptions, carried_options
+from wizard.hostside.guard_borg import hidden_path_of
 from wizard.inventory.settings import client_schedule, repository_url
 from wizard.pipeline.desired.fleet import Fleet, require
 from wizard.pipeline.desired.items import (
@@ -19,6 +22,10 @@ from wizard.pipeline.desired.items import (
 )
 from wizard.pipeline.facts import client_layout
 from wizard.pipeline.repository_key import ABSENT, FOREIGN
+from wizard.takeover.retired import CRONTAB_SOURCE_PREFIX, RETIRED_SUFFIX
+
+if TYPE_CHECKING:
+    from wizard.pipeline.takeover_plan import Takeover
 
 MONITORING_SECRETS = ("ping_url", "topic")
 """In the client's config, the Healthchecks ping URL and the ntfy topic carry the tokens."""
@@ -54,6 +61,8 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
                 description="repository passphrase",
             )
         )
+        takeover = fleet.takeovers.get(client.name)
+        carried = _carried(fleet, client.name, facts) if takeover else None
         config = render_client_config(
             borgmatic_version=require(facts, "the borgmatic version", facts.borgmatic_version),
             client_name=client.name,
@@ -66,6 +75,8 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
             borg_path=require(facts, "the borg path", facts.borg_path),
             healthchecks=fleet.inventory.alerts.healthchecks,
             ntfy=fleet.inventory.alerts.ntfy,
+            archive_prefix=fleet.archive_prefix(client),
+            carried=carried,
         )
         add(
             DesiredFile(
@@ -96,10 +107,52 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
                     },
                 )
             )
+        if takeover is not None:
+            for path in takeover.retire_configs:
+                add(
+                    DesiredCommand(
+                        "retire-config",
+                        f"retire {path}, taken over by Borgkeep's config: renamed to "
+                        f"{path}{RETIRED_SUFFIX} (borgmatic no longer loads it; nothing deleted)",
+                        {"path": path, "to": path + RETIRED_SUFFIX},
+                    )
+                )
         borgmatic = require(facts, "the borgmatic path", facts.borgmatic_path)
         cron_line = crontab.client_cron_line(client_schedule(client), borgmatic, paths.config)
-        add(DesiredCrontab(owner, crontab.render_crontab(facts.crontabs.get(owner), [cron_line])))
+        retired = _retired_jobs(takeover, f"{CRONTAB_SOURCE_PREFIX}{owner}")
+        existing = (
+            crontab.retire_cron_lines(facts.crontabs.get(owner), retired)
+            if retired
+            else (facts.crontabs.get(owner))
+        )
+        add(DesiredCrontab(owner, crontab.render_crontab(existing, [cron_line])))
     return items
+
+
+def _carried(fleet: Fleet, client: str, facts) -> CarriedOptions | None:
+    """What Borgkeep's config carries over from the taken-over config (active or retired)."""
+    source = fleet.takeovers[client].source
+    if source is None:
+        return None
+    alerts = tuple(
+        name
+        for name, url in (
+            ("healthchecks", fleet.inventory.alerts.healthchecks),
+            ("ntfy", fleet.inventory.alerts.ntfy),
+        )
+        if url
+    )
+    version = require(facts, "the borgmatic version", facts.borgmatic_version)
+    try:
+        return carried_options(source.options, version, alerts=alerts)
+    except ValueError as exc:
+        raise DesiredStateError(client, f"{source.path}: {exc}") from None
+
+
+def _retired_jobs(takeover: Takeover | None, source: str) -> list[int]:
+    if takeover is None:
+        return []
+    return sorted({job.line for job in takeover.retire_jobs if job.source == source and job.line})
 
 
 def _needs_init(fleet: Fleet, client: str) -> bool:
@@ -108,7 +161,7 @@ def _needs_init(fleet: Fleet, client: str) -> bool:
     does a repository a guard run has taken out of the client's reach (it is not absent)."""
     spaths = fleet.server_paths
     repository = spaths.repository(client)
-    hidden = hidden_repository_path(spaths.repo_root, client)
+    hidden = hidden_path_of(repository)
     verdict = fleet.repositories[client]
     if verdict.kind == FOREIGN:
         raise DesiredStateError(

@@ -3,7 +3,9 @@ layout, the facts of each reachable host, and the passphrases."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from wizard.artefacts.layout import ServerPaths
 from wizard.inventory.model import ClientSpec, Inventory
@@ -11,6 +13,9 @@ from wizard.inventory.settings import ServerSettings
 from wizard.pipeline.desired.items import DesiredStateError, Passphrase
 from wizard.pipeline.facts import HostFacts, server_layout
 from wizard.pipeline.repository_key import RepositoryVerdict, judge_repository
+
+if TYPE_CHECKING:  # the takeover module raises DesiredStateError from this package
+    from wizard.pipeline.takeover_plan import Takeover
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,8 @@ class Fleet:
     server_paths: ServerPaths
     repositories: dict[str, RepositoryVerdict] = field(default_factory=dict)
     """What each client's repository is (see `wizard.pipeline.repository_key`)."""
+    takeovers: Mapping[str, Takeover] = field(default_factory=dict)
+    """Clients whose existing repository this apply takes over, and how."""
 
     @classmethod
     def resolve(
@@ -31,6 +38,7 @@ class Fleet:
         facts: dict[str, HostFacts],
         passphrases: dict[str, Passphrase],
         stored_keys: dict[str, str] | None = None,
+        takeovers: Mapping[str, Takeover] | None = None,
     ) -> Fleet:
         """`stored_keys`: the operator's exports of the repository keys, by client."""
         server_facts = facts[inventory.server.name]
@@ -46,7 +54,9 @@ class Fleet:
                 f"{inventory.server.name}:{paths.repository_config(client.name)}",
                 server_facts.file(paths.repository_nonce(client.name)).text,
             )
-        return cls(inventory, settings, facts, passphrases, paths, repositories)
+        return cls(
+            inventory, settings, facts, passphrases, paths, repositories, dict(takeovers or {})
+        )
 
     @property
     def server(self) -> str:
@@ -59,6 +69,14 @@ class Fleet:
     @property
     def borg_user(self) -> str:
         return self.settings.borg_user
+
+    def archive_prefix(self, client: ClientSpec) -> str | None:
+        """The literal start of the client's archive names when it is not `{name}-`: the
+        inventory's `archive_prefix`, else the one a taken-over repository's archives have."""
+        if client.archive_prefix:
+            return client.archive_prefix
+        takeover = self.takeovers.get(client.name)
+        return takeover.archive_prefix if takeover else None
 
     @property
     def reachable_clients(self) -> list[ClientSpec]:

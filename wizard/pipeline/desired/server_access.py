@@ -9,7 +9,11 @@ that carries it, so a shared key would open one client's repository to another.
 from __future__ import annotations
 
 from wizard.artefacts import authorized_keys
-from wizard.artefacts.authorized_keys_audit import audit_authorized_keys, key_lines
+from wizard.artefacts.authorized_keys_audit import (
+    audit_authorized_keys,
+    key_lines,
+    remove_key_lines,
+)
 from wizard.inventory.validation import FieldError
 from wizard.pipeline.desired.fleet import Fleet, require
 from wizard.pipeline.desired.items import (
@@ -47,7 +51,7 @@ def server_access(
     items.append(
         DesiredItem(server, PHASE_SERVER_ACCESS, DesiredDir(spaths.repo_root, 0o700, borg_user))
     )
-    existing = server_facts.file(spaths.authorized_keys).text
+    existing = taken_over_key_lines_removed(fleet, server_facts.file(spaths.authorized_keys).text)
     current = authorized_keys.parse_authorized_keys_block(existing)
     entries = {}
     for client in fleet.inventory.clients:
@@ -81,6 +85,20 @@ def server_access(
     where = f"{server}: {spaths.authorized_keys}"
     warnings = [f"{where}: {problem}" for problem in audit_authorized_keys(existing, managed)]
     return items, result, warnings
+
+
+def taken_over_key_lines_removed(fleet: Fleet, text: str | None) -> str | None:
+    """`text` without the lines outside Borgkeep's block that let a taken-over client's
+    keys reach its repository (each left as a comment saying what it was)."""
+    numbers = sorted(
+        {line.number for takeover in fleet.takeovers.values() for line in takeover.remove_key_lines}
+    )
+    if not numbers:
+        return text
+    try:
+        return remove_key_lines(text, numbers)
+    except ValueError as exc:
+        raise DesiredStateError(fleet.server, f"authorized_keys: {exc}") from None
 
 
 def _refuse_hostile_keys(

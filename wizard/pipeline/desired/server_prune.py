@@ -88,6 +88,7 @@ def server_prune(fleet: Fleet, orphans: list[str]) -> tuple[list[DesiredItem], l
             passphrase_file=spaths.passphrase(client.name),
             retention=client_retention(fleet.inventory, client),
             borg_path=require(server_facts, "the borg path", server_facts.borg_path),
+            archive_prefix=fleet.archive_prefix(client),
         )
         add(
             DesiredFile(
@@ -158,6 +159,20 @@ def guard_python(fleet: Fleet) -> str:
 def guard_config(fleet: Fleet, clients: list[ClientSpec]) -> dict:
     """The guard program's CONFIG for this server (see `wizard.artefacts.guard_program`)."""
     server_facts, spaths = fleet.server_facts, fleet.server_paths
+    entries = {}
+    for client in clients:
+        entry = {
+            "prefix": archive_prefix(client.name, fleet.archive_prefix(client)),
+            "retention": client_retention(fleet.inventory, client),
+            "max_new_per_day": client_backups_per_day(client),
+            "stale_after": client_stale_after(fleet.inventory, client),
+            "quota": quota_bytes(client.quota) if client.quota else 0,
+            "prune_config": spaths.prune_config(client.name),
+            "passphrase_file": spaths.passphrase(client.name),
+        }
+        if spaths.is_placed(client.name):
+            entry["repository"] = spaths.repository(client.name)
+        entries[client.name] = entry
     return {
         "server": fleet.server,
         "borg": require(server_facts, "the borg path", server_facts.borg_path),
@@ -166,18 +181,7 @@ def guard_config(fleet: Fleet, clients: list[ClientSpec]) -> dict:
         "repo_root": spaths.repo_root,
         "lock_wait": PRUNE_LOCK_WAIT_SECONDS,
         "clock_skew": CLOCK_SKEW_SECONDS,
-        "clients": {
-            client.name: {
-                "prefix": archive_prefix(client.name),
-                "retention": client_retention(fleet.inventory, client),
-                "max_new_per_day": client_backups_per_day(client),
-                "stale_after": client_stale_after(fleet.inventory, client),
-                "quota": quota_bytes(client.quota) if client.quota else 0,
-                "prune_config": spaths.prune_config(client.name),
-                "passphrase_file": spaths.passphrase(client.name),
-            }
-            for client in clients
-        },
+        "clients": entries,
     }
 
 
@@ -194,7 +198,13 @@ def _baseline(
     if {state, legacy} & server_facts.existing:
         return None
     repo = spaths.repository(client.name)
-    if fleet.repositories[client.name].kind == ABSENT:
+    if client.name in fleet.takeovers:
+        description = (
+            f"record the guard's baseline for {client.name}'s repository {repo}, taken over: "
+            "every archive it holds at apply becomes the baseline, pruned by the server's "
+            "retention from then on"
+        )
+    elif fleet.repositories[client.name].kind == ABSENT:
         description = (
             f"record the guard's baseline for {client.name}'s new repository {repo}, and keep "
             f"a copy of its key in {spaths.repokey(client.name)} <secret: new>"

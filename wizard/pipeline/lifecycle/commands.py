@@ -81,7 +81,12 @@ def _restore(args: dict, identity: HostIdentity, secret: Secret):
     return identity.login, script, None
 
 
+def _retire_config(args: dict, identity: HostIdentity, secret: Secret):
+    return identity.login, lifecycle_scripts.retire_config_script(args["path"], args["to"]), None
+
+
 LIFECYCLE_COMMANDS: dict[str, Command] = {
+    "retire-config": _retire_config,
     "restore-repokey": _guard("restore-key"),
     "delete-repository": _delete_repository,
     "switch-key": _switch_key,
