@@ -1,13 +1,16 @@
 """Issue 21, discovery: a client that already backs up with borgmatic (a config in
 /etc/borgmatic.d with its own retention, a bare `borgmatic` in root's crontab) is shown by
-`borgkeep plan`, read-only: `plan --json` under `existing`, the text with its section and
-the warning that the bare job would also run Borgkeep's config. Nothing is written."""
+`borgkeep plan`, read-only, when the inventory starts a new repository beside it
+(`repository:` at Borgkeep's default): `plan --json` under `existing`, the text with its
+section and the warning that the bare job would also run Borgkeep's config. Nothing is
+written. (Without `repository:` the plan refuses and names the choice: test_takeover.)"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import yaml
 
 from wizard.lab import Lab
 
@@ -53,7 +56,9 @@ def test_plan_shows_an_existing_borgmatic_setup_and_warns_about_its_bare_job(lab
     lab.run("client1", "cat > /etc/borgmatic.d/home.yaml", input=config, check=True)
     lab.run("client1", "crontab -", input="0 3 * * * borgmatic\n", check=True)
     operator = make_operator(lab, tmp_path / "operator")
-    operator.write_inventory(inventory_text(lab, clients=["client1"]))
+    data = yaml.safe_load(inventory_text(lab, clients=["client1"]))
+    data["clients"][0]["repository"] = f"{REPO_ROOT}/client1"  # a new one beside it
+    operator.write_inventory(yaml.safe_dump(data, sort_keys=False))
 
     planned = operator.run("plan", "--json")
     assert planned.returncode == 2, planned.describe()
