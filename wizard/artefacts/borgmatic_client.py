@@ -2,8 +2,10 @@
 
 Retention lives on the server (a client key is append-only, so it could not prune anyway,
 and a compromised client must not be able to). Archive names carry the client's literal
-name, never `{hostname}`: the server prunes them, and there `{hostname}` would expand to
-the server's own name.
+name (or the literal `archive_prefix` of archives an earlier config named), never
+`{hostname}`: the server prunes them, and there `{hostname}` would expand to the server's
+own name. What a taken-over config did (hooks, database dumps, ...) comes in as `carried`
+options (`carried_options.py`), merged under Borgkeep's own keys.
 
 The naming helpers (`archive_name_format`, `archive_match_glob`, `archive_prefix`) live
 here because the client is what creates the archives; the server config imports them so
@@ -18,6 +20,7 @@ import shlex
 import yaml
 
 from wizard.artefacts import borgmatic_versions as versions
+from wizard.artefacts.carried_options import CarriedOptions, merge_carried
 from wizard.artefacts.client_ssh import client_ssh_command
 from wizard.artefacts.managed_block import MANAGED_HEADER
 from wizard.inventory.validation import (
@@ -41,22 +44,42 @@ _SSH_URL_RE = re.compile(
 _FREQUENCY_RE = re.compile(r"always|[1-9][0-9]{0,4} (?:second|minute|hour|day|week|month|year)s?\Z")
 
 
+_ARCHIVE_PREFIX_RE = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
+
 _CLIENT_GUARD = "{action} runs on the backup server, not here; run explicit actions: create check"
 
 
-def archive_name_format(client_name: str) -> str:
-    """Archive names start with the literal client name so the server can tell them apart."""
-    return f"{check_name('client_name', client_name)}-{{now:%Y-%m-%dT%H:%M:%S}}"
+def check_archive_prefix(value: object) -> str:
+    """A literal start of archive names (`web01-`), kept when taking over archives that an
+    earlier config named: no `{placeholders}`, which the server would expand to its own."""
+    if not isinstance(value, str) or not _ARCHIVE_PREFIX_RE.match(value):
+        raise ValueError(
+            f"archive_prefix: {value!r} is not a literal archive prefix: 1 to 64 letters, "
+            "digits, '.', '_' or '-' (no {placeholders})"
+        )
+    return value
 
 
-def archive_match_glob(client_name: str) -> str:
+def naming_prefix(client_name: str, archive_prefix: str | None = None) -> str:
+    """The literal start of this client's archive names: `archive_prefix` when given, else
+    `<client_name>-`."""
+    name = check_name("client_name", client_name)
+    return f"{name}-" if archive_prefix is None else check_archive_prefix(archive_prefix)
+
+
+def archive_name_format(client_name: str, archive_prefix: str | None = None) -> str:
+    """Archive names start with a literal prefix so the server can tell them apart."""
+    return f"{naming_prefix(client_name, archive_prefix)}{{now:%Y-%m-%dT%H:%M:%S}}"
+
+
+def archive_match_glob(client_name: str, archive_prefix: str | None = None) -> str:
     """The `match_archives` value (borgmatic >= 1.7.11) selecting only this client's archives."""
-    return f"sh:{archive_prefix(client_name)}*"
+    return f"sh:{naming_prefix(client_name, archive_prefix)}*"
 
 
-def archive_prefix(client_name: str) -> str:
+def archive_prefix(client_name: str, archive_prefix: str | None = None) -> str:
     """The `prefix` value (borgmatic < 1.7.11) selecting only this client's archives."""
-    return f"{check_name('client_name', client_name)}-"
+    return naming_prefix(client_name, archive_prefix)
 
 
 def check_repository_url(field: str, value: object) -> str:
@@ -141,11 +164,16 @@ def render_client_config(
     check_frequency: str = "2 weeks",
     healthchecks: str | None = None,
     ntfy: str | None = None,
+    archive_prefix: str | None = None,
+    carried: CarriedOptions | None = None,
 ) -> str:
     """The client's borgmatic config for the borgmatic version installed on that client.
 
     `borg_path` is the borg the facts found: borgmatic runs it by that absolute path
-    (`local_path`), so cron's short PATH can neither miss it nor pick another one."""
+    (`local_path`), so cron's short PATH can neither miss it nor pick another one.
+    `archive_prefix` (a literal such as "web01-") replaces `<client_name>-` in the archive
+    names, for archives an earlier config named. `carried` (from `carried_options`) adds
+    what a taken-over config did; Borgkeep's own keys always win over it."""
     name = check_name("client_name", client_name)
     if not source_directories:
         raise ValueError("source_directories: at least one directory is needed")
@@ -175,14 +203,14 @@ def render_client_config(
         storage: dict = {
             "encryption_passcommand": passcommand,
             "compression": COMPRESSION,
-            "archive_name_format": archive_name_format(name),
+            "archive_name_format": archive_name_format(name, archive_prefix),
             "ssh_command": ssh_command,
         }
         consistency: dict = {"checks": checks}
         if versions.supports_match_archives(borgmatic_version):
-            storage["match_archives"] = archive_match_glob(name)
+            storage["match_archives"] = archive_match_glob(name, archive_prefix)
         else:
-            consistency["prefix"] = archive_prefix(name)
+            consistency["prefix"] = naming_prefix(name, archive_prefix)
         config = {
             "location": location,
             "storage": storage,
@@ -193,6 +221,8 @@ def render_client_config(
                 **monitoring,
             },
         }
+        if carried is not None:
+            config = merge_carried(config, carried, borgmatic_version)
         return render_managed_yaml(config)
 
     config = {"source_directories": sources}
@@ -203,8 +233,8 @@ def render_client_config(
         "local_path": local_path,
         "encryption_passcommand": passcommand,
         "compression": COMPRESSION,
-        "archive_name_format": archive_name_format(name),
-        "match_archives": archive_match_glob(name),
+        "archive_name_format": archive_name_format(name, archive_prefix),
+        "match_archives": archive_match_glob(name, archive_prefix),
         "ssh_command": ssh_command,
         "checks": checks,
     }
@@ -214,4 +244,6 @@ def render_client_config(
         config["before_prune"] = [guard_hook(_CLIENT_GUARD.format(action="prune"))]
         config["before_compact"] = [guard_hook(_CLIENT_GUARD.format(action="compact"))]
     config |= monitoring
+    if carried is not None:
+        config = merge_carried(config, carried, borgmatic_version)
     return render_managed_yaml(config)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from wizard.artefacts import borgmatic_versions as versions
 from wizard.artefacts.borgmatic_client import (
     archive_match_glob,
-    archive_prefix,
     encryption_passcommand,
     guard_hook,
+    naming_prefix,
     render_managed_yaml,
 )
 from wizard.inventory.validation import (
@@ -40,9 +40,12 @@ def render_server_prune_config(
     passphrase_file: str,
     retention: dict[str, int],
     borg_path: str,
+    archive_prefix: str | None = None,
 ) -> str:
     """The prune config for one client's repository, for the server's borgmatic version;
-    borgmatic runs the server's borg by its absolute path (`local_path`)."""
+    borgmatic runs the server's borg by its absolute path (`local_path`). `archive_prefix`
+    (a literal such as "web01-") selects the client's archives instead of `<client_name>-`,
+    as the client config names them."""
     name = check_name("client_name", client_name)
     repository = check_absolute_path("repository_path", repository_path)
     passcommand = encryption_passcommand(passphrase_file)
@@ -56,9 +59,9 @@ def render_server_prune_config(
         }
         retention_section: dict = dict(keep)
         if versions.supports_match_archives(borgmatic_version):
-            storage["match_archives"] = archive_match_glob(name)
+            storage["match_archives"] = archive_match_glob(name, archive_prefix)
         else:
-            retention_section["prefix"] = archive_prefix(name)
+            retention_section["prefix"] = naming_prefix(name, archive_prefix)
         config = {
             "location": {"repositories": [repository], "local_path": local_path},
             "storage": storage,
@@ -76,7 +79,7 @@ def render_server_prune_config(
         "encryption_passcommand": passcommand,
         "lock_wait": PRUNE_LOCK_WAIT_SECONDS,
         **keep,
-        "match_archives": archive_match_glob(name),
+        "match_archives": archive_match_glob(name, archive_prefix),
     }
     if versions.supports_skip_actions(borgmatic_version):
         config["skip_actions"] = ["create", "check"]
