@@ -32,6 +32,8 @@ from wizard.artefacts.guard_program import (
 from wizard.artefacts.managed_block import MANAGED_HEADER
 from wizard.hostside.guard_borg import (
     GuardFailure,
+    hidden_path_of,
+    hidden_repository_path,
     hide_repository,
     parse_prune_list,
     recover_hidden_repository,
@@ -40,9 +42,11 @@ from wizard.hostside.guard_borg import (
     take_repository_lock,
 )
 from wizard.hostside.guard_decision import ListedArchive, RecordedArchive
+from wizard.hostside.guard_health import health_problems, server_space
 from wizard.hostside.guard_main import main
 from wizard.hostside.guard_notify import send_alerts
 from wizard.hostside.guard_segments import last_committed_segment, touched_objects
+from wizard.hostside.guard_setup import ConfigError, client_setup
 from wizard.hostside.guard_state import (
     GuardState,
     load_state,
@@ -134,6 +138,144 @@ def test_render_refuses_a_bad_config(change: dict, field: str) -> None:
     with pytest.raises(FieldError) as error:
         check_guard_config({**CONFIG, **change})
     assert error.value.field == field
+
+
+CONFIG_LITERAL_BEFORE_REPOSITORY = """\
+CONFIG = {
+ "borg": "/usr/bin/borg",
+ "borgmatic": "/usr/bin/borgmatic",
+ "clients": {
+  "host1": {
+   "max_new_per_day": 6,
+   "passphrase_file": "/home/borg/.config/borgkeep/host1.passphrase",
+   "prefix": "host1-",
+   "prune_config": "/home/borg/.config/borgkeep/prune-host1.yaml",
+   "quota": 0,
+   "retention": {
+    "keep_daily": 7,
+    "keep_within": "2d"
+   },
+   "stale_after": 172800
+  }
+ },
+ "clock_skew": 3600,
+ "lock_wait": 600,
+ "repo_root": "/backups",
+ "server": "nas",
+ "state_dir": "/home/borg/.config/borgkeep"
+}
+"""
+"""CONFIG's literal as rendered before clients could have their own `repository`."""
+
+
+def test_a_config_without_repository_renders_exactly_as_before() -> None:
+    program = render_guard_program(CONFIG)
+    assert "\n" + CONFIG_LITERAL_BEFORE_REPOSITORY + "\n\n# ---- guard_text.py" in program
+    assert '"repository"' not in program.partition("# ---- guard_text.py")[0]
+    assert check_guard_config(CONFIG) == CONFIG
+
+
+OUTSIDE = "/data/zfs/backups/host1"
+
+
+def _with_clients(**entries: dict) -> dict:
+    """CONFIG with host1 changed by entries["host1"] and further clients like host1."""
+    clients = {name: {**CONFIG["clients"]["host1"], **change} for name, change in entries.items()}
+    return {**CONFIG, "clients": clients}
+
+
+def test_a_client_may_keep_its_repository_outside_the_repo_root() -> None:
+    config = _with_clients(host1={"repository": OUTSIDE}, host2={})
+    assert check_guard_config(config)["clients"]["host1"]["repository"] == OUTSIDE
+    program = render_guard_program(config)
+    assert installed_guard_config(program)["clients"]["host1"]["repository"] == OUTSIDE
+    assert "repository" not in installed_guard_config(program)["clients"]["host2"]
+    adopted = client_setup(config, "host1", "/usr/bin/python3", "/g")
+    assert (adopted.repository, adopted.hidden) == (
+        OUTSIDE,
+        "/data/zfs/backups/.host1.borgkeep-guard",
+    )
+    default = client_setup(config, "host2", "/usr/bin/python3", "/g")
+    assert (default.repository, default.hidden) == (
+        "/backups/host2",
+        "/backups/.host2.borgkeep-guard",
+    )
+
+
+def test_the_hidden_path_is_beside_the_repository() -> None:
+    assert (
+        hidden_path_of("/data/zfs/backups/old-host") == "/data/zfs/backups/.old-host.borgkeep-guard"
+    )
+    assert hidden_repository_path("/backups", "host1") == "/backups/.host1.borgkeep-guard"
+    assert hidden_repository_path("/", "host1") == "/.host1.borgkeep-guard"
+    assert hidden_repository_path("/backups/", "host1") == "/backups/.host1.borgkeep-guard"
+
+
+@pytest.mark.parametrize(
+    ("entries", "field"),
+    [
+        ({"host1": {"repository": "data/host1"}}, "clients.host1.repository"),
+        ({"host1": {"repository": "/data/../etc"}}, "clients.host1.repository"),
+        ({"host1": {"repository": "/data/./host1"}}, "clients.host1.repository"),
+        ({"host1": {"repository": "/data//host1"}}, "clients.host1.repository"),
+        ({"host1": {"repository": "/data/host1/"}}, "clients.host1.repository"),
+        ({"host1": {"repository": "/data/host 1"}}, "clients.host1.repository"),
+        ({"host1": {"repository": 7}}, "clients.host1.repository"),
+        ({"host1": {"repository": "/"}}, "clients.host1.repository"),
+        ({"host1": {"repository": "/backups"}}, "clients.host1.repository"),
+        ({"host1": {"repository": "/home/borg/.config/borgkeep/host1"}}, "clients.host1.repository"),
+        ({"host1": {"repository": "/home/borg"}}, "clients.host1.repository"),
+        ({"host1": {"repository": "/backups/host2"}, "host2": {}}, "clients.host1.repository"),
+        ({"host1": {}, "host2": {"repository": "/backups/host1/inner"}}, "clients.host2.repository"),
+        ({"host1": {"repository": OUTSIDE}, "host2": {"repository": OUTSIDE}}, "clients.host2.repository"),
+        ({"host1": {"repository": "/data"}, "host2": {"repository": OUTSIDE}}, "clients.host2.repository"),
+        ({"host1": {"repository": "/data/.x.borgkeep-guard"}, "host2": {"repository": "/data/x"}}, "clients.host2.repository"),
+        ({"host1": {"repository": OUTSIDE, "repo": OUTSIDE}}, "clients.host1"),
+    ],
+)  # fmt: skip
+def test_a_bad_repository_is_refused_naming_the_field(entries: dict, field: str) -> None:
+    with pytest.raises(FieldError) as error:
+        check_guard_config(_with_clients(**entries))
+    assert error.value.field == field
+
+
+def test_the_guard_itself_refuses_a_mangled_repository() -> None:
+    for bad in ("data/host1", "/data/../host1", "/data/host1/", "/"):
+        config = _with_clients(host1={"repository": bad})
+        with pytest.raises(ConfigError, match=r"\['repository'\]"):
+            client_setup(config, "host1", "/usr/bin/python3", "/g")
+
+
+def test_status_watches_the_space_where_an_adopted_repository_lives(tmp_path: Path) -> None:
+    other = Path("/dev/shm")
+    if not other.is_dir() or other.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a filesystem of its own")
+    config = {**_with_clients(host1={}, host2={}, host3={}), "repo_root": str(tmp_path)}
+    assert "elsewhere" not in server_space(config)
+    (tmp_path / "sub").mkdir()
+    config["clients"]["host1"]["repository"] = str(tmp_path / "sub" / "old")  # same filesystem
+    assert "elsewhere" not in server_space(config)
+    config["clients"]["host2"]["repository"] = str(other / "a" / "old2")
+    config["clients"]["host3"]["repository"] = str(other / "a" / "old3")
+    (elsewhere,) = server_space(config)["elsewhere"]
+    assert elsewhere["path"] == str(other / "a") and "error" in elsewhere
+    status = {
+        "server": {
+            "repo_root": "/b",
+            "free": 50,
+            "total": 100,
+            "low_space": False,
+            "elsewhere": [
+                {"path": "/data/zfs", "free": 5 * 2**20, "total": 100 * 2**20, "low_space": True},
+                {"path": "/gone", "error": "No such file or directory"},
+            ],
+        },
+        "clients": [],
+    }
+    assert health_problems(status) == [
+        ("server", "low_space", "low disk space at /data/zfs: 5 MiB free of 100 MiB"),
+        ("server", "error", "cannot read /gone: No such file or directory"),
+    ]
 
 
 def test_commands_and_paths() -> None:

@@ -7,14 +7,14 @@ those modules in a fixed order, drops their intra-package imports and repeated
 header (behind the one `from __future__` line Python requires first). Same CONFIG, same
 bytes, so the plan's diff shows only what changed.
 
-CONFIG schema (every key required, no others; strings are ASCII)::
+CONFIG schema (every key required but one marked OPTIONAL, no others; strings are ASCII)::
 
     {
       "server": NAME,                 # the server's inventory name, for messages/alerts
       "borg": ABSOLUTE_PATH,          # the server's borg
       "borgmatic": ABSOLUTE_PATH,     # the server's borgmatic (1.7 or >= 1.8)
       "state_dir": ABSOLUTE_PATH,     # the borg user's borgkeep dir: state, locks, alerts.json
-      "repo_root": ABSOLUTE_PATH,     # client repository = {repo_root}/{client}
+      "repo_root": ABSOLUTE_PATH,     # client repository = {repo_root}/{client} by default
       "lock_wait": SECONDS,           # how long to wait for borg's repository lock (>= 0)
       "clock_skew": SECONDS,          # tolerated difference between client and server clocks
       "clients": {
@@ -26,9 +26,16 @@ CONFIG schema (every key required, no others; strings are ASCII)::
           "quota": BYTES,             # its storage quota, 0 for none (status shows use)
           "prune_config": ABSOLUTE_PATH,          # the server-side borgmatic prune config
           "passphrase_file": ABSOLUTE_PATH,       # 0600, the repository passphrase
+          "repository": ABSOLUTE_PATH,  # OPTIONAL: a repository kept where it already was
         }
       }
     }
+
+"repository" is the one optional key: absent, the repository is `{repo_root}/{client}` (and
+the CONFIG renders exactly as it did before the key existed). Given, it is a normalised
+absolute path that is not `/`, does not hold `repo_root`, does not overlap `state_dir`, and
+is neither the same as nor nested in (or around) another client's repository or the path
+the guard hides that repository at (`.NAME.borgkeep-guard` beside it).
 """
 
 from __future__ import annotations
@@ -79,6 +86,7 @@ _CLIENT_KEYS = {
     "stale_after",
     "quota",
 }
+_OPTIONAL_CLIENT_KEYS = frozenset({"repository"})
 _FOOTER = """
 
 if __name__ == "__main__":
@@ -195,13 +203,55 @@ def _whole(field: str, value: object, minimum: int) -> int:
     return value
 
 
-def _exact_keys(field: str, value: object, keys: set[str]) -> dict:
+def _exact_keys(
+    field: str, value: object, keys: set[str], optional: frozenset[str] = frozenset()
+) -> dict:
     if not isinstance(value, dict):
         raise FieldError(field, "expected a mapping")
-    if set(value) != keys:
-        missing, extra = sorted(keys - set(value)), sorted(set(value) - keys)
+    missing, extra = sorted(keys - set(value)), sorted(set(value) - keys - optional)
+    if missing or extra:
         raise FieldError(field, f"missing keys {missing}, unknown keys {extra}")
     return value
+
+
+def _overlap(one: str, other: str) -> bool:
+    """The same directory, or one inside the other."""
+    return one == other or one.startswith(other + "/") or other.startswith(one + "/")
+
+
+def _check_repository(field: str, value: object, repo_root: str, state_dir: str) -> str:
+    """A client's own repository: absolute, normalised, clear of repo_root and state_dir."""
+    repository = check_absolute_path(field, value)
+    if repository != value or "//" in repository or posixpath.normpath(repository) != value:
+        raise FieldError(field, f"{value!r} is not normalised (no '.', '//' or trailing '/')")
+    if repository == "/":
+        raise FieldError(field, "the repository cannot be '/'")
+    if repository == repo_root or repo_root.startswith(repository + "/"):
+        raise FieldError(field, f"{repository} holds repo_root {repo_root}")
+    if _overlap(repository, state_dir):
+        raise FieldError(field, f"{repository} overlaps state_dir {state_dir}")
+    return repository
+
+
+def _check_repositories_apart(repo_root: str, clients: dict) -> None:
+    """No two clients' repositories (or where the guard hides them) the same or nested."""
+    from wizard.hostside.guard_borg import hidden_path_of  # the guard's own rule
+
+    places = {
+        name: entry.get("repository") or posixpath.join(repo_root, name)
+        for name, entry in clients.items()
+    }
+    names = sorted(places)
+    for index, name in enumerate(names):
+        for other in names[index + 1 :]:
+            one, two = places[name], places[other]
+            if _overlap(one, two) or two == hidden_path_of(one) or one == hidden_path_of(two):
+                blamed = other if "repository" in clients[other] else name
+                raise FieldError(
+                    f"clients.{blamed}.repository",
+                    f"{name}'s repository {one} and {other}'s {two} are the same, nested, or "
+                    "one is where the guard hides the other",
+                )
 
 
 def check_guard_config(config: dict) -> dict:
@@ -217,7 +267,7 @@ def check_guard_config(config: dict) -> dict:
     checked["clients"] = {}
     for name, entry in config["clients"].items():
         where = f"clients.{check_name('clients', name)}"
-        entry = _exact_keys(where, entry, _CLIENT_KEYS)
+        entry = _exact_keys(where, entry, _CLIENT_KEYS, _OPTIONAL_CLIENT_KEYS)
         prefix = entry["prefix"]
         if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
             raise FieldError(f"{where}.prefix", f"{prefix!r} is not a plain archive-name prefix")
@@ -232,6 +282,14 @@ def check_guard_config(config: dict) -> dict:
                 f"{where}.passphrase_file", entry["passphrase_file"]
             ),
         }
+        if "repository" in entry:
+            checked["clients"][name]["repository"] = _check_repository(
+                f"{where}.repository",
+                entry["repository"],
+                checked["repo_root"],
+                checked["state_dir"],
+            )
+    _check_repositories_apart(checked["repo_root"], checked["clients"])
     return checked
 
 

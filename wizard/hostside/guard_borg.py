@@ -5,9 +5,10 @@ the passphrase file, BORG_RELOCATED_REPO_ACCESS_IS_OK=yes (the guard opens the r
 under a second path), TZ=UTC (borg prints and prunes in local time) and LC_ALL=C.UTF-8.
 
 A client's forced command is `borg serve --append-only --restrict-to-repository
-{repo_root}/{client}`. Renaming that directory to `{repo_root}/.{client}.borgkeep-guard`
-puts it where the client cannot reach it, so nothing can change between the guard's
-checks, the prune and the compact. The rename is made under borg's own repository lock
+REPOSITORY`, where REPOSITORY is `{repo_root}/{client}` or the client's own `repository`
+(one adopted where it already was). Renaming that directory beside itself, to
+`.{basename}.borgkeep-guard` in the same parent, puts it where the client cannot reach
+it, so nothing can change between the guard's checks, the prune and the compact. The rename is made under borg's own repository lock
 (`lock.exclusive`, taken the way borg takes it), so it never moves a repository under a
 running backup.
 """
@@ -54,8 +55,16 @@ class PruneReport:
     kept: tuple[str, ...]
 
 
+def hidden_path_of(repository: str) -> str:
+    """Where the guard hides `repository` while it works: beside it, in the same parent
+    (same filesystem, so the rename is atomic), as `.{basename}.borgkeep-guard`."""
+    parent, name = os.path.split(repository.rstrip("/"))
+    return os.path.join(parent, f".{name}{HIDDEN_SUFFIX}")
+
+
 def hidden_repository_path(repo_root: str, client: str) -> str:
-    return os.path.join(repo_root, f".{client}{HIDDEN_SUFFIX}")
+    """The hidden path of a repository at the default place, `{repo_root}/{client}`."""
+    return hidden_path_of(os.path.join(repo_root, client))
 
 
 def last_line(output: str) -> str:

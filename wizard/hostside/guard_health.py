@@ -182,20 +182,51 @@ def repository_size(setup: ClientSetup) -> int | None:
     return stats.get("unique_csize")
 
 
-def server_space(config: dict) -> dict:
-    repo_root = config.get("repo_root", "/")
+def _space(path: str) -> dict:
+    """Free and total bytes of the filesystem holding `path`, or the error reading it."""
     try:
-        stat = os.statvfs(repo_root)
+        stat = os.statvfs(path)
     except OSError as error:
-        return {"repo_root": repo_root, "error": error.strerror or str(error)}
+        return {"error": error.strerror or str(error)}
     free, total = stat.f_bavail * stat.f_frsize, stat.f_blocks * stat.f_frsize
     return {
-        "name": config.get("server"),
-        "repo_root": repo_root,
         "free": free,
         "total": total,
         "low_space": total > 0 and free < total * LOW_SPACE_FRACTION,
     }
+
+
+def _device(path: str) -> int | None:
+    try:
+        return os.stat(path).st_dev
+    except OSError:
+        return None
+
+
+def server_space(config: dict) -> dict:
+    """The space at repo_root; under "elsewhere" (only when there are any) the space of
+    each other filesystem that holds a client's own `repository`."""
+    repo_root = config.get("repo_root", "/")
+    space = _space(repo_root)
+    if "error" in space:
+        server = {"repo_root": repo_root, **space}
+    else:
+        server = {"name": config.get("server"), "repo_root": repo_root, **space}
+    seen = {_device(repo_root)}
+    elsewhere = []
+    for name in sorted(config.get("clients", {})):
+        repository = config["clients"][name].get("repository")
+        if not isinstance(repository, str):
+            continue
+        parent = os.path.dirname(repository)
+        device = _device(parent)
+        key = parent if device is None else device
+        if key not in seen:
+            seen.add(key)
+            elsewhere.append({"path": parent, **_space(parent)})
+    if elsewhere:
+        server["elsewhere"] = elsewhere
+    return server
 
 
 def collect_status(config: dict, python: str, guard: str, now: datetime) -> dict:
@@ -221,19 +252,21 @@ def health_problems(status: dict) -> list[tuple[str, str, str]]:
     """(client or 'server', state, line) for everything that needs attention."""
     problems = []
     server = status["server"]
-    if server.get("error"):
-        problems.append(
-            ("server", "error", f"cannot read {server['repo_root']}: {server['error']}")
-        )
-    elif server.get("low_space"):
-        problems.append(
-            (
-                "server",
-                "low_space",
-                f"low disk space at {server['repo_root']}: {server['free'] // 2**20} MiB free "
-                f"of {server['total'] // 2**20} MiB",
+    for path, space in [
+        (server["repo_root"], server),
+        *((e["path"], e) for e in server.get("elsewhere", ())),
+    ]:
+        if space.get("error"):
+            problems.append(("server", "error", f"cannot read {path}: {space['error']}"))
+        elif space.get("low_space"):
+            problems.append(
+                (
+                    "server",
+                    "low_space",
+                    f"low disk space at {path}: {space['free'] // 2**20} MiB free "
+                    f"of {space['total'] // 2**20} MiB",
+                )
             )
-        )
     for client in status["clients"]:
         if client["state"] != "ok":
             problems.append((client["name"], client["state"], "; ".join(client["problems"])))

@@ -117,7 +117,8 @@ def run_inspect(setup: ClientSetup) -> dict:
 
 def _copy_path(setup: ClientSetup, moment: datetime) -> str:
     stamp = moment.strftime("%Y%m%dT%H%M%S")
-    return os.path.join(os.path.dirname(setup.repository), f".{setup.client}.rollback-{stamp}")
+    parent, name = os.path.split(setup.repository)
+    return os.path.join(parent, f".{name}.rollback-{stamp}")
 
 
 def run_rollback(setup: ClientSetup, wanted: int, now: Callable[[], datetime]) -> Outcome:

@@ -15,7 +15,7 @@ from dataclasses import field
 from datetime import timedelta
 
 from wizard.hostside.guard_borg import BorgTools
-from wizard.hostside.guard_borg import hidden_repository_path
+from wizard.hostside.guard_borg import hidden_path_of
 from wizard.hostside.guard_decision import Policy
 from wizard.hostside.guard_identity import repokey_copy_file
 from wizard.hostside.guard_retention import retention_problem
@@ -98,6 +98,22 @@ def _whole(config: dict, key: str, minimum: int, where: str = "CONFIG") -> int:
     return value
 
 
+def client_repository(config: dict, client: str) -> str:
+    """The client's repository: its own `repository` (one adopted where it already was) or
+    `{repo_root}/{client}`. ConfigError when that is not an absolute, normalised path."""
+    entry = config["clients"][client]
+    if "repository" not in entry:
+        return os.path.join(_absolute(config, "repo_root"), client)
+    where = f"CONFIG['clients'][{client!r}]"
+    repository = _absolute(entry, "repository", where)
+    if repository == "/" or "//" in repository or os.path.normpath(repository) != repository:
+        raise ConfigError(
+            f"{where}['repository'] must be a normalised path below '/' (no '..', '.', '//' "
+            f"or trailing '/'), got {repository!r}"
+        )
+    return repository
+
+
 def client_setup(config: dict, client: str, python: str, guard: str) -> ClientSetup:
     """The settings for `client`; UsageError if CONFIG does not know it, ConfigError if broken."""
     clients = config.get("clients")
@@ -114,7 +130,7 @@ def client_setup(config: dict, client: str, python: str, guard: str) -> ClientSe
     prefix = entry.get("prefix")
     if not isinstance(prefix, str) or not prefix:
         raise ConfigError(f"{where}['prefix'] must be a non-empty string")
-    repo_root = _absolute(config, "repo_root")
+    repository = client_repository(config, client)
     policy = Policy(
         prefix=prefix,
         retention=dict(retention),
@@ -131,8 +147,8 @@ def client_setup(config: dict, client: str, python: str, guard: str) -> ClientSe
         server=str(config.get("server", "")),
         client=client,
         state_dir=_absolute(config, "state_dir"),
-        repository=os.path.join(repo_root, client),
-        hidden=hidden_repository_path(repo_root, client),
+        repository=repository,
+        hidden=hidden_path_of(repository),
         prune_config=_absolute(entry, "prune_config", where),
         policy=policy,
         tools=tools,
