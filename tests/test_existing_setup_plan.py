@@ -66,7 +66,13 @@ def settings_of():
     return fresh_fleet()[1]
 
 
-def plan_of(facts, inventory, settings, passphrases):
+def plan_of(facts, inventory, settings, passphrases, beside: bool = True):
+    """The plan; `beside`: host1's inventory entry starts a new repository at Borgkeep's
+    default path beside the one found (without a choice the plan refuses: test_takeover_plan)."""
+    if beside:
+        host1 = inventory.client("host1")
+        inventory = inventory.with_client(replace(host1, repository="/backups/host1"))
+        settings = replace(settings, placed_repositories=(("host1", "/backups/host1"),))
     session = FleetSession(inventory)
     session.settings, session.facts, session.passphrases = settings, facts, passphrases
     return session.plan()

@@ -221,7 +221,7 @@ def make_refusal_check(operator: Operator, data: dict) -> str:
     operator.write_inventory(yaml.safe_dump(data, sort_keys=False))
     refused = operator.run("plan")
     assert refused.returncode == 1, refused.describe()
-    assert f"client1 already backs up to nas:{OLD_ROOT}/client1" in refused.output
+    assert f"client1: already backs up to nas:{OLD_ROOT}/client1" in refused.output
     assert f"`repository: {OLD_ROOT}/client1` takes it over" in refused.output
     assert f"`repository: {REPO_ROOT}/client1` starts a new repository" in refused.output
     return refused.output

@@ -31,6 +31,7 @@ from wizard.inventory.validation import (
     check_source_directory,
     split_ntfy_url,
 )
+from wizard.inventory.validation import check_archive_prefix as check_inventory_archive_prefix
 
 COMPRESSION = "auto,zstd"
 
@@ -44,20 +45,15 @@ _SSH_URL_RE = re.compile(
 _FREQUENCY_RE = re.compile(r"always|[1-9][0-9]{0,4} (?:second|minute|hour|day|week|month|year)s?\Z")
 
 
-_ARCHIVE_PREFIX_RE = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 
 _CLIENT_GUARD = "{action} runs on the backup server, not here; run explicit actions: create check"
 
 
 def check_archive_prefix(value: object) -> str:
     """A literal start of archive names (`web01-`), kept when taking over archives that an
-    earlier config named: no `{placeholders}`, which the server would expand to its own."""
-    if not isinstance(value, str) or not _ARCHIVE_PREFIX_RE.match(value):
-        raise ValueError(
-            f"archive_prefix: {value!r} is not a literal archive prefix: 1 to 64 letters, "
-            "digits, '.', '_' or '-' (no {placeholders})"
-        )
-    return value
+    earlier config named: no `{placeholders}`, which the server would expand to its own.
+    The inventory's own rule (`wizard.inventory.validation.check_archive_prefix`)."""
+    return check_inventory_archive_prefix("archive_prefix", value)
 
 
 def naming_prefix(client_name: str, archive_prefix: str | None = None) -> str:

@@ -65,8 +65,9 @@ class ServerPaths:
         return posixpath.join(self.repo_root, client_name)
 
     def is_placed(self, client_name: str) -> bool:
-        """Whether the inventory places this client's repository outside the default."""
-        return any(name == client_name for name, _ in self.placed)
+        """Whether the inventory places this client's repository elsewhere than the
+        default `{repo_root}/{client}` (saying the default itself places nothing)."""
+        return self.repository(client_name) != posixpath.join(self.repo_root, client_name)
 
     def prune_config(self, client_name: str) -> str:
         return posixpath.join(self.state_dir, f"prune-{client_name}.yaml")

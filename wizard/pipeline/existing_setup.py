@@ -257,8 +257,8 @@ def existing_setup_warnings(
         if takeover.source is not None and not takeover.archive_prefix:
             naming = takeover.source.options.naming.archive_name_format or "borgmatic's default"
             warnings.append(
-                f"{client}: the taken-over archives are named by {naming}, which has no literal "
-                f"prefix: set `archive_prefix:` for {client} in the inventory to the start "
+                f"{client}: the taken-over archives are named by {naming}, which starts with no "
+                f"literal prefix Borgkeep can use: set `archive_prefix:` for {client} in the inventory to the start "
                 "they share (e.g. the host name and `-`), or the server's prune keeps them "
                 "for good"
             )

@@ -340,14 +340,19 @@ def gather_server_facts(conn, name: str, settings: ServerSettings, clients: list
         raise FactsError(name, "the connection did not report the server's host key")
     paths = server_layout(facts, settings)
     admin = server_identity(facts, settings).admin
+    placed = [posixpath.dirname(path) for _, path in paths.placed]
     script = read_paths_script(
-        dirs=[(paths.repo_root, posixpath.dirname(paths.repo_root))],
+        dirs=[(d, posixpath.dirname(d)) for d in dict.fromkeys([paths.repo_root, *placed])],
         space=[paths.repo_root],
-        ancestors_of=[paths.repo_root],
+        ancestors_of=[paths.repo_root, *placed],
     )
     facts, _ = run_reads(conn, admin.wrap(script), admin.user, facts)
     identity = server_identity(facts, settings)  # now knowing who owns the repo root's parents
-    above = repo_root_link_problems(facts, identity, settings.borg_user, paths.repo_root)
+    above = tuple(
+        problem
+        for root in dict.fromkeys([paths.repo_root, *placed])
+        for problem in repo_root_link_problems(facts, identity, settings.borg_user, root)
+    )
     facts = replace(facts, problems=facts.problems + above)
     if settings.borg_user not in facts.users and settings.borg_user != facts.login_user:
         return facts  # the account does not exist yet: nothing of it to read

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from wizard.artefacts.layout import ServerPaths
 from wizard.inventory.model import ClientSpec, Inventory
 from wizard.inventory.settings import ServerSettings
+from wizard.inventory.validation import ARCHIVE_PREFIX_RE
 from wizard.pipeline.desired.items import DesiredStateError
 from wizard.pipeline.existing_setup import RetiredConfigs, discover_existing
 from wizard.pipeline.facts import HostFacts, server_layout
@@ -69,7 +70,8 @@ class Takeover:
         """The literal prefix of the old archive names, if the source config has one."""
         if self.source is None:
             return None
-        return literal_prefix(self.source.options.naming.archive_name_format)
+        prefix = literal_prefix(self.source.options.naming.archive_name_format)
+        return prefix if prefix and ARCHIVE_PREFIX_RE.match(prefix) else None
 
     def to_json(self) -> dict[str, object]:
         """For `plan --json` (never the passphrase: its source only)."""
@@ -233,7 +235,7 @@ def unchosen_repository_refusal(
         )
     return DesiredStateError(
         client,
-        f"{client} already backs up to {where} ({summary.describe()}). Say in the inventory "
+        f"already backs up to {where} ({summary.describe()}). Say in the inventory "
         f"what Borgkeep does with it, under client {client}: {choices}. Nothing was planned",
     )
 
@@ -255,7 +257,7 @@ def decide_takeovers(
     for client in clients:
         summary = existing.get(client.name)
         path = paths.repository(client.name)
-        if not paths.is_placed(client.name):
+        if client.repository is None:  # the inventory made no choice
             if summary is None or paths.repository_config(client.name) in present:
                 continue
             refusal = unchosen_repository_refusal(client.name, summary, path, server)

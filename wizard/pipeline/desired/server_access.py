@@ -8,6 +8,8 @@ that carries it, so a shared key would open one client's repository to another.
 
 from __future__ import annotations
 
+import posixpath
+
 from wizard.artefacts import authorized_keys
 from wizard.artefacts.authorized_keys_audit import (
     audit_authorized_keys,
@@ -51,6 +53,8 @@ def server_access(
     items.append(
         DesiredItem(server, PHASE_SERVER_ACCESS, DesiredDir(spaths.repo_root, 0o700, borg_user))
     )
+    for client in fleet.inventory.clients:
+        _check_placed_repository(fleet, client.name)
     existing = taken_over_key_lines_removed(fleet, server_facts.file(spaths.authorized_keys).text)
     current = authorized_keys.parse_authorized_keys_block(existing)
     entries = {}
@@ -85,6 +89,31 @@ def server_access(
     where = f"{server}: {spaths.authorized_keys}"
     warnings = [f"{where}: {problem}" for problem in audit_authorized_keys(existing, managed)]
     return items, result, warnings
+
+
+def _check_placed_repository(fleet: Fleet, client: str) -> None:
+    """A repository the inventory places outside `repo_root` lives in a directory the borg
+    user owns: Borg creates it there, and the guard hides it by a rename there."""
+    spaths = fleet.server_paths
+    if not spaths.is_placed(client):
+        return
+    parent = posixpath.dirname(spaths.repository(client))
+    state = fleet.server_facts.directory(parent)
+    if state.kind == "symlink" or not state.exists or state.owner != fleet.borg_user:
+        why = (
+            "is a symbolic link"
+            if state.kind == "symlink"
+            else "does not exist"
+            if not state.exists
+            else f"is owned by {state.owner}"
+        )
+        raise DesiredStateError(
+            fleet.server,
+            f"{client}: its repository {spaths.repository(client)} is placed in {parent}, which "
+            f"{why}: it must be a directory the borg user {fleet.borg_user} owns (Borg creates "
+            "the repository there, and the guard hides it by a rename there). Nothing was "
+            "planned",
+        )
 
 
 def taken_over_key_lines_removed(fleet: Fleet, text: str | None) -> str | None:
