@@ -15,5 +15,8 @@ check_venv=$(mktemp -d)
 "$check_venv/bin/borgkeep" --version
 rm -rf "$check_venv"
 
+# Three workers on two cores: the lab tests wait on SSH, cron and borg more than they
+# compute. Each test file runs whole on one worker (`loadfile`), so a module's shared lab
+# stays shared; every lab is its own set of namespaces and ports, so labs run side by side.
 echo "== pytest"
-.venv/bin/python -m pytest -p no:cacheprovider -q "$@"
+.venv/bin/python -m pytest -p no:cacheprovider -q -n "${BORGKEEP_TEST_WORKERS:-3}" --dist loadfile "$@"
