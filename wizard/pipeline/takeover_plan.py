@@ -43,6 +43,19 @@ from wizard.takeover.scheduled_jobs import ScheduledJob
 from wizard.takeover.server_key_lines import OTHER_COMMAND, ServerKeyLine
 
 
+class TakeoverChoiceNeeded(DesiredStateError):
+    """A client already backs up to this server and its inventory entry does not say what
+    to do with that repository (`repository:`): nothing is planned until it does. The
+    wizard asks; the CLI prints the message, which names both inventory lines."""
+
+    def __init__(self, host: str, message: str, found: tuple[str, ...], default: str) -> None:
+        super().__init__(host, message)
+        self.found = found
+        """The repositories found on the server, by path (the first is offered)."""
+        self.default = default
+        """Borgkeep's default path for the client (a new repository beside the old one)."""
+
+
 @dataclass(frozen=True)
 class Takeover:
     """What the apply does to take one client's existing repository over."""
@@ -216,7 +229,7 @@ def _jobs_running(
 
 def unchosen_repository_refusal(
     client: str, summary: TakeoverSummary, default_path: str, server: str
-) -> DesiredStateError | None:
+) -> TakeoverChoiceNeeded | None:
     """A client whose own setup backs up to this server, and whose inventory entry does not
     say `repository:`: refused, with the lines that choose."""
     found = list(dict.fromkeys(m.server_path for m in summary.on_server if m.server_path))
@@ -233,10 +246,12 @@ def unchosen_repository_refusal(
             f"; `repository: {default_path}` starts a new repository beside it and leaves "
             "the old setup alone"
         )
-    return DesiredStateError(
+    return TakeoverChoiceNeeded(
         client,
         f"already backs up to {where} ({summary.describe()}). Say in the inventory "
         f"what Borgkeep does with it, under client {client}: {choices}. Nothing was planned",
+        tuple(found),
+        default_path,
     )
 
 
