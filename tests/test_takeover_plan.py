@@ -445,3 +445,53 @@ def test_the_script_takes_paths_with_spaces_and_quotes_as_one_word(tmp_path):
     result = run_retire(config, retired)
     assert result.returncode == 0, result.stderr
     assert retired.read_text() == "x\n" and not config.exists()
+
+
+# --- what the review of the first version found ----------------------------------------
+
+
+def test_a_bare_job_that_also_runs_another_config_is_refused_not_commented_out():
+    """Commenting out `borgmatic` would stop usb.yaml's backups too: refused, naming it."""
+    summary, retired = discovered(
+        {CONFIG: HOST1, "/etc/borgmatic.d/usb.yaml": USB}, crontab="0 3 * * * borgmatic\n"
+    )
+    with pytest.raises(DesiredStateError) as refused:
+        takeover_of(summary, retired)
+    message = str(refused.value)
+    assert "also runs /etc/borgmatic.d/usb.yaml" in message
+    assert "commenting it out would stop those backups too" in message
+
+
+def test_after_the_takeover_the_plan_says_it_was_done_and_changes_nothing():
+    takeover = first_takeover()
+    done = replace(takeover, retire_configs=(), retire_jobs=(), remove_key_lines=())
+    assert done.done and not takeover.done
+    (line,) = done.describe()
+    assert line.startswith(f"taken over earlier: {TAKEN_OVER}")
+    assert done.to_json()["done"] is True
+
+
+def test_no_prefix_warning_when_the_inventory_names_the_prefix():
+    summary, retired = discovered(
+        {CONFIG: config_17([f"ssh://borg@nas.lan:2222{TAKEN_OVER}"], "{hostname}-{now}")}
+    )
+    takeover = takeover_of(summary, retired)
+    assert takeover.archive_prefix is None
+    facts = {"host1": HostFacts(host="host1", login_user="root", uid=0, home="/root")}
+    warned = existing_setup_warnings({"host1": summary}, facts, {"host1": takeover})
+    assert any("set `archive_prefix:` for host1" in w for w in warned)
+    named = existing_setup_warnings({"host1": summary}, facts, {"host1": takeover}, ["host1"])
+    assert not any("archive_prefix" in w for w in named)
+
+
+@pytest.mark.parametrize("path", ["/data/host1/", "//data/host1", "/data//host1"])
+def test_a_repository_path_not_written_plainly_is_refused_with_the_plain_form(path):
+    text = (
+        "version: 1\nserver: {name: nas, ssh: root@nas.lan}\nretention: {keep_daily: 7}\n"
+        f"clients:\n  - name: host1\n    ssh: root@host1\n    source_directories: [/etc]\n"
+        f"    repository: '{path}'\n"
+    )
+    with pytest.raises(Exception) as refused:
+        parse_inventory(text)
+    assert "clients[0].repository" in str(refused.value)
+    assert "write /data/host1" in str(refused.value)

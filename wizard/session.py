@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +46,7 @@ from wizard.pipeline.plan_file import (
     save_plan_file,
 )
 from wizard.pipeline.status import ClientStatus, StatusError, StatusReport
-from wizard.pipeline.takeover_plan import Takeover, fleet_takeovers
+from wizard.pipeline.takeover_plan import fleet_takeovers
 from wizard.pipeline.verify import VerifyReport, verify_fleet
 from wizard.probe import (
     CONNECT_TIMEOUT_ENV,
@@ -252,19 +252,13 @@ class FleetSession(DayTwoActions, LifecycleActions):
 
     # --- plan -----------------------------------------------------------------------------
 
-    def resolve_passphrases(
-        self, takeovers: Mapping[str, Takeover] | None = None
-    ) -> dict[str, Passphrase]:
-        """A taken-over repository's passphrase first (from the config it is taken over
-        from); then the keyring; else adopt the one a host already holds; else a new one."""
+    def resolve_passphrases(self) -> dict[str, Passphrase]:
+        """Keyring first; else adopt the one a host already holds; else a new one. (`plan`
+        puts a taken-over repository's own passphrase, from its old config, over these.)"""
         server_facts = self.facts[self.server_name]
         spaths = server_layout(server_facts, self.settings)
         result: dict[str, Passphrase] = {}
         for client in self.inventory.clients:
-            takeover = (takeovers or {}).get(client.name)
-            if takeover is not None and takeover.passphrase:
-                result[client.name] = Passphrase(takeover.passphrase)
-                continue
             stored = self.store.get(passphrase_name(self.server_name, client.name))
             if stored:
                 result[client.name] = Passphrase(stored)
@@ -288,12 +282,18 @@ class FleetSession(DayTwoActions, LifecycleActions):
         for it, so the diffs shown are exactly what apply writes."""
         if not self.facts:
             self.gather()
+        self.left_out = set(leave_out)
+        considered = {  # a client left out is not asked what to do with its old repository
+            k: v for k, v in self.facts.items() if k == self.server_name or k not in self.left_out
+        }
         existing, takeovers = fleet_takeovers(
-            self.inventory, self.settings, self.server_name, self.facts
+            self.inventory, self.settings, self.server_name, considered
         )
         if not self.passphrases:
-            self.resolve_passphrases(takeovers)
-        self.left_out = set(leave_out)
+            self.resolve_passphrases()
+        for name, takeover in takeovers.items():  # also when it was left out at first
+            if takeover.passphrase:
+                self.passphrases[name] = Passphrase(takeover.passphrase)
         notes = [f"{host}: left out of this apply" for host in sorted(self.left_out)]
         if self.server_name in self.left_out:
             return Plan(
@@ -306,9 +306,9 @@ class FleetSession(DayTwoActions, LifecycleActions):
             self.inventory, self.settings, facts, passphrases, self.stored_keys(), taken
         )
         plan = compute_plan(self.desired, self.facts, self.errors)
-        plan.existing = existing
-        plan.takeovers = taken
-        plan.warnings += existing_setup_warnings(existing, self.facts, taken) + notes
+        plan.existing, plan.takeovers = existing, taken
+        named = [c.name for c in self.inventory.clients if c.archive_prefix]
+        plan.warnings += existing_setup_warnings(existing, self.facts, taken, named) + notes
         return plan
 
     # --- apply ----------------------------------------------------------------------------

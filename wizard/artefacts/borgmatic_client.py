@@ -45,7 +45,6 @@ _SSH_URL_RE = re.compile(
 _FREQUENCY_RE = re.compile(r"always|[1-9][0-9]{0,4} (?:second|minute|hour|day|week|month|year)s?\Z")
 
 
-
 _CLIENT_GUARD = "{action} runs on the backup server, not here; run explicit actions: create check"
 
 

@@ -106,8 +106,9 @@ def check_repository_path(field: str, value: object) -> str:
     path = check_absolute_path(field, value)
     if path == "/":
         raise FieldError(field, "the repository cannot be / itself")
-    if posixpath.normpath(path) != path or path.startswith("//"):
-        raise FieldError(field, f"{value!r} is not written plainly: use {posixpath.normpath(path)}")
+    plain = "/" + posixpath.normpath(path).lstrip("/")
+    if plain != value:
+        raise FieldError(field, f"{value!r} is not written plainly: write {plain}")
     return path
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -241,11 +241,13 @@ def existing_setup_warnings(
     summaries: Mapping[str, TakeoverSummary],
     facts: Mapping[str, HostFacts],
     takeovers: Mapping[str, Takeover] | None = None,
+    named: Collection[str] = (),
 ) -> list[str]:
     """A job Borgkeep did not write that runs borgmatic on the login's default configs
     (or on Borgkeep's directory) would run Borgkeep's config too: said precisely, per job.
     A takeover comments out the login's own; what it cannot is named, and so are archive
-    names the server's prune would not recognise."""
+    names the server's prune would not recognise (unless the inventory names their
+    prefix: `named`, the clients with `archive_prefix`)."""
     warnings = []
     for client, takeover in (takeovers or {}).items():
         for job in takeover.leftover_jobs:
@@ -254,7 +256,7 @@ def existing_setup_warnings(
                 f"{facts[client].login_user}'s crontab: disable it by hand (comment it out, "
                 "or `systemctl disable --now` its timer) so it stops failing"
             )
-        if takeover.source is not None and not takeover.archive_prefix:
+        if takeover.source is not None and not takeover.archive_prefix and client not in named:
             naming = takeover.source.options.naming.archive_name_format or "borgmatic's default"
             warnings.append(
                 f"{client}: the taken-over archives are named by {naming}, which starts with no "

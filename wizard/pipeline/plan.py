@@ -213,10 +213,11 @@ def _show_placeholders(text: str, placeholders: dict[str, str]) -> str:
     return text
 
 
-def _secret_diff(old: str | None, label: str) -> str:
+def _secret_diff(old: str | None, label: str, origin: str = "") -> str:
+    new = f"<secret: {origin}>" if origin else SECRET_NEW
     if old is None:
-        return f"--- /dev/null\n+++ b/{label}\n@@ -0,0 +1 @@\n+{SECRET_NEW}\n"
-    return f"--- a/{label}\n+++ b/{label}\n@@ -1 +1 @@\n-{SECRET_OLD}\n+{SECRET_NEW}\n"
+        return f"--- /dev/null\n+++ b/{label}\n@@ -0,0 +1 @@\n+{new}\n"
+    return f"--- a/{label}\n+++ b/{label}\n@@ -1 +1 @@\n-{SECRET_OLD}\n+{new}\n"
 
 
 def _metadata_note(mode, owner, group, want_mode, want_owner, want_group) -> str:
@@ -342,7 +343,7 @@ def _file_change(
     else:
         action = "create" if old is None else "update"
         if item.secret:
-            diff = _secret_diff(old, label)
+            diff = _secret_diff(old, label, item.secret_origin)
         elif item.redact_keys:
             diff = _redacted_diff(old, item.content, label, item.redact_keys)
         else:

@@ -90,6 +90,7 @@ class Takeover:
         """For `plan --json` (never the passphrase: its source only)."""
         return {
             "repository": self.repository,
+            "done": self.done,
             "source_config": self.source.path if self.source else None,
             "archive_prefix": self.archive_prefix,
             "retire_configs": list(self.retire_configs),
@@ -104,8 +105,18 @@ class Takeover:
             else None,
         }
 
+    @property
+    def done(self) -> bool:
+        """Taken over by an earlier apply: nothing of the old setup is left to change."""
+        return not (self.retire_configs or self.retire_jobs or self.remove_key_lines)
+
     def describe(self) -> list[str]:
         """For the plan: what the takeover changes, one line each (never a secret)."""
+        if self.done:
+            where = self.source.path if self.source else "the old setup"
+            return [
+                f"taken over earlier: {self.repository} (Borgkeep's config carries over {where})"
+            ]
         lines = [f"take over the repository {self.repository} with every archive in it"]
         for line in self.remove_key_lines:
             lines.append(
@@ -181,6 +192,15 @@ def plan_takeover(
                 "a config of their own, then plan again",
             )
     jobs = _jobs_running(summary, active, repository) if summary else ()
+    for job in jobs:
+        others = _other_configs_run(summary, job, active)
+        if others:
+            raise DesiredStateError(
+                client,
+                f"{job.describe()} also runs {', '.join(others)}: commenting it out would stop "
+                "those backups too. Give that job `-c` with those configs only (or a job of "
+                "their own), then plan again",
+            )
     retire = tuple(
         job for job in jobs if job.source == f"{CRONTAB_SOURCE_PREFIX}{login}" and job.line
     )
@@ -201,6 +221,21 @@ def plan_takeover(
         passphrase=passphrase,
         passphrase_source=where,
     )
+
+
+def _other_configs_run(
+    summary: TakeoverSummary, job: ScheduledJob, retiring: list[BorgmaticConfig]
+) -> list[str]:
+    """The configs `job` runs besides those the takeover retires (never Borgkeep's own:
+    discovery leaves those out)."""
+    retired = {config.path for config in retiring}
+    others: list[str] = []
+    for invocation in job.invocations:
+        if invocation.program != "borgmatic":
+            continue
+        run, _unread = configs_run_by(invocation, job, summary.configs)
+        others += [c.path for c in run if c.path not in retired and c.path not in others]
+    return others
 
 
 def _jobs_running(

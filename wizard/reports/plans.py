@@ -128,6 +128,11 @@ def existing_setup_lines(plan: Plan) -> list[str]:
     passphrase: its source only)."""
     out = []
     for client, takeover in plan.takeovers.items():
+        if takeover.done:
+            out += [
+                safe_text(f"{client}: {line}", keep_newlines=False) for line in takeover.describe()
+            ]
+            continue
         out.append(f"takeover of {client}'s existing setup:")
         out += [safe_text(f"  {line}", keep_newlines=False) for line in takeover.describe()]
     shown = {c: found for c, found in plan.existing.items() if c not in plan.takeovers}

@@ -59,6 +59,7 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
                 owner,
                 secret=True,
                 description="repository passphrase",
+                secret_origin=fleet.passphrase_origin(client.name),
             )
         )
         takeover = fleet.takeovers.get(client.name)

@@ -78,6 +78,13 @@ class Fleet:
         takeover = self.takeovers.get(client.name)
         return takeover.archive_prefix if takeover else None
 
+    def passphrase_origin(self, client: str) -> str:
+        """For the plan's secret line: a passphrase taken over from an old config says so."""
+        takeover = self.takeovers.get(client)
+        if takeover is None or takeover.done or takeover.passphrase is None:
+            return ""
+        return f"taken over from {takeover.passphrase_source}"
+
     @property
     def reachable_clients(self) -> list[ClientSpec]:
         """Clients whose facts were gathered (unreachable and left-out ones are not)."""

@@ -55,6 +55,9 @@ class DesiredFile:
     description: str = ""
     redact_keys: tuple[str, ...] = ()
     """YAML keys whose values are secrets (alert URLs): shown as `<secret>` in the plan."""
+    secret_origin: str = ""
+    """Where a new secret comes from, for the plan (`taken over from host1's config`);
+    empty: a secret Borgkeep made (`<secret: new>`)."""
 
 
 @dataclass(frozen=True)

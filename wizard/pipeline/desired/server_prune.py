@@ -79,6 +79,7 @@ def server_prune(fleet: Fleet, orphans: list[str]) -> tuple[list[DesiredItem], l
                 borg_user,
                 secret=True,
                 description=f"passphrase of {client.name}'s repository (for prune)",
+                secret_origin=fleet.passphrase_origin(client.name),
             )
         )
         prune_config = render_server_prune_config(
