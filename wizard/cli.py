@@ -23,6 +23,7 @@ from pathlib import Path
 from wizard import __version__
 from wizard.cli_interrupts import cancel_on_interrupt, finish_apply, interrupt_message, on_sigterm
 from wizard.cli_lifecycle import LIFECYCLE_COMMAND_NAMES, add_lifecycle_parsers, cmd_lifecycle
+from wizard.cli_secrets import add_passphrase_parser, cmd_passphrase
 from wizard.inventory.validation import InventoryError
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
     add_lifecycle_parsers(sub, common)
+    add_passphrase_parser(sub, common)
     demo = sub.add_parser(
         "demo", parents=[common], help="start the local lab (needs root) and open the wizard on it"
     )
@@ -347,6 +349,7 @@ COMMANDS: dict[str | None, Command] = {
     "verify": cmd_verify,
     "status": cmd_status,
     **dict.fromkeys(LIFECYCLE_COMMAND_NAMES, cmd_lifecycle),
+    "passphrase": cmd_passphrase,
 }
 
 

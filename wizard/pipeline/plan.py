@@ -125,11 +125,9 @@ class Plan:
     """Hosts whose facts could not be gathered (unreachable), and why: the plan says
     nothing about them, so an empty plan never means the whole fleet is converged."""
     existing: dict = field(default_factory=dict)
-    """Client -> its existing Borg setup (`wizard.takeover.repositories.TakeoverSummary`),
-    found read-only by gather (what a takeover changes is in `takeovers` and the changes)."""
+    """Client -> its existing Borg setup found by gather (`TakeoverSummary`)."""
     takeovers: dict = field(default_factory=dict)
-    """Client -> the takeover of its existing repository this plan makes
-    (`wizard.pipeline.takeover_plan.Takeover`)."""
+    """Client -> the takeover of its existing repository (`takeover_plan.Takeover`)."""
 
     def for_host(self, host: str) -> list[Change]:
         return [c for c in self.changes if c.host == host]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import configparser
 import hashlib
 import hmac
 import struct
@@ -44,6 +45,17 @@ class RepositoryVerdict:
     reference: str | None = None
     """`borg key export` text to restore or to keep as the server's copy (a secret)."""
     reason: str = ""
+
+
+def keeps_key_inside(config_text: str) -> bool:
+    """Whether a repository's `config` holds its key (repokey), as opposed to a keyfile
+    repository (the key lives with the client) or one without encryption."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(config_text)
+    except configparser.Error:
+        return True  # not a config Borg reads: the verdict says so
+    return bool(parser.get("repository", "key", fallback="").strip())
 
 
 def judge_repository(

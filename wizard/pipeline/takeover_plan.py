@@ -29,12 +29,15 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from wizard.artefacts.layout import ServerPaths
+from wizard.hostside.guard_borg import GuardFailure
+from wizard.hostside.guard_identity import export_text
 from wizard.inventory.model import ClientSpec, Inventory
 from wizard.inventory.settings import ServerSettings
 from wizard.inventory.validation import ARCHIVE_PREFIX_RE
-from wizard.pipeline.desired.items import DesiredStateError
+from wizard.pipeline.desired.items import DesiredStateError, Passphrase
 from wizard.pipeline.existing_setup import RetiredConfigs, discover_existing
 from wizard.pipeline.facts import HostFacts, server_layout
+from wizard.pipeline.repository_key import passphrase_opens
 from wizard.takeover.borgmatic_configs import BorgmaticConfig
 from wizard.takeover.repositories import RepositoryMatch, TakeoverSummary
 from wizard.takeover.repositories import _configs_of as configs_run_by
@@ -341,10 +344,16 @@ def cron_retirements(takeovers: Mapping[str, Takeover]) -> dict[str, dict[str, l
 
 
 def fleet_takeovers(
-    inventory: Inventory, settings: ServerSettings, server: str, facts: Mapping[str, HostFacts]
+    inventory: Inventory,
+    settings: ServerSettings,
+    server: str,
+    gathered: Mapping[str, HostFacts],
+    left_out: Collection[str] = (),
 ) -> tuple[dict[str, TakeoverSummary], dict[str, Takeover]]:
     """What discovery found per client (`existing_setups`), and `decide_takeovers` for
-    the clients whose facts were gathered."""
+    the clients whose facts were gathered; a client left out of this apply is not asked
+    what to do with its old repository."""
+    facts = {k: v for k, v in gathered.items() if k == server or k not in left_out}
     names = [client.name for client in inventory.clients]
     existing, retired = discover_existing(facts, server, settings, names)
     server_facts = facts[server]
@@ -357,3 +366,40 @@ def fleet_takeovers(
     }
     logins = {c.name: facts[c.name].login_user for c in clients}
     return existing, decide_takeovers(clients, spaths, server, existing, retired, present, logins)
+
+
+def taken_over_passphrases(
+    takeovers: Mapping[str, Takeover],
+    passphrases: Mapping[str, Passphrase],
+    facts: HostFacts,
+    settings: ServerSettings,
+) -> dict[str, Passphrase]:
+    """`passphrases` with each taken-over repository's own: the one its old config holds,
+    unless that does not open the repository and the one already known (the secrets store,
+    `borgkeep passphrase`) does. Neither opening it: the old config's, and the plan
+    refuses, saying so."""
+    result = dict(passphrases)
+    paths = server_layout(facts, settings)
+    for client, takeover in takeovers.items():
+        if takeover.passphrase is None:
+            continue
+        known = passphrases.get(client)
+        config = facts.file(paths.repository_config(client)).text
+        keep_known = (
+            known is not None
+            and not known.is_new
+            and config
+            and not _opens(config, takeover.passphrase)
+            and _opens(config, known.value)
+        )
+        if keep_known:
+            continue
+        result[client] = Passphrase(takeover.passphrase)
+    return result
+
+
+def _opens(config_text: str, passphrase: str) -> bool:
+    try:
+        return passphrase_opens(export_text(config_text, "repository config"), passphrase)
+    except GuardFailure:
+        return False

@@ -3,6 +3,7 @@ config (create + check only), repository and crontab block."""
 
 from __future__ import annotations
 
+import posixpath
 from typing import TYPE_CHECKING
 
 from wizard.artefacts import crontab, known_hosts_pin, passphrase_file
@@ -21,7 +22,7 @@ from wizard.pipeline.desired.items import (
     DesiredStateError,
 )
 from wizard.pipeline.facts import client_layout
-from wizard.pipeline.repository_key import ABSENT, FOREIGN
+from wizard.pipeline.repository_key import ABSENT, FOREIGN, keeps_key_inside
 from wizard.takeover.retired import CRONTAB_SOURCE_PREFIX, RETIRED_SUFFIX
 
 if TYPE_CHECKING:
@@ -164,6 +165,8 @@ def _needs_init(fleet: Fleet, client: str) -> bool:
     repository = spaths.repository(client)
     hidden = hidden_path_of(repository)
     verdict = fleet.repositories[client]
+    if verdict.kind == FOREIGN and client in fleet.takeovers:
+        raise DesiredStateError(client, _takeover_refusal(fleet, client, verdict.reason))
     if verdict.kind == FOREIGN:
         raise DesiredStateError(
             fleet.server,
@@ -181,3 +184,30 @@ def _needs_init(fleet: Fleet, client: str) -> bool:
             "when it is back at " + repository,
         )
     return verdict.kind == ABSENT
+
+
+def _takeover_refusal(fleet: Fleet, client: str, reason: str) -> str:
+    """Why a repository found for a takeover cannot be taken over, and what to do."""
+    spaths = fleet.server_paths
+    repository = spaths.repository(client)
+    config = fleet.server_facts.file(spaths.repository_config(client)).text or ""
+    default = posixpath.join(spaths.repo_root, client)
+    if not keeps_key_inside(config):
+        return (
+            f"cannot take over {repository}: its key is not in the repository (a keyfile "
+            "repository, or one without encryption), so the server could neither prune it "
+            "nor put its key back. Borgkeep takes over repokey repositories only; start a "
+            f"new one beside it with `repository: {default}`. Nothing was planned"
+        )
+    takeover = fleet.takeovers[client]
+    where = (
+        f"the passphrase of {takeover.passphrase_source} does not open it"
+        if takeover.passphrase is not None
+        else "its old config holds no passphrase (a passcommand, or the job's environment)"
+    )
+    return (
+        f"cannot take over {repository}: {where}, nor does one in the secrets store. Give "
+        f"the passphrase that opens it with `borgkeep passphrase {client}` (it reads it from "
+        f"stdin or asks; never the command line), then plan again ({reason}). Nothing was "
+        "planned"
+    )
