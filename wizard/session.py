@@ -46,7 +46,11 @@ from wizard.pipeline.plan_file import (
     save_plan_file,
 )
 from wizard.pipeline.status import ClientStatus, StatusError, StatusReport
-from wizard.pipeline.takeover_plan import fleet_takeovers
+from wizard.pipeline.takeover_plan import (
+    TakeoverChoiceNeeded,
+    fleet_takeovers,
+    taken_over_passphrases,
+)
 from wizard.pipeline.verify import VerifyReport, verify_fleet
 from wizard.probe import (
     CONNECT_TIMEOUT_ENV,
@@ -95,6 +99,7 @@ __all__ = [  # the front door: what the CLI and the screens may use
     "ServerUnavailable",
     "StatusError",
     "StatusReport",
+    "TakeoverChoiceNeeded",
     "UnsafePaths",
     "VerifyReport",
     "CONNECT_TIMEOUT_ENV",
@@ -263,10 +268,9 @@ class FleetSession(DayTwoActions, LifecycleActions):
             if stored:
                 result[client.name] = Passphrase(stored)
                 continue
-            found = None
             client_facts = self.facts.get(client.name)
-            if client_facts is not None:
-                found = client_facts.file(client_layout(client_facts, client.name).passphrase).text
+            own = client_layout(client_facts, client.name).passphrase if client_facts else ""
+            found = client_facts.file(own).text if client_facts else None
             if not found:
                 found = server_facts.file(spaths.passphrase(client.name)).text
             if found and found.strip():
@@ -283,17 +287,14 @@ class FleetSession(DayTwoActions, LifecycleActions):
         if not self.facts:
             self.gather()
         self.left_out = set(leave_out)
-        considered = {  # a client left out is not asked what to do with its old repository
-            k: v for k, v in self.facts.items() if k == self.server_name or k not in self.left_out
-        }
         existing, takeovers = fleet_takeovers(
-            self.inventory, self.settings, self.server_name, considered
+            self.inventory, self.settings, self.server_name, self.facts, self.left_out
         )
         if not self.passphrases:
             self.resolve_passphrases()
-        for name, takeover in takeovers.items():  # also when it was left out at first
-            if takeover.passphrase:
-                self.passphrases[name] = Passphrase(takeover.passphrase)
+        self.passphrases = taken_over_passphrases(
+            takeovers, self.passphrases, self.facts[self.server_name], self.settings
+        )
         notes = [f"{host}: left out of this apply" for host in sorted(self.left_out)]
         if self.server_name in self.left_out:
             return Plan(
@@ -334,12 +335,8 @@ class FleetSession(DayTwoActions, LifecycleActions):
     def stored_keys(self) -> dict[str, str]:
         """The operator's exports of the repository keys, by client (what the plan holds a
         repository's key to, besides the server's copy)."""
-        keys = {}
-        for client in self.inventory.clients:
-            value = self.store.get(repokey_name(self.server_name, client.name))
-            if value:
-                keys[client.name] = value
-        return keys
+        names = {c.name: repokey_name(self.server_name, c.name) for c in self.inventory.clients}
+        return {client: value for client, key in names.items() if (value := self.store.get(key))}
 
     def apply_reviewed(self, reviewed: Plan, cancel: threading.Event | None = None) -> ApplyResult:
         """Apply what the operator reviewed, or nothing: under the server's lock, gather
