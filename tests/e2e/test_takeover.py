@@ -262,6 +262,11 @@ def test_no_read_write_line_is_left_and_the_old_key_cannot_delete(scenario: Scen
     assert len(lines) == 2 and all("borg serve --append-only" in line for line in lines), keys
     assert "restrict-to-path" not in "\n".join(lines)
     assert keys.count("# borgkeep took over, removed: read-write borg serve line") == 2
+    for client in LOGINS:  # nothing of the user's goes without a copy
+        copy = run_checked(
+            lab, "nas", f"cat {BORG_HOME}/.ssh/authorized_keys.borgkeep-taken-over-{client}"
+        )
+        assert f'command="borg serve --restrict-to-path {OLD_ROOT}/{client}",restrict' in copy
     for client in LOGINS:
         victim = scenario.before[client][0]
         attempt = old_borg(lab, client, f"delete {old_url(lab, client)}::{victim}")

@@ -55,7 +55,9 @@ def server_access(
     )
     for client in fleet.inventory.clients:
         _check_placed_repository(fleet, client.name)
-    existing = taken_over_key_lines_removed(fleet, server_facts.file(spaths.authorized_keys).text)
+    original = server_facts.file(spaths.authorized_keys).text
+    items += removed_lines_backups(fleet, original)
+    existing = taken_over_key_lines_removed(fleet, original)
     current = authorized_keys.parse_authorized_keys_block(existing)
     entries = {}
     for client in fleet.inventory.clients:
@@ -114,6 +116,35 @@ def _check_placed_repository(fleet: Fleet, client: str) -> None:
             "the repository there, and the guard hides it by a rename there). Nothing was "
             "planned",
         )
+
+
+def removed_lines_backups(fleet: Fleet, text: str | None) -> list[DesiredItem]:
+    """Nothing of the user's goes without a copy: the lines a takeover removes from
+    `authorized_keys`, verbatim, in `authorized_keys.borgkeep-taken-over-CLIENT` beside it
+    (written once, with the removal; a later plan has nothing to remove, so no change)."""
+    lines = (text or "").splitlines()
+    items = []
+    for client, takeover in sorted(fleet.takeovers.items()):
+        numbers = [line.number for line in takeover.remove_key_lines]
+        if not numbers:
+            continue
+        kept = "".join(f"{lines[n - 1]}\n" for n in numbers if 0 < n <= len(lines))
+        path = f"{fleet.server_paths.authorized_keys}.borgkeep-taken-over-{client}"
+        header = f"# The lines Borgkeep removed from authorized_keys when it took {client} over.\n"
+        items.append(
+            DesiredItem(
+                fleet.server,
+                PHASE_SERVER_ACCESS,
+                DesiredFile(
+                    path,
+                    header + kept,
+                    0o600,
+                    fleet.borg_user,
+                    description=f"copy of the key lines the takeover of {client} removes",
+                ),
+            )
+        )
+    return items
 
 
 def taken_over_key_lines_removed(fleet: Fleet, text: str | None) -> str | None:
