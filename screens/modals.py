@@ -170,6 +170,38 @@ class PathModal(ModalScreen[Path | None]):
             self.dismiss(None)
 
 
+class TakeoverModal(ModalScreen[str | None]):
+    """A client already backs up to the server with Borg: take its repository over, start
+    a new one beside it, or leave the client out of this apply. Escape decides nothing."""
+
+    CSS_PATH = "modals.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, host: str, message: str, offers_beside: bool = True) -> None:
+        super().__init__()
+        self.host, self.message, self.offers_beside = host, message, offers_beside
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(f"{self.host} already backs up with Borg", id="dialog-title", markup=False)
+            yield Static(self.message, id="dialog-body", markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Take it over", id="take", variant="primary", compact=True)
+                if self.offers_beside:
+                    yield Button("New repository beside it", id="beside", compact=True)
+                yield Button(f"Leave {self.host} out", id="leave", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#take", Button).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id)
+
+
 def ask_host_key_from_thread(
     app: App, hostname: str, port: int, key_type: str, fingerprint: str
 ) -> bool:

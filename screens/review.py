@@ -17,7 +17,7 @@ from textual.widgets import LoadingIndicator, Static, Tree
 from textual.worker import Worker, WorkerState
 
 from screens.base import StepScreen
-from screens.modals import ConfirmModal, PathModal, asking_session
+from screens.modals import ConfirmModal, PathModal, TakeoverModal, asking_session
 from wizard.reports import (
     change_heading,
     change_label,
@@ -27,7 +27,7 @@ from wizard.reports import (
     safe_text,
     wraps_by_default,
 )
-from wizard.session import Change, FleetSession, Plan, plan_warnings
+from wizard.session import Change, FleetSession, Plan, TakeoverChoiceNeeded, plan_warnings
 
 PLAN_FILE_NAME = "borgkeep.plan"
 
@@ -61,9 +61,9 @@ def render_diff(change: Change) -> Content:
     return highlight(change.diff or change.description, language="diff", theme=DiffTheme)
 
 
-def gather_and_plan(session: FleetSession) -> Plan:
+def gather_and_plan(session: FleetSession, leave_out: frozenset[str] = frozenset()) -> Plan:
     session.gather()
-    return session.plan()
+    return session.plan(leave_out=leave_out)
 
 
 class DiffBox(VerticalScroll):
@@ -86,7 +86,11 @@ class ReviewScreen(StepScreen):
         "`w` wraps long lines (on by default for authorized_keys and known_hosts, whose key "
         "lines are long), `m` maximises the diff (escape restores it), `p` saves the plan "
         "for `borgkeep apply PLANFILE`, `ctrl+s` saves the inventory without applying, "
-        "`ctrl+r` gathers the facts and plans again."
+        "`ctrl+r` gathers the facts and plans again.\n\n"
+        "A client that already backs up to the server with Borg is asked about first: take "
+        "its repository over (with its archives; its old configs and cron lines are retired), "
+        "start a new repository beside it, or leave it out of this apply. The takeover's "
+        "steps are listed under the warnings."
     )
     BINDINGS = [
         Binding("x", "toggle_host", "In/out"),
@@ -125,6 +129,11 @@ class ReviewScreen(StepScreen):
     # --- planning ---------------------------------------------------------------------
 
     def action_replan(self) -> None:
+        self.plan_again(left_out=set())
+
+    def plan_again(self, left_out: set[str]) -> None:
+        """Gather and plan on a new session (the inventory may have changed), with the
+        hosts in `left_out` left out."""
         state = self.state
         try:
             inventory = state.to_inventory()
@@ -135,17 +144,21 @@ class ReviewScreen(StepScreen):
             state.session.close()
         state.session = asking_session(self.app, inventory, state.accept_new_host_keys)
         state.plan = None
-        state.left_out = set()
+        state.left_out = set(left_out)
         self.query_one("#planning").display = True
         self.query_one("#plan-summary", Static).update(
             f"Connecting to {1 + len(inventory.clients)} host(s) and planning …"
         )
         self.refresh_nav()
-        self.plan_worker(state.session)
+        self.plan_worker(state.session, frozenset(left_out))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
-    def plan_worker(self, session: FleetSession) -> Plan:
-        return gather_and_plan(session)
+    def plan_worker(
+        self, session: FleetSession, leave_out: frozenset[str], gather: bool = True
+    ) -> Plan:
+        if gather:
+            return gather_and_plan(session, leave_out)
+        return session.plan(leave_out=leave_out)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "plan":
@@ -154,8 +167,43 @@ class ReviewScreen(StepScreen):
             self.state.plan = event.worker.result
             self._show_plan()
         elif event.state == WorkerState.ERROR:
-            self._show_error(f"Planning failed: {safe_text(str(event.worker.error))}")
+            error = event.worker.error
+            self._show_error(f"Planning failed: {safe_text(str(error))}")
+            if isinstance(error, TakeoverChoiceNeeded):
+                self.ask_takeover(error)
         self.refresh_nav()
+
+    # --- a client that already backs up with Borg -------------------------------------
+
+    def ask_takeover(self, refusal: TakeoverChoiceNeeded) -> None:
+        """Ask what to do with the repository found, then plan again (the next client
+        with a choice to make raises again: one question after another)."""
+        offers_beside = refusal.default not in refusal.found
+        modal = TakeoverModal(refusal.host, safe_text(str(refusal)), offers_beside)
+        self.app.push_screen(modal, lambda choice: self.takeover_chosen(refusal, choice))
+
+    def takeover_chosen(self, refusal: TakeoverChoiceNeeded, choice: str | None) -> None:
+        state = self.state
+        host = refusal.host
+        if choice is None:  # escape: the refusal stays on screen, nothing else happens
+            return
+        left_out = set(state.left_out)
+        if choice == "leave":
+            left_out.add(host)
+            if state.session is not None and state.session.facts:
+                state.plan, state.left_out = None, left_out
+                self.query_one("#planning").display = True
+                self.query_one("#plan-summary", Static).update(f"Planning without {host} …")
+                self.plan_worker(state.session, frozenset(left_out), gather=False)
+                return
+            self.plan_again(left_out)
+            return
+        client = state.client(host)
+        if client is None:
+            return
+        client.repository = refusal.found[0] if choice == "take" else refusal.default
+        left_out.discard(host)
+        self.plan_again(left_out)
 
     def _show_error(self, message: str) -> None:
         self.query_one("#planning").display = False
@@ -206,9 +254,20 @@ class ReviewScreen(StepScreen):
             if session.store.warning:
                 warnings.append(session.store.warning)
         self.query_one("#plan-warnings").set_class(bool(warnings), "warn")
-        if not warnings:
-            return "No warnings."
-        return "\n".join(f"⚠ {safe_text(w, keep_newlines=False)}" for w in warnings)
+        lines = [f"⚠ {safe_text(w, keep_newlines=False)}" for w in warnings]
+        lines += [f"↻ {line}" for line in self._takeover_lines()]
+        return "\n".join(lines) if lines else "No warnings."
+
+    def _takeover_lines(self, host: str | None = None) -> list[str]:
+        """What each takeover in the plan changes (`Takeover.describe()`), by client."""
+        plan = self.state.plan
+        takeovers = plan.takeovers if plan is not None else {}
+        return [
+            safe_text(f"{client}: {line}", keep_newlines=False)
+            for client, takeover in takeovers.items()
+            if host in (None, client)
+            for line in takeover.describe()
+        ]
 
     def _host_label(self, host: str) -> Text:
         plan = self.state.plan
@@ -253,10 +312,14 @@ class ReviewScreen(StepScreen):
         state = "left out of" if host in self.state.left_out else "part of"
         self.query_one("#diff-title", Static).update(Content.styled(host, "bold"))
         self.query_one("#diff", Static).add_class("-wrap")
+        takeover = "".join(f"\n  {line}" for line in self._takeover_lines(host))
+        if takeover:
+            takeover = f"\n\nIts existing Borg setup is taken over:{takeover}"
         self.query_one("#diff", Static).update(
             Content(
                 f"{len(changes)} change(s); this host is {state} this apply.\n"
                 "Move down to a change to see its diff; x leaves the host out or takes it in."
+                + takeover
             )
         )
 
@@ -308,7 +371,12 @@ class ReviewScreen(StepScreen):
                 )
                 return
             left_out.add(host)
-        self.state.plan = self.state.session.plan(leave_out=left_out)
+        try:
+            self.state.plan = self.state.session.plan(leave_out=left_out)
+        except TakeoverChoiceNeeded as refusal:  # taken back in: its choice is still open
+            left_out.add(refusal.host)
+            self.ask_takeover(refusal)
+            return
         self._show_plan(cursor_host=host)
         self.refresh_nav()
 

@@ -69,6 +69,11 @@ class ClientEntry:
     """Its name in the saved inventory (a rerun), to warn when it is renamed."""
     key: str = field(default_factory=lambda: f"client-{next(_client_keys)}", compare=False)
     """Stays the same when the client is renamed (table rows and widget ids use it)."""
+    repository: str | None = None
+    """The inventory's `repository:` (None: Borgkeep's default path); the review sets it
+    when the client already backs up to the server and the operator chooses."""
+    archive_prefix: str | None = None
+    """The inventory's `archive_prefix:`, carried through the wizard unchanged."""
 
 
 @dataclass
@@ -139,6 +144,8 @@ class WizardState:
                 dict(c.retention),
                 c.quota,
                 saved_name=c.name,
+                repository=c.repository,
+                archive_prefix=c.archive_prefix,
             )
             for c in inventory.clients
         ]
