@@ -253,9 +253,11 @@ class ReviewScreen(StepScreen):
             ]
             if session.store.warning:
                 warnings.append(session.store.warning)
-        self.query_one("#plan-warnings").set_class(bool(warnings), "warn")
-        lines = [f"⚠ {safe_text(w, keep_newlines=False)}" for w in warnings]
-        lines += [f"↻ {line}" for line in self._takeover_lines()]
+        takeovers = [f"↻ {line}" for line in self._takeover_lines()]
+        box = self.query_one("#plan-warnings")
+        box.set_class(bool(warnings), "warn")
+        box.set_class(bool(takeovers), "-takeover")
+        lines = takeovers + [f"⚠ {safe_text(w, keep_newlines=False)}" for w in warnings]
         return "\n".join(lines) if lines else "No warnings."
 
     def _takeover_lines(self, host: str | None = None) -> list[str]:
