@@ -122,10 +122,10 @@ class Takeover:
             ]
         lines = [f"take over the repository {self.repository} with every archive in it"]
         for line in self.remove_key_lines:
+            what = " ".join(part for part in (line.access, line.key_type, line.comment) if part)
             lines.append(
-                f"remove line {line.number} of the server's authorized_keys ({line.access} "
-                f"{line.key_type} {line.comment or ''})".rstrip()
-                + ": Borgkeep's append-only line replaces it"
+                f"remove line {line.number} of the server's authorized_keys ({what}): "
+                "Borgkeep's append-only line replaces it"
             )
         for path in self.retire_configs:
             lines.append(f"retire {path} (renamed to {posixpath.basename(path)}{RETIRED_SUFFIX})")
