@@ -49,10 +49,12 @@ def _welcome_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> BorgkeepA
 
 
 async def _status_loaded(pilot) -> None:
-    for _ in range(100):
-        await pilot.pause()
+    for _ in range(400):  # up to 20 s: the status worker is a thread, slow on a loaded machine
+        await pilot.pause(0.05)
         if pilot.app.state.status is not None:
             break
+    await pilot.wait_for_scheduled_animations()  # and the table it fills drawn, scrolled
+    await pilot.pause(0.5)
     await _steady(pilot)
 
 

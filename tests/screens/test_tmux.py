@@ -45,6 +45,26 @@ def wait_screen(session: str, text: str, seconds: float = 60) -> str:
     raise AssertionError(f"{text!r} never appeared:\n{screen}")
 
 
+def typed(session: str, text: str, seconds: float = 20) -> None:
+    """Type `text`, then wait until the screen shows it once more than before (a loaded
+    machine draws late, and keys sent before a redraw land wherever focus then is)."""
+    before = tmux("capture-pane", "-p", "-t", session).count(text)
+    tmux("send-keys", "-t", session, "-l", text)
+    for _ in range(int(seconds * 10)):
+        if tmux("capture-pane", "-p", "-t", session).count(text) > before:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} was typed but never shown")
+
+
+def type_into_server_fields(session: str) -> None:
+    """The server's ssh destination, then three fields on, its repo_root."""
+    time.sleep(1.0)  # the screen focuses its first field once mounted
+    typed(session, "lab-nas")
+    keys(session, "Tab", "Tab", "Tab", pause=0.5)
+    typed(session, "/srv/backups")
+
+
 def test_borgkeep_in_tmux_reaches_review_and_quits(tmp_path: Path):
     if os.geteuid() != 0 or not shutil.which("tmux"):
         pytest.skip("needs root (the lab) and tmux")
@@ -65,13 +85,7 @@ def test_borgkeep_in_tmux_reaches_review_and_quits(tmp_path: Path):
         wait_screen(session, "1/7 Welcome")
         tmux("send-keys", "-t", session, "C-n")
         wait_screen(session, "2/7 Backup server")
-        tmux("send-keys", "-t", session, "lab-nas")
-        time.sleep(0.3)
-        for _ in range(3):
-            tmux("send-keys", "-t", session, "Tab")
-            time.sleep(0.2)
-        tmux("send-keys", "-t", session, "/srv/backups")
-        time.sleep(0.3)
+        type_into_server_fields(session)
         tmux("send-keys", "-t", session, "C-o")
         screen = wait_screen(session, "repos in   /srv/backups")
         assert "borg       1.2.4" in screen
@@ -112,9 +126,7 @@ def test_rename_and_leave_out_in_tmux_at_80x24(tmp_path: Path):
         wait_screen(session, "1/7 Welcome")
         keys(session, "C-n")
         wait_screen(session, "2/7 Backup server")
-        type_text(session, "lab-nas")
-        keys(session, "Tab", "Tab", "Tab")
-        type_text(session, "/srv/backups")
+        type_into_server_fields(session)
         keys(session, "C-o")
         wait_screen(session, "repos in   /srv/backups")
         keys(session, "C-n")
