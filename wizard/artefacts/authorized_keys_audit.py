@@ -25,9 +25,7 @@ from wizard.artefacts.authorized_keys import PUBLIC_KEY_TYPES
 from wizard.artefacts.managed_block import (
     BEGIN_MARKER,
     END_MARKER,
-    content_and_ending,
-    lines_in_managed_block,
-    numbered_lines,
+    foreign_lines_with_prefix,
     replace_foreign_lines,
 )
 
@@ -211,11 +209,4 @@ def remove_key_lines(text: str | None, line_numbers: Collection[int]) -> str:
 
 def removed_key_lines(text: str | None) -> dict[int, str]:
     """1-based line number -> what was removed, for each line Borgkeep removed in `text`."""
-    text = text or ""
-    inside = lines_in_managed_block(text)
-    removed = {}
-    for number, line in enumerate(numbered_lines(text), start=1):
-        content = content_and_ending(line)[0]
-        if number not in inside and content.startswith(REMOVED_KEY_PREFIX):
-            removed[number] = content.removeprefix(REMOVED_KEY_PREFIX)
-    return removed
+    return foreign_lines_with_prefix(text, REMOVED_KEY_PREFIX)

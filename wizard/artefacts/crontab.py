@@ -20,10 +20,8 @@ import shlex
 from collections.abc import Collection
 
 from wizard.artefacts.managed_block import (
-    content_and_ending,
-    lines_in_managed_block,
+    foreign_lines_with_prefix,
     merge_managed_block,
-    numbered_lines,
     replace_foreign_lines,
 )
 from wizard.inventory.validation import FieldError, check_absolute_path, check_cron, check_email
@@ -154,11 +152,4 @@ def retire_cron_lines(text: str | None, line_numbers: Collection[int]) -> str:
 
 def retired_cron_lines(text: str | None) -> dict[int, str]:
     """1-based line number -> the original line, for each line Borgkeep retired in `text`."""
-    text = text or ""
-    inside = lines_in_managed_block(text)
-    retired = {}
-    for number, line in enumerate(numbered_lines(text), start=1):
-        content = content_and_ending(line)[0]
-        if number not in inside and content.startswith(RETIRED_PREFIX):
-            retired[number] = content.removeprefix(RETIRED_PREFIX)
-    return retired
+    return foreign_lines_with_prefix(text, RETIRED_PREFIX)

@@ -256,3 +256,16 @@ def replace_foreign_lines(
             raise ValueError(f"the new {what} line {number} would be more than one line")
         replaced[number - 1] = new_content + ending
     return "".join(replaced)
+
+
+def foreign_lines_with_prefix(text: str | None, prefix: str) -> dict[int, str]:
+    """1-based line number -> the rest of the line, for each line outside the managed
+    block that starts with `prefix` (what Borgkeep left where it retired or removed one)."""
+    text = text or ""
+    inside = lines_in_managed_block(text)
+    found = {}
+    for number, line in enumerate(numbered_lines(text), start=1):
+        content = content_and_ending(line)[0]
+        if number not in inside and content.startswith(prefix):
+            found[number] = content.removeprefix(prefix)
+    return found
