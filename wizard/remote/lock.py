@@ -12,10 +12,14 @@ import shlex
 import time
 from collections.abc import Iterator
 
+from wizard.remote.start_command import exec_within
+
 LOCK_PATH = "$HOME/.cache/borgkeep/apply.lock"
 DEFAULT_TIMEOUT = 120.0
 LOCKED = b"borgkeep-locked"
 BUSY_EXIT = 75
+START_LIMIT = 30.0
+"""How long the server may take to open the lock's channel and accept its command."""
 
 
 class LockBusy(Exception):
@@ -35,9 +39,9 @@ def lock_command(timeout: float) -> str:
 @contextlib.contextmanager
 def hold_server_lock(conn, host: str, timeout: float = DEFAULT_TIMEOUT) -> Iterator[None]:
     """Block until the lock is ours (or raise `LockBusy` after `timeout` seconds)."""
-    channel = conn.transport.open_session()
+    channel = conn.transport.open_session(timeout=START_LIMIT)
     try:
-        channel.exec_command(f"sh -c {shlex.quote(lock_command(timeout))}")
+        exec_within(channel, f"sh -c {shlex.quote(lock_command(timeout))}", START_LIMIT)
         channel.settimeout(1.0)
         received = b""
         deadline = time.monotonic() + timeout + 30

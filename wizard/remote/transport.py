@@ -40,6 +40,7 @@ from wizard.remote.host_keys import (
     known_host_key_types,
 )
 from wizard.remote.ssh_config import SSHTarget
+from wizard.remote.start_command import exec_within
 from wizard.remote.step_timeouts import BORG, step_silence
 
 __all__ = [
@@ -282,7 +283,7 @@ class Connection:
         quiet_limit = step_silence(kind) if silence is None else silence
         try:
             channel = self.transport.open_session(timeout=quiet_limit)
-            channel.exec_command(wire_command)
+            exec_within(channel, wire_command, quiet_limit)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectionLost(
                 f"on {self.target.display}: could not start `{summary}`: {exc}"
