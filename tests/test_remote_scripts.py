@@ -3,6 +3,7 @@ leaving half a file or a temp file behind, and never following a link."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import os
@@ -34,8 +35,13 @@ def run(script: str, stdin: bytes, close_stderr: bool = False, env=None) -> int:
     )
     if close_stderr:
         proc.stderr.close()
-    proc.stdin.write(stdin)
-    proc.stdin.close()
+    # A script that needs no content (the same file, only its mode) may exit before
+    # reading stdin: the pipe is then closed under us, which is no failure of the script.
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.write(stdin)
+        proc.stdin.flush()
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
     proc.wait(30)
     return proc.returncode
 

@@ -8,6 +8,7 @@ after `seconds`, which wakes that wait; the caller gets `StartTimeout` naming th
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import paramiko
@@ -24,7 +25,10 @@ def exec_within(channel: paramiko.Channel, command: str, seconds: float) -> None
 
     def give_up() -> None:
         fired.set()
-        channel.close()
+        # The close wakes the waiting request at once; its message to the server may find
+        # the transport already gone (the caller moved on and closed it): nothing to say.
+        with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
+            channel.close()
 
     watchdog = threading.Timer(seconds, give_up)
     watchdog.daemon = True
