@@ -270,6 +270,12 @@ def _validate_server(raw: object, errors: list[FieldError]) -> ServerSpec | None
     return ServerSpec(name, ssh, address, borg_user, repo_root, prune_schedule, drill_schedule)
 
 
+def _optional(raw: dict, key: str, check, where: str, errors: list[FieldError]):
+    """An optional client value, checked when present (None when absent or refused)."""
+    value = raw.get(key)
+    return None if value is None else _collect(errors, check, f"{where}.{key}", value)
+
+
 def _overlapping_repositories(
     server: ServerSpec | None, clients: list[ClientSpec]
 ) -> list[FieldError]:
@@ -331,18 +337,10 @@ def _validate_client(
         _collect(errors, check_exclude_pattern, f"{where}.exclude_patterns[{i}]", e)
         for i, e in enumerate(excludes)
     ]
-    schedule = raw.get("schedule")
-    if schedule is not None:
-        schedule = _collect(errors, check_cron, f"{where}.schedule", schedule)
-    quota = raw.get("quota")
-    if quota is not None:
-        quota = _collect(errors, check_quota, f"{where}.quota", quota)
-    repository = raw.get("repository")
-    if repository is not None:
-        repository = _collect(errors, check_repository_path, f"{where}.repository", repository)
-    prefix = raw.get("archive_prefix")
-    if prefix is not None:
-        prefix = _collect(errors, check_archive_prefix, f"{where}.archive_prefix", prefix)
+    schedule = _optional(raw, "schedule", check_cron, where, errors)
+    quota = _optional(raw, "quota", check_quota, where, errors)
+    repository = _optional(raw, "repository", check_repository_path, where, errors)
+    prefix = _optional(raw, "archive_prefix", check_archive_prefix, where, errors)
     retention = raw.get("retention") or {}
     retention = _collect(errors, check_retention, f"{where}.retention", retention, False)
     if retention is not None and default_retention:
