@@ -1,7 +1,8 @@
 """`borgkeep demo --cli --keep`, then `--stop`, then `--resume`: the kept lab comes back (the
 server on a new port, because its old one is taken meanwhile), a new host joins the applied
 fleet, the old clients still back up (Borg was told its repository moved), and the commands
-the demo prints work as printed."""
+the demo prints work as printed, and so do the day-two commands in a shell that sourced the
+lab's `env` file."""
 
 from __future__ import annotations
 
@@ -78,6 +79,25 @@ def test_kept_demo_resumes_on_a_new_port_and_adds_a_host(tmp_path):
             assert step in shown, step
         assert "  ✗ " not in shown, shown
         assert re.search(r"alerts:\n  webhook: http://127\.0\.0\.1:\d+/hook", _inventory(base))
+
+        # The day-two commands work on the kept lab in a shell that sourced DIR/env, and in
+        # nothing else: no variable of the demo's own process is inherited.
+        assert f". {base / 'env'}" in first.stdout
+        assert f"export BORGKEEP_SSH_CONFIG={base}/" in first.stdout
+        day_two = subprocess.run(
+            [
+                "bash",
+                "-c",
+                f". {shlex.quote(str(base / 'env'))} && borgkeep status && borgkeep plan",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=DEMO_TIMEOUT,
+            cwd=tmp_path,
+            env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)},
+        )
+        assert day_two.returncode == 0, day_two.stdout + day_two.stderr
+        assert "client1" in day_two.stdout and "Nothing to change" in day_two.stdout
 
         stopped = demo("--stop", str(base), cwd=tmp_path)
         assert stopped.returncode == 0 and "stopped 3 lab host(s)" in stopped.stdout

@@ -41,6 +41,7 @@ from wizard.pipeline.facts import HostFacts
 from wizard.reports import client_commands, first_backup_line
 
 PLAN_FILE = "demo.plan"
+ENV_FILE = "env"
 
 
 def operator_env(lab: Lab) -> dict[str, str]:
@@ -54,6 +55,19 @@ def operator_env(lab: Lab) -> dict[str, str]:
         "BORGKEEP_INVENTORY": str(lab.base / "operator" / "config" / "borgkeep" / "inventory.yaml"),
         "BORGKEEP_SECRETS": "file",
     }
+
+
+def write_env_file(lab: Lab) -> Path:
+    """`BASE/env`: what a shell sources so that every day-two command (`borgkeep status`,
+    `plan`, `verify`, ...) acts on the kept lab, as the demo's own commands did."""
+    lines = [
+        "# Borgkeep kept lab: `. THIS_FILE`, then borgkeep status, plan, verify, ... act on",
+        "# the lab (its ssh config, known_hosts, inventory and secrets; never your own).",
+        *(f"export {key}={shlex.quote(value)}" for key, value in operator_env(lab).items()),
+    ]
+    path = lab.base / ENV_FILE
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def first_backups(lab: Lab, names: list[str] | None = None) -> list[str]:
@@ -145,7 +159,7 @@ def run_demo(
             if resume:
                 print("add it in the wizard: tick it on the Clients screen")
             code = open_wizard(Path(inventory))
-            wanted = protect or (protect is None and _ask("See the protection work now?"))
+            wanted = protection_wanted(protect, receiver is not None and code == 0, _ask)
         if receiver is not None and wanted and code == 0:
             from wizard.cli import main
 
@@ -157,14 +171,28 @@ def run_demo(
             receiver.stop()
         if keep:
             lab.detach()
+            env = write_env_file(lab)
+            exports = [line for line in env.read_text().splitlines() if line.startswith("export")]
             print(
                 f"\nThe lab keeps running in {lab.base} (ssh config: {lab.ssh_config}).\n"
-                f"  back to it:  borgkeep demo --resume {lab.base}   (adds a host to try)\n"
+                f"  use it:      . {env}   (then borgkeep status, borgkeep plan, borgkeep "
+                "verify, ... act on the lab); it sets:\n"
+                + "".join(f"                 {line}\n" for line in exports)
+                + f"  back to it:  borgkeep demo --resume {lab.base}   (adds a host to try)\n"
                 f"  stop it:     borgkeep demo --stop {lab.base}     (its files stay)\n"
                 f"  remove it:   borgkeep demo --stop {lab.base} && rm -rf {lab.base}"
             )
         else:
             lab.stop()
+
+
+def protection_wanted(protect: bool | None, possible: bool, ask: Callable[[str], bool]) -> bool:
+    """After the wizard: show the protection work? Never asked where it cannot run (a
+    resumed lab has no receiver, or the wizard did not end well); asked unless `protect`
+    already says."""
+    if not possible:
+        return False
+    return protect if protect is not None else ask("See the protection work now?")
 
 
 def _ask(question: str) -> bool:
