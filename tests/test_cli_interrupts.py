@@ -90,7 +90,7 @@ def test_the_report_says_what_was_done_and_skipped_and_how_to_finish() -> None:
         "  ✓ nas: done: run create-user; create /srv/backups",
         "  - nas: skipped: create crontab:borg",
         "  ✓ client1: done: run generate-key",
-        "  ✗ client1: failed: client1: run init-repo: exit code 2",
+        "  ✗ client1: failed: run init-repo: exit code 2",
         "  - client1: skipped: create crontab:root",
         "  - client2: nothing ran",
         "To finish: run `borgkeep --inventory /srv/inv.yaml apply` again: the plan picks up "

@@ -25,6 +25,7 @@ from wizard.cli_interrupts import cancel_on_interrupt, finish_apply, interrupt_m
 from wizard.cli_lifecycle import LIFECYCLE_COMMAND_NAMES, add_lifecycle_parsers, cmd_lifecycle
 from wizard.cli_secrets import add_passphrase_parser, cmd_passphrase
 from wizard.inventory.validation import InventoryError
+from wizard.safe_text import one_line
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 ACCEPT_FLAG = "--accept-new-host-keys"
@@ -404,7 +405,7 @@ def _fail(args: argparse.Namespace, message: str, errors: list[dict] | None = No
     """A failure: one line on stderr, or with `--json` one `{"error": ...}` object on stdout
     (the exit code is the same either way)."""
     if getattr(args, "json", False):
-        payload: dict = {"error": message}
+        payload: dict = {"error": one_line(message)}
         if errors:
             payload["errors"] = errors
         print(json.dumps(payload, indent=2))

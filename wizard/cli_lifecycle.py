@@ -109,7 +109,8 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
 
 
 def _decide_and_apply(args, session, planned, inventory_path: Path) -> int:
-    from wizard.reports import lifecycle_plan_text, lifecycle_result_lines
+    from wizard.reports import lifecycle_plan_text, lifecycle_result_lines, step_error_text
+    from wizard.safe_text import one_line
 
     payload = {
         "action": planned.request.action,
@@ -166,7 +167,7 @@ def _decide_and_apply(args, session, planned, inventory_path: Path) -> int:
                 host: {
                     "done": len(o.done),
                     "skipped": len(o.skipped),
-                    "error": str(o.error) if o.error else None,
+                    "error": one_line(step_error_text(o.error)) if o.error else None,
                 }
                 for host, o in outcome.result.outcomes.items()
             },

@@ -22,3 +22,13 @@ def safe_text(text: str, keep_newlines: bool = True) -> str:
             code = ord(char)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
     return "".join(out)
+
+
+def one_line(message: str) -> str:
+    """A message for a JSON value: its lines joined (after a colon with a space, else with
+    "; "), so that a script reading `"error"` gets one line."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    for line in lines[1:]:
+        text += (" " if text.endswith(":") else "; ") + line
+    return text

@@ -98,9 +98,11 @@ def judge_client(
                 "error", f"the restore drill failed at {drill.get('time')}: {drill.get('message')}"
             )
         if result.get("status") == "refused" and "refused" not in reasons:
-            named = ", ".join(result.get("archives") or [])
+            message = result.get("message", "")
+            # the archives the message does not name already (it caps a long list)
+            named = ", ".join(a for a in result.get("archives") or [] if a not in message)
             reasons["refused"] = (
-                f"the guard refused at {result.get('time')}: {result.get('message', '')}"
+                f"the guard refused at {result.get('time')}: {message}"
                 + (f" (archives: {named})" if named else "")
             )
         elif result.get("status") == "failed":

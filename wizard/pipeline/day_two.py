@@ -48,6 +48,12 @@ class DayTwoActions:
             facts = gather_basic(conn, self.server_name, users=[self.settings.borg_user])
         except Exception as exc:
             raise ServerUnavailable(f"{self.server_name}: {exc}") from exc
+        user = self.settings.borg_user
+        if user not in facts.users and user != facts.login_user:
+            raise StatusError(
+                f"{self.server_name}: nothing is set up there yet (no user {user}; the first "
+                "`borgkeep apply` creates it and installs the guard that reports)"
+            )
         borg = server_identity(facts, self.settings).as_user(self.settings.borg_user)
         result = conn.run(borg.wrap(status_command(facts, self.settings)))
         if result.rc != 0:

@@ -143,12 +143,14 @@ def restore_script(
         )
     pattern = f" {_q('pp:' + inside)}" if inside else ""
     target = f't="$d"/{_q(inside)}' if inside else 't="$d"'
+    # A fresh destination that got nothing goes again (rmdir removes only an empty one).
+    tidy = '  cd / && rmdir -- "$d" 2>/dev/null || :\n' if fresh else ""
     return (
         f"set -eu\n{SIGNALS}umask 077\nd={_q(destination)}\n{prepare}"
         'cd -- "$d"\n'
         f"if ! err=$({env} borg extract {_q(url + '::' + archive)}{pattern} 2>&1 < /dev/null); "
         "then\n"
-        '  echo "borg extract failed: $err" >&2\n  exit 1\nfi\n'
+        f'  echo "borg extract failed: $err" >&2\n{tidy}  exit 1\nfi\n'
         f"{target}\n"
         'n=$(find "$t" 2>/dev/null | wc -l)\n'
         f'echo "{RESTORED}: $t ($n item(s))"\n'

@@ -54,6 +54,7 @@ _HOMES = {
     "STATE_MARKS": "wizard.reports.status",
     "status_rows": "wizard.reports.status",
     "status_verdict": "wizard.reports.status",
+    "step_error_text": "wizard.reports.results",
     "unchecked_line": "wizard.reports.plans",
     "verify_summary": "wizard.reports.results",
     "what_to_do_lines": "wizard.reports.status",
@@ -101,6 +102,7 @@ if TYPE_CHECKING:  # for readers and type checkers: the same names, eagerly
         proof_rows,
         render_verify_report,
         secrets_lines,
+        step_error_text,
         verify_summary,
     )
     from wizard.reports.status import (
@@ -172,6 +174,7 @@ __all__ = [
     "server_space_line",
     "status_rows",
     "status_verdict",
+    "step_error_text",
     "unchecked_line",
     "verify_summary",
     "what_to_do_lines",

@@ -14,4 +14,6 @@ def event_line(host: str, level: str, message: str) -> str:
     """One progress event (`on_event(host, level, message)`) as a log line."""
     mark = EVENT_MARKS.get(level, MARK_STEP)
     message = safe_text(message, keep_newlines=False)
-    return f"{mark} {host}: {message}" if host else f"{mark} {message}"
+    if not host:
+        return f"{mark} {message}"
+    return f"{mark} {host}: {message.removeprefix(f'{host}: ')}"  # a step error names it

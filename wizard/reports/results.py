@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from wizard.pipeline.apply import ApplyResult
+from wizard.pipeline.apply import ApplyResult, ApplyStepError
 from wizard.pipeline.facts import HostFacts, client_layout
 from wizard.pipeline.first_backup import FirstBackup
 from wizard.pipeline.verify import VerifyReport
@@ -13,12 +13,18 @@ from wizard.reports.marks import MARK_DONE, MARK_ERROR, MARK_SKIP
 from wizard.safe_text import safe_text
 
 
+def step_error_text(error: ApplyStepError) -> str:
+    """Why a step failed, without the host and step its message starts with (the line
+    that shows it names them already)."""
+    return str(error).removeprefix(f"{error.host}: ").removeprefix(f"{error.step}: ")
+
+
 def apply_result_lines(result: ApplyResult) -> list[str]:
     """One line per host: applied, skipped, or the step that failed and why."""
     lines = []
     for host, outcome in result.outcomes.items():
         if outcome.error:
-            error = safe_text(str(outcome.error))
+            error = safe_text(step_error_text(outcome.error))
             lines.append(f"{MARK_ERROR} {host}: failed at {outcome.error.step}: {error}")
         elif outcome.skipped:
             lines.append(f"{MARK_SKIP} {host}: {len(outcome.skipped)} step(s) skipped")
@@ -36,7 +42,8 @@ def interrupted_lines(result: ApplyResult, finish: str) -> list[str]:
             done = "; ".join(safe_text(title, False) for title in outcome.done)
             lines.append(f"  {MARK_DONE} {host}: done: {done}")
         if outcome.error:
-            lines.append(f"  {MARK_ERROR} {host}: failed: {safe_text(str(outcome.error), False)}")
+            error = safe_text(str(outcome.error).removeprefix(f"{host}: "), False)
+            lines.append(f"  {MARK_ERROR} {host}: failed: {error}")
         if outcome.skipped:
             skipped = "; ".join(safe_text(title, False) for title in outcome.skipped)
             lines.append(f"  {MARK_SKIP} {host}: skipped: {skipped}")
