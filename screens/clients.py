@@ -9,38 +9,23 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.validation import ValidationResult, Validator
-from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
+from textual.widgets import Button, DataTable, Input, Label, SelectionList
 from textual.worker import Worker, WorkerState
 
-from screens.base import (
-    Body,
-    FieldInput,
-    FieldValidator,
-    StepScreen,
-    WordsValidator,
-    field_row,
-    join_words,
-    split_words,
-)
+from screens.base import Body, FieldInput, FieldValidator, StepScreen
+from screens.client_form import ClientForm
 from screens.modals import ErrorModal, ask_host_key_from_thread
 from screens.state import ClientEntry, name_from_destination
-from wizard.inventory.settings import suggested_quota
-from wizard.inventory.validation import (
-    FieldError,
-    check_exclude_pattern,
-    check_keep_count,
-    check_name,
-    check_quota,
-    check_source_directory,
-    check_ssh_destination,
-    login_of,
+from screens.takeover_choice import (
+    find_existing,
+    leave_out_keys,
+    server_spec,
 )
+from wizard.inventory.validation import check_ssh_destination, login_of
 from wizard.reports import safe_text
 from wizard.session import HostKeyChanged, config_hosts, probe_client
 
 CHECKING = "checking…"
-KEEP_FIELDS = ("keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
 
 
 def client_status(client: ClientEntry) -> str:
@@ -50,68 +35,6 @@ def client_status(client: ClientEntry) -> str:
     if client.facts is None:
         return "not checked"
     return "✓ ready"
-
-
-def client_facts_text(client: ClientEntry) -> str:
-    if client.error:
-        return (
-            f"✗ unreachable, so it will NOT be configured this run: {safe_text(client.error)}"
-            "\n  (ctrl+r checks again; it stays in the inventory for the next run)"
-        )
-    if client.facts is None:
-        return "not checked yet"
-    f = client.facts
-    return safe_text(
-        f"✓ {f.os or 'unknown OS'} · borg {f.borg_version} · borgmatic {f.borgmatic_version}"
-        f" · login {f.login_user}"
-    )
-
-
-class ClientNameValidator(Validator):
-    """The engine's name rule, and unique: not the server's, not another client's."""
-
-    def __init__(self, screen: ClientsScreen) -> None:
-        super().__init__()
-        self.screen = screen
-
-    def validate(self, value: str) -> ValidationResult:
-        name = value.strip()
-        try:
-            check_name("name", name)
-        except FieldError as exc:
-            return self.failure(exc.message)
-        state, current = self.screen.state, self.screen.current()
-        if name == state.server_name:
-            return self.failure(f"{name!r} is the server's name")
-        if any(c.name == name and c is not current for c in state.clients):
-            return self.failure(f"another client is already called {name!r}")
-        return self.success()
-
-
-class OwnKeepValidator(Validator):
-    """A keep_* override: a whole number, and the client must still keep something."""
-
-    def __init__(self, screen: ClientsScreen, key: str) -> None:
-        super().__init__()
-        self.screen, self.key = screen, key
-
-    def validate(self, value: str) -> ValidationResult:
-        if not value.strip():
-            return self.success()
-        try:
-            check_keep_count(self.key, value.strip())
-        except FieldError as exc:
-            return self.failure(exc.message)
-        merged = {
-            **self.screen.state.retention,
-            **self.screen.own_retention(),
-            self.key: int(value),
-        }
-        if not any(isinstance(v, int) and v > 0 for v in merged.values()) and (
-            "keep_within" not in merged
-        ):
-            return self.failure("with these numbers the client keeps no archive at all")
-        return self.success()
 
 
 class ClientsScreen(StepScreen):
@@ -127,7 +50,14 @@ class ClientsScreen(StepScreen):
         "with spaces: `'/srv/my data'`), its **own retention** (empty: the fleet's, set on "
         "the next step) and its **storage quota** (Borg's `--storage-quota`, e.g. `50G`; "
         "empty: none). `ctrl+g` fills in the suggested quota: an equal share of 80% of the "
-        "free space at the server's repository root.\n\n"
+        "free space at the server's repository root. **Repository** (empty: "
+        "`{repo_root}/{name}`) and **archive prefix** (empty: `{name}-`) are for a client "
+        "whose archives already live elsewhere.\n\n"
+        "A client that already backs up to the server with Borg shows what its check found. "
+        "Choose: **take it over** (the default: its repository and every archive stay; its "
+        "read-write key line, client-side prune, configs and cron lines are retired), a "
+        "**new repository beside it** (the old one is left alone), or **leave it out** of "
+        "this apply.\n\n"
         "A client that cannot be reached is **not configured** by this run; it stays in the "
         "inventory. `ctrl+r` checks every client again; `delete` removes the selected one "
         "from this list (its hosts are not touched).\n\n"
@@ -136,16 +66,15 @@ class ClientsScreen(StepScreen):
         "guard refusal, or **restore a file** onto it — each shown as diffs first."
     )
     BINDINGS = [
-        Binding("ctrl+r", "check_all", "Check all"),
+        Binding("ctrl+r", "check_all", "Check"),
         Binding("delete", "remove_client", "Remove"),
-        Binding("ctrl+g", "suggest_quota", "Suggest quota"),
-        Binding("ctrl+t", "client_actions", "Client actions"),
+        Binding("ctrl+g", "suggest_quota", "Quota"),
+        Binding("ctrl+t", "client_actions", "Actions"),
     ]
 
     def __init__(self, state) -> None:
         super().__init__(state)
         self.selected: str | None = state.clients[0].key if state.clients else None
-        self._loading_fields = False
 
     def current(self) -> ClientEntry | None:
         return self.state.client_by_key(self.selected)
@@ -176,66 +105,7 @@ class ClientsScreen(StepScreen):
                 with Vertical(id="table-box"):
                     yield Label("Clients", classes="section")
                     yield DataTable(id="clients-table", cursor_type="row", zebra_stripes=True)
-            with Vertical(id="client-detail"):
-                yield Label("", id="detail-title", classes="section")
-                yield Static("", id="detail-facts", markup=False)
-                yield field_row(
-                    "Name",
-                    FieldInput(
-                        id="client-name", label="name", validators=[ClientNameValidator(self)]
-                    ),
-                )
-                yield Static("", id="rename-hint", classes="hint", markup=False)
-                yield field_row(
-                    "Source directories",
-                    FieldInput(
-                        id="sources",
-                        label="source directories",
-                        placeholder="/etc /home '/srv/my data'",
-                        takes_question_mark=True,
-                        validators=[WordsValidator(check_source_directory, "source_directories")],
-                    ),
-                )
-                yield field_row(
-                    "Exclude patterns",
-                    FieldInput(
-                        id="excludes",
-                        label="exclude patterns",
-                        placeholder="optional, e.g. *.tmp /home/*/.cache",
-                        takes_question_mark=True,
-                        validators=[
-                            WordsValidator(check_exclude_pattern, "exclude_patterns", True)
-                        ],
-                    ),
-                )
-                with Vertical(classes="field"):
-                    with Horizontal(id="own-keep-row", classes="field-row"):
-                        yield Label("Own retention", classes="field-label")
-                        for key in KEEP_FIELDS:
-                            yield Label(key.removeprefix("keep_"), classes="keep-label")
-                            yield FieldInput(
-                                id=f"own-{key}",
-                                label=key,
-                                restrict=r"[0-9]*",
-                                max_length=7,
-                                validators=[OwnKeepValidator(self, key)],
-                                classes="keep-input",
-                            )
-                    for key in KEEP_FIELDS:
-                        error = Static("", id=f"own-{key}-error", classes="field-error")
-                        error.display = False
-                        yield error
-                yield field_row(
-                    "Storage quota",
-                    FieldInput(
-                        id="quota",
-                        label="storage quota",
-                        placeholder="none",
-                        max_length=12,
-                        validators=[FieldValidator(check_quota, "quota", optional=True)],
-                    ),
-                    Static("", id="quota-hint", classes="hint", markup=False),
-                )
+            yield ClientForm(self.state)
 
     def on_mount(self) -> None:
         table = self.query_one("#clients-table", DataTable)
@@ -249,6 +119,7 @@ class ClientsScreen(StepScreen):
         for client in self.state.clients:
             if client.facts is None:
                 self._check(client)
+        self._read_existing()
 
     # --- table and detail -------------------------------------------------------------
 
@@ -267,78 +138,14 @@ class ClientsScreen(StepScreen):
         except Exception:
             self._refresh_table()
         if client is self.current():
-            self.query_one("#detail-facts", Static).update(client_facts_text(client))
+            self.form.show_check()
 
-    def suggested_quota(self) -> tuple[str, str] | None:
-        """(quota, why) from the server's free space at its repository root."""
-        facts = self.state.server_facts
-        if facts is None or not facts.free_space:
-            return None
-        root = self.state.repo_root
-        path, free = next(
-            ((p, f) for p, f in facts.free_space.items() if p == root),
-            max(facts.free_space.items(), key=lambda item: item[1]),
-        )
-        clients = max(len(self.state.clients), 1)
-        quota = suggested_quota(free, clients)
-        gib = free / 1024**3
-        return quota, f"80% of {gib:.0f} GiB free at {path} / {clients} client(s)"
+    @property
+    def form(self) -> ClientForm:
+        return self.query_one(ClientForm)
 
     def _show_detail(self) -> None:
-        client = self.current()
-        detail = self.query_one("#client-detail")
-        detail.display = client is not None
-        if client is None:
-            return
-        self._loading_fields = True
-        self._label_fields(client)
-        self.query_one("#detail-facts", Static).update(client_facts_text(client))
-        self.query_one("#client-name", Input).value = client.name
-        self.query_one("#sources", Input).value = join_words(client.source_directories)
-        self.query_one("#excludes", Input).value = join_words(client.exclude_patterns)
-        for key in KEEP_FIELDS:
-            field = self.query_one(f"#own-{key}", FieldInput)
-            value = client.retention.get(key)
-            field.value = "" if value is None else str(value)
-            default = self.state.retention.get(key)
-            field.placeholder = "-" if default is None else str(default)
-        self.query_one("#quota", Input).value = client.quota or ""
-        suggestion = self.suggested_quota()
-        self.query_one("#quota-hint", Static).update(
-            f"suggested {suggestion[0]} (ctrl+g): {suggestion[1]}" if suggestion else ""
-        )
-        self._loading_fields = False
-        for field in self.query("#client-detail FieldInput").results(FieldInput):
-            self.show_field_problem(field)
-
-    def _label_fields(self, client: ClientEntry) -> None:
-        self.query_one("#detail-title", Label).update(f"{client.name} ({client.ssh})")
-        self.query_one("#client-name", FieldInput).label = f"name of the client at {client.ssh}"
-        for field_id, what in (
-            ("sources", "source directories"),
-            ("excludes", "exclude patterns"),
-            ("quota", "storage quota"),
-        ):
-            self.query_one(f"#{field_id}", FieldInput).label = f"{client.name}'s {what}"
-        for key in KEEP_FIELDS:
-            self.query_one(f"#own-{key}", FieldInput).label = f"{client.name}'s {key}"
-        hint = ""
-        if client.saved_name and client.name != client.saved_name:
-            hint = (
-                f"Was {client.saved_name} in the saved inventory. If it was applied, the new "
-                "name means a new repository; the old one stays on the server and its key "
-                "line is kept and reported."
-            )
-        self.query_one("#rename-hint", Static).update(hint)
-        self.query_one("#rename-hint").display = bool(hint)
-
-    def own_retention(self) -> dict:
-        own = {}
-        for key in KEEP_FIELDS:
-            text = self.query_one(f"#own-{key}", Input).value.strip()
-            if text.isdigit():
-                own[key] = int(text)
-        return own
+        self.form.show(self.current())
 
     @on(DataTable.RowHighlighted, "#clients-table")
     def row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -348,43 +155,16 @@ class ClientsScreen(StepScreen):
             self.refresh_nav()
 
     @on(Input.Changed, "#client-detail Input")
-    def detail_changed(self, event: Input.Changed) -> None:
-        client = self.current()
-        if self._loading_fields or client is None:
-            return
-        field = event.input
-        if field.id and field.id.startswith("own-"):
-            for key in KEEP_FIELDS:
-                self.show_field_problem(self.query_one(f"#own-{key}", FieldInput))
-        if isinstance(field, FieldInput) and field.problem() is None:
-            self._store(client, field)
+    def detail_changed(self) -> None:
         self.refresh_nav()
 
-    def _store(self, client: ClientEntry, field: FieldInput) -> None:
-        """A valid value goes into the client at once (an invalid one keeps the last)."""
-        value = field.value.strip()
-        if field.id == "client-name" and value != client.name:
-            client.name = value
-            table = self.query_one("#clients-table", DataTable)
-            table.update_cell(client.key, "name", value, update_width=True)
-            self._label_fields(client)
-        elif field.id == "sources":
-            client.source_directories = list(dict.fromkeys(split_words(value)))
-        elif field.id == "excludes":
-            client.exclude_patterns = split_words(value)
-        elif field.id == "quota":
-            client.quota = value or None
-        elif field.id and field.id.startswith("own-") and self._own_keep_valid():
-            client.retention = {
-                **{k: v for k, v in client.retention.items() if k not in KEEP_FIELDS},
-                **self.own_retention(),
-            }
-
-    def _own_keep_valid(self) -> bool:
-        return all(f.problem() is None for f in self.query(".keep-input").results(FieldInput))
+    @on(ClientForm.Renamed)
+    def renamed(self, event: ClientForm.Renamed) -> None:
+        table = self.query_one("#clients-table", DataTable)
+        table.update_cell(event.client.key, "name", event.client.name, update_width=True)
 
     def action_suggest_quota(self) -> None:
-        suggestion = self.suggested_quota()
+        suggestion = self.form.suggested_quota()
         if self.current() is None or suggestion is None:
             self.notify("No server facts to suggest a quota from.", severity="warning")
             return
@@ -515,18 +295,25 @@ class ClientsScreen(StepScreen):
 
     def _check(self, client: ClientEntry) -> None:
         client.facts, client.error = None, None
+        self.form.existing.pop(client.key, None)
         table = self.query_one("#clients-table", DataTable)
         with contextlib.suppress(Exception):
             table.update_cell(client.key, "status", CHECKING, update_width=True)
         app, accept = self.app, self.state.accept_new_host_keys
         name, destination = client.name, client.ssh
-        self.run_worker(
-            lambda: probe_client(
+        server, server_facts = server_spec(self.state), self.state.server_facts
+
+        def check():
+            facts = probe_client(
                 name,
                 destination,
                 on_unknown_host_key=lambda *a: ask_host_key_from_thread(app, *a),
                 accept_new_host_keys=accept,
-            ),
+            )
+            return facts, find_existing(server, server_facts, name, facts)
+
+        self.run_worker(
+            check,
             name=client.key,
             group=f"check:{client.key}",
             thread=True,
@@ -535,11 +322,31 @@ class ClientsScreen(StepScreen):
         )
         self.refresh_nav()
 
+    def _read_existing(self) -> None:
+        """What the clients checked on an earlier visit already have (from their facts)."""
+        server, server_facts = server_spec(self.state), self.state.server_facts
+        checked = [(c.key, c.name, c.facts) for c in self.state.clients if c.facts is not None]
+        if not checked or server_facts is None:
+            return
+        self.run_worker(
+            lambda: [(key, find_existing(server, server_facts, n, f)) for key, n, f in checked],
+            group="existing",
+            thread=True,
+            exit_on_error=False,
+        )
+
     def action_check_all(self) -> None:
         for client in self.state.clients:
             self._check(client)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "existing" and event.state == WorkerState.SUCCESS:
+            for key, setup in event.worker.result:
+                client = self.state.client_by_key(key)
+                if client is not None and key not in self.form.existing:
+                    self.form.found_existing(client, setup)
+                    self._set_status(client)
+            return
         if not event.worker.group.startswith("check:"):
             return
         if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
@@ -548,7 +355,8 @@ class ClientsScreen(StepScreen):
         if client is None:
             return
         if event.state == WorkerState.SUCCESS:
-            client.facts, client.error = event.worker.result, None
+            client.facts, client.error = event.worker.result[0], None
+            self.form.found_existing(client, event.worker.result[1])
         else:
             error = event.worker.error
             client.facts, client.error = None, str(error) or type(error).__name__
@@ -574,5 +382,7 @@ class ClientsScreen(StepScreen):
                 f"Not reachable: {', '.join(failed)} — they will NOT be configured this run.",
                 severity="warning",
             )
+        keys = set(leave_out_keys(self.state))
         self.state.invalidate_plan()
+        leave_out_keys(self.state).update(keys)
         return True

@@ -18,6 +18,8 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import StepScreen
 from screens.modals import ConfirmModal, PathModal, TakeoverModal, asking_session
+from screens.review_takeover import PassphraseModal, review_order, takeover_firsts
+from screens.takeover_choice import left_out_by_choice
 from wizard.reports import (
     change_heading,
     change_label,
@@ -27,7 +29,14 @@ from wizard.reports import (
     safe_text,
     wraps_by_default,
 )
-from wizard.session import Change, FleetSession, Plan, TakeoverChoiceNeeded, plan_warnings
+from wizard.session import (
+    Change,
+    FleetSession,
+    Plan,
+    TakeoverChoiceNeeded,
+    plan_warnings,
+    takeover_choice,
+)
 
 PLAN_FILE_NAME = "borgkeep.plan"
 
@@ -129,7 +138,7 @@ class ReviewScreen(StepScreen):
     # --- planning ---------------------------------------------------------------------
 
     def action_replan(self) -> None:
-        self.plan_again(left_out=set())
+        self.plan_again(left_out=left_out_by_choice(self.state))
 
     def plan_again(self, left_out: set[str]) -> None:
         """Gather and plan on a new session (the inventory may have changed), with the
@@ -171,6 +180,8 @@ class ReviewScreen(StepScreen):
             self._show_error(f"Planning failed: {safe_text(str(error))}")
             if isinstance(error, TakeoverChoiceNeeded):
                 self.ask_takeover(error)
+            elif isinstance(error, takeover_choice.TakeoverPassphraseNeeded):
+                self.ask_passphrase(error)
         self.refresh_nav()
 
     # --- a client that already backs up with Borg -------------------------------------
@@ -205,6 +216,26 @@ class ReviewScreen(StepScreen):
         left_out.discard(host)
         self.plan_again(left_out)
 
+    def ask_passphrase(self, refusal: takeover_choice.TakeoverPassphraseNeeded) -> None:
+        """The repository to take over opens with no passphrase at hand: ask for it, store
+        it as `borgkeep passphrase CLIENT` does, and plan again (asked again if wrong)."""
+        modal = PassphraseModal(refusal.host, safe_text(str(refusal)))
+        self.app.push_screen(modal, lambda value: self.passphrase_given(refusal.host, value))
+
+    def passphrase_given(self, host: str, value: str | None) -> None:
+        state = self.state
+        if value is None or state.session is None:  # escape: the refusal stays on screen
+            return
+        try:
+            takeover_choice.store_passphrase(state.session.store, state.server_name, host, value)
+        except Exception as exc:  # the store's own words, never the value
+            self.notify(f"The passphrase was not stored: {exc}", severity="error", timeout=10)
+            return
+        self.notify(
+            f"Stored the passphrase of {host}'s repository in {state.session.store.location}."
+        )
+        self.plan_again(set(state.left_out))
+
     def _show_error(self, message: str) -> None:
         self.query_one("#planning").display = False
         summary = self.query_one("#plan-summary", Static)
@@ -221,12 +252,15 @@ class ReviewScreen(StepScreen):
         tree.root.expand()
         tree.show_root = False
         first = cursor = None
-        for host in plan.hosts:
+        takeover = takeover_firsts(plan)[1]
+        for host, changes in review_order(plan, self.state.server_name):
             host_node = tree.root.add(self._host_label(host), data=("host", host), expand=True)
             cursor = host_node if host == cursor_host else cursor
-            for change in plan.for_host(host):
+            for change in changes:
                 leaf = host_node.add_leaf(Text(change_label(change)), data=("change", change))
                 first = first or leaf
+                if cursor_host is None and cursor is None and id(change) in takeover:
+                    cursor = leaf  # a takeover opens on its own diffs
         self._update_summary()
         self.query_one("#plan-warnings", Static).update(self._warnings_text())
         if plan.empty:

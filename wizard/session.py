@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from wizard.artefacts.passphrase_file import generate_passphrase
 from wizard.inventory.model import Inventory
 from wizard.inventory.settings import ServerSettings, resolve_server
+from wizard.pipeline import takeover_choice  # the wizard's side of a takeover
 from wizard.pipeline.apply import DEFAULT_PARALLEL, ApplyResult, EventSink, apply_plan
 from wizard.pipeline.day_two import DayTwoActions
 from wizard.pipeline.desired import compute_desired_state
@@ -109,6 +110,7 @@ __all__ = [  # the front door: what the CLI and the screens may use
     "parse_connect_timeout",
     "plan_warnings",
     "probe_client",
+    "takeover_choice",
 ]
 
 

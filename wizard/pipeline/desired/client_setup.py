@@ -32,6 +32,11 @@ MONITORING_SECRETS = ("ping_url", "topic")
 """In the client's config, the Healthchecks ping URL and the ntfy topic carry the tokens."""
 
 
+class TakeoverPassphraseNeeded(DesiredStateError):
+    """A repository to take over that no passphrase at hand opens (its old config holds
+    none, or a wrong one): the wizard asks for it; the CLI says `borgkeep passphrase`."""
+
+
 def client_setup(fleet: Fleet) -> list[DesiredItem]:
     host_key = fleet.server_facts.host_key
     if not host_key:
@@ -166,7 +171,9 @@ def _needs_init(fleet: Fleet, client: str) -> bool:
     hidden = hidden_path_of(repository)
     verdict = fleet.repositories[client]
     if verdict.kind == FOREIGN and client in fleet.takeovers:
-        raise DesiredStateError(client, _takeover_refusal(fleet, client, verdict.reason))
+        config = fleet.server_facts.file(spaths.repository_config(client)).text or ""
+        refused = TakeoverPassphraseNeeded if keeps_key_inside(config) else DesiredStateError
+        raise refused(client, _takeover_refusal(fleet, client, verdict.reason))
     if verdict.kind == FOREIGN:
         raise DesiredStateError(
             fleet.server,
