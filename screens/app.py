@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -84,8 +85,8 @@ class BorgkeepApp(App[int]):
                 step = max(0, step - 1)
                 continue
             step += 1
-        result, failed = self.state.apply_result, self.state.apply_error is not None
-        self.exit(1 if failed or (result is not None and not result.ok) else 0)
+        message = exit_message(self.state)
+        self.exit(1 if message else 0, message=Text(message) if message else None)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -119,7 +120,26 @@ class BorgkeepApp(App[int]):
             self.state.session.close()
 
 
+def exit_message(state: WizardState) -> str | None:
+    """Why the wizard ends with exit code 1 (None: it ends with 0): the apply failed, was
+    cancelled, or left steps undone. Printed after the screen is gone."""
+    if state.apply_error is not None:
+        return f"borgkeep: {state.apply_error}; the inventory was not saved."
+    result = state.apply_result
+    if result is None or result.ok:
+        return None
+    failed = [host for host, outcome in result.outcomes.items() if outcome.error is not None]
+    skipped = sum(len(outcome.skipped) for outcome in result.outcomes.values())
+    why = f"the apply failed on {', '.join(failed)}" if failed else "the apply was cancelled"
+    saved = "saved" if state.inventory_saved else "not saved"
+    return (
+        f"borgkeep: {why}; {skipped} change(s) not applied, the inventory {saved}. "
+        "Run borgkeep again to finish: the plan picks up where this one stopped."
+    )
+
+
 def run_app(inventory_path: Path, accept_new_host_keys: bool = False) -> int:
-    """Entry point for bare `borgkeep`; returns the process exit code."""
+    """Entry point for bare `borgkeep`; returns the process exit code (1 only with a
+    message, which Textual prints to stderr after the screen is gone)."""
     result = BorgkeepApp(inventory_path, accept_new_host_keys).run()
     return result if isinstance(result, int) else 0

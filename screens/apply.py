@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 import threading
+from collections import Counter
 from pathlib import Path
 
 from textual import work
@@ -71,7 +72,8 @@ class ApplyScreen(StepScreen):
         self.cancel = threading.Event()
         self.plan = state.plan_to_apply()
         self.bars: dict[str, ProgressBar] = {}
-        self.pending: dict[str, set[str]] = {}
+        self.pending: dict[str, Counter[str]] = {}
+        """Per host, the titles of the changes not done yet (two changes may share one)."""
         self.done: dict[str, int] = {}
         self.skipped: dict[str, int] = {}
         self.failed: set[str] = set()
@@ -87,10 +89,10 @@ class ApplyScreen(StepScreen):
                 for index, host in enumerate(hosts):
                     with Horizontal(classes="host-row"):
                         yield Label(host, classes="bar-label")
-                        titles = {c.title for c in self.plan.for_host(host)}
-                        self.pending[host] = titles
+                        changes = self.plan.for_host(host)
+                        self.pending[host] = Counter(c.title for c in changes)
                         self.done[host] = self.skipped[host] = 0
-                        bar = ProgressBar(len(titles), id=f"bar-{index}", show_eta=False)
+                        bar = ProgressBar(len(changes), id=f"bar-{index}", show_eta=False)
                         self.bars[host] = bar
                         yield bar
                         yield Static("waiting", id=f"status-{index}", classes="host-status")
@@ -124,9 +126,9 @@ class ApplyScreen(StepScreen):
         if host not in self.bars:
             return
         status = self._status(host)
-        step = event.text in self.pending[host]
+        step = self.pending[host][event.text] > 0
         if event.level == "done" and step:
-            self.pending[host].discard(event.text)
+            self.pending[host][event.text] -= 1
             self.done[host] += 1
             self.bars[host].advance(1)
             self.query_one("#overall", ProgressBar).advance(1)

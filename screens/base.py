@@ -6,14 +6,16 @@ from __future__ import annotations
 import re
 import shlex
 
+from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, Input, Label, Static
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Static
 
 from screens.state import BACK, WizardState
 from wizard.inventory.validation import FieldError
@@ -149,6 +151,47 @@ class ReadingBody(VerticalScroll):
     PageUp/PageDown scroll it when it is taller than the screen."""
 
 
+class TickBox(Checkbox):
+    """A checkbox whose box is empty when unticked and shows X when ticked: the two states
+    differ by more than colour (Textual's shows X in both)."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "X" if self.value else " "
+        return super()._button
+
+
+class StepFooter(Footer):
+    """The footer, without its command-palette hint when the keys would not fit beside it
+    (ctrl+p still opens the palette, and every step's help says so): the last key, ctrl+q
+    Quit, is never cut off."""
+
+    PALETTE_WIDTH = 11  # "▏^p palette", compact
+
+    def keys_width(self) -> int:
+        """The cells the footer's keys take, compact: `key description` and a space each."""
+        shown = {}
+        for _node, binding, _enabled, _tip in self.screen.active_bindings.values():
+            if binding.show:
+                shown.setdefault(binding.action, binding)
+        return sum(
+            cell_len(self.app.get_key_display(b)) + cell_len(b.description) + 2
+            for b in shown.values()
+        )
+
+    def palette_fits(self) -> bool:
+        return self.keys_width() + self.PALETTE_WIDTH <= self.app.size.width
+
+    def compose(self) -> ComposeResult:
+        if self._bindings_ready:
+            self.set_reactive(Footer.show_command_palette, self.palette_fits())
+        yield from super().compose()
+
+    def on_resize(self) -> None:
+        if self._bindings_ready and self.palette_fits() != self.show_command_palette:
+            self.call_after_refresh(self.recompose)
+
+
 class StepScreen(Screen):
     """One wizard step. Subclasses compose `compose_body`, say when they are complete with
     `can_go_next`, and return their result from `collect` (None keeps the screen open)."""
@@ -176,7 +219,7 @@ class StepScreen(Screen):
             if self.SHOW_BACK:
                 yield Button("Back", id="back", compact=True)
             yield Button(self.NEXT_LABEL, id="next", variant="primary", compact=True)
-        yield Footer(compact=True)
+        yield StepFooter(compact=True)
 
     def compose_body(self) -> ComposeResult:
         yield from ()

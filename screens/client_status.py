@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -9,6 +10,37 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 CLOSE = "close"
+
+
+def shell_words(command: str) -> list[str]:
+    """`command` cut at the spaces outside quotes, each word as written (quotes kept)."""
+    words, word, quote = [], "", None
+    for char in command:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == " ":
+            if word:
+                words.append(word)
+            word = ""
+            continue
+        word += char
+    return [*words, word] if word else words
+
+
+def shell_wrap(command: str, width: int) -> str:
+    """`command` in lines of at most `width` cells where it can be (a word is never cut),
+    each continued with ` \\` and the next indented: pasted into a shell, it is the same
+    command."""
+    lines, line = [], ""
+    for word in shell_words(command):
+        if line and cell_len(f"{line} {word} \\") > width:
+            lines.append(f"{line} \\")
+            line = f"  {word}"
+        else:
+            line = f"{line} {word}" if line else word
+    return "\n".join([*lines, line])
 
 
 class ClientStatusModal(ModalScreen[str]):
@@ -30,9 +62,10 @@ class ClientStatusModal(ModalScreen[str]):
                     # Commands (indented) keep one line each, to copy whole; the body
                     # scrolls sideways when they are wider than the screen.
                     command = line.startswith("  ")
-                    yield Static(
-                        line.strip() or " ", classes="command" if command else "prose", markup=False
-                    )
+                    text = line.strip() or " "
+                    view = Static(text, classes="command" if command else "prose", markup=False)
+                    view.command_text = text if command else None
+                    yield view
             with Horizontal(id="dialog-buttons"):
                 for action, label in self.actions:
                     yield Button(label, id=action, variant="warning", compact=True)
@@ -40,6 +73,18 @@ class ClientStatusModal(ModalScreen[str]):
 
     def on_mount(self) -> None:
         self.query_one("#client-status-body").focus()
+        self.call_after_refresh(self.wrap_commands)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.wrap_commands)
+
+    def wrap_commands(self) -> None:
+        """Commands longer than the dialog wrap as a shell would read them (` \\`), so the
+        whole command shows and still pastes as one."""
+        body = self.query_one("#client-status-body")
+        width = max(20, body.scrollable_content_region.width - 2)  # the commands' indent
+        for view in self.query(".command"):
+            view.update(shell_wrap(view.command_text, width))
 
     def action_choose(self, action: str) -> None:
         self.dismiss(action)

@@ -53,7 +53,14 @@ def next_steps_text(state) -> str:
             )
             continue
         first = croniter(client_schedule(client), now).get_next(datetime)
-        lines.append(f"• first backup of {client.name}: {first:%a %d %b %H:%M} (cron)")
+        made = (state.first_backups or {}).get(client.name)
+        if made is not None and made.ok:
+            lines.append(
+                f"• {client.name} backed up now (Back up now); next backup: "
+                f"{first:%a %d %b %H:%M} (cron)"
+            )
+        else:
+            lines.append(f"• first backup of {client.name}: {first:%a %d %b %H:%M} (cron)")
         facts = session.facts.get(client.name) if session else None
         if facts is not None:
             commands = client_commands(client.name, facts)
@@ -111,6 +118,12 @@ def configured_clients(state) -> list[str]:
     return [c.name for c in state.session.inventory.clients if c.name not in skipped]
 
 
+BACKUPS_HINT = (
+    "Each client backs up on its schedule. To see an archive now, Back up now "
+    "(b) runs every configured client's backup job at once, as cron would."
+)
+
+
 class BackupProgress(Message):
     """One client's first backup started or ended (posted from the worker thread)."""
 
@@ -152,12 +165,7 @@ class DoneScreen(StepScreen):
             yield Static("", id="proofs", markup=False)
             yield Static("", id="verify-summary", markup=False)
             yield Label("First backups", classes="section")
-            yield Static(
-                "Each client backs up on its schedule. To see an archive now, Back up now "
-                "(b) runs every configured client's backup job at once, as cron would.",
-                id="backups-hint",
-                classes="hint",
-            )
+            yield Static(BACKUPS_HINT, id="backups-hint", classes="hint")
             yield LoadingIndicator(id="backing-up")
             yield Static("", id="backups", markup=False)
             yield Label("Saved", classes="section")
@@ -182,6 +190,8 @@ class DoneScreen(StepScreen):
         self._refresh_controls()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "first_backups" and self._why_no_backups():
+            return True  # greyed button, but `b` says why
         if action in ("first_backups", "verify") and not self._can(action):
             return None
         return super().check_action(action, parameters)
@@ -191,8 +201,24 @@ class DoneScreen(StepScreen):
             return False
         return action != "first_backups" or bool(configured_clients(self.state))
 
+    def _why_no_backups(self) -> str | None:
+        """Why Back up now is off although nothing runs: no client was set up by this run."""
+        if self.busy is not None or self.state.session is None:
+            return None
+        if configured_clients(self.state):
+            return None
+        cancelled = "the apply was cancelled, so " if self.state.apply_result else ""
+        return (
+            f"Back up now is off: {cancelled}no client is configured yet (see Next steps). "
+            "Run borgkeep again to finish the set-up, then back up."
+        )
+
     def _refresh_controls(self) -> None:
         self.query_one("#first-backups", Button).disabled = not self._can("first_backups")
+        why = self._why_no_backups()
+        hint = self.query_one("#backups-hint", Static)
+        hint.update(why or BACKUPS_HINT)
+        hint.set_classes("hint warn" if why else "hint")
         self.refresh_bindings()
 
     def action_verify(self) -> None:
@@ -210,6 +236,10 @@ class DoneScreen(StepScreen):
     # --- first backups ----------------------------------------------------------------
 
     def action_first_backups(self) -> None:
+        why = self._why_no_backups()
+        if why:
+            self.notify(why, severity="warning", timeout=8)
+            return
         if not self._can("first_backups"):
             return
         clients = configured_clients(self.state)
@@ -281,6 +311,7 @@ class DoneScreen(StepScreen):
         if event.state == WorkerState.SUCCESS:
             self.state.first_backups = dict(event.worker.result)
             self._show_backups(self.state.first_backups)
+            self.query_one("#next-steps", Static).update(next_steps_text(self.state))
             self.action_verify()  # the guard's check now counts the new archives
         else:
             view = self.query_one("#backups", Static)

@@ -31,9 +31,10 @@ from textual.widgets import (
 )
 from textual.worker import Worker, WorkerState
 
-from screens.base import FieldInput, FieldValidator, StepScreen, field_row
+from screens.base import FieldInput, FieldValidator, StepScreen, TickBox, field_row
+from screens.diff_view import DiffView
 from screens.modals import ConfirmModal, ask_host_key_from_thread
-from screens.review import DiffBox, render_diff
+from screens.review import DiffBox
 from wizard.inventory.validation import check_absolute_path, check_source_directory
 from wizard.reports import (
     change_heading,
@@ -171,14 +172,14 @@ class LifecycleScreen(StepScreen):
                 yield Tree("changes", id="lc-tree")
                 with DiffBox(id="lc-diff-box"):
                     yield Static("", id="lc-diff-title")
-                    yield Static("", id="lc-diff", classes="-wrap")
+                    yield DiffView("", id="lc-diff", classes="-wrap")
             yield LoadingIndicator(id="lc-working")
             yield Static("", id="lc-status", markup=False)
             yield RichLog(id="lc-log", wrap=True, markup=False, max_lines=500)
 
     def compose_options(self) -> ComposeResult:
         if self.action == "remove":
-            yield Checkbox(
+            yield TickBox(
                 "Also delete its repository and every archive (cannot be undone)",
                 id="purge",
                 compact=True,
@@ -220,7 +221,7 @@ class LifecycleScreen(StepScreen):
                     validators=[FieldValidator(check_absolute_path, "--to", optional=True)],
                 ),
             )
-            yield Checkbox(
+            yield TickBox(
                 "Into an existing directory, replacing files there", id="overwrite", compact=True
             )
         else:
@@ -343,7 +344,7 @@ class LifecycleScreen(StepScreen):
         about = size if change.kind == "command" else f"{change.description} · {size}"
         title = Content.assemble((change_heading(change), "bold"), "\n", (about, "dim"))
         self.query_one("#lc-diff-title", Static).update(title)
-        self.query_one("#lc-diff", Static).update(render_diff(change))
+        self.query_one("#lc-diff", DiffView).show_diff(change.diff or change.description)
 
     @on(Tree.NodeHighlighted, "#lc-tree")
     def node_highlighted(self, event: Tree.NodeHighlighted) -> None:

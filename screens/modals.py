@@ -13,7 +13,8 @@ from textual.widgets import Button, Input, Static
 
 
 class ConfirmModal(ModalScreen[bool]):
-    """A yes/no decision; escape means no."""
+    """A yes/no decision; escape means no, and so does enter at first: the focus starts on
+    No (an apply changes hosts), which the dialog says."""
 
     CSS_PATH = "modals.tcss"
     BINDINGS = [
@@ -30,6 +31,12 @@ class ConfirmModal(ModalScreen[bool]):
         with Vertical(id="dialog"):
             yield Static(self.title_text, id="dialog-title", markup=False)
             yield Static(self.body, id="dialog-body", markup=False)
+            yield Static(
+                f"{self.no} is selected: enter, n or escape answers {self.no}; "
+                f"y (or tab, then enter) answers {self.yes}.",
+                id="dialog-keys",
+                markup=False,
+            )
             with Horizontal(id="dialog-buttons"):
                 yield Button(self.yes, id="yes", variant="primary", compact=True)
                 yield Button(self.no, id="no", compact=True)

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pygments.token import Token
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.highlight import HighlightTheme, highlight
 from textual.widgets import LoadingIndicator, Static, Tree
 from textual.worker import Worker, WorkerState
 
 from screens.base import StepScreen
+from screens.diff_view import DiffView
 from screens.modals import ConfirmModal, PathModal, TakeoverModal, asking_session
 from screens.review_takeover import PassphraseModal, review_order, takeover_firsts
 from screens.takeover_choice import left_out_by_choice
@@ -41,18 +40,6 @@ from wizard.session import (
 PLAN_FILE_NAME = "borgkeep.plan"
 
 
-class DiffTheme(HighlightTheme):
-    """Inserted and deleted lines coloured from the app theme."""
-
-    STYLES = {
-        **HighlightTheme.STYLES,
-        Token.Generic.Inserted: "$text-success",
-        Token.Generic.Deleted: "$text-error",
-        Token.Generic.Subheading: "$text-accent",
-        Token.Generic.Heading: "$text-primary bold",
-    }
-
-
 def diff_title(change: Change, wrap: bool, maximised: bool = False) -> Content:
     """The full heading (host, verb, whole path), the phase, and the keys for this view."""
     about = phase_name(change)
@@ -64,10 +51,6 @@ def diff_title(change: Change, wrap: bool, maximised: bool = False) -> Content:
         "\n",
         (f"{about} · wrap {'on' if wrap else 'off'} (w) · {size}", "dim"),
     )
-
-
-def render_diff(change: Change) -> Content:
-    return highlight(change.diff or change.description, language="diff", theme=DiffTheme)
 
 
 def gather_and_plan(session: FleetSession, leave_out: frozenset[str] = frozenset()) -> Plan:
@@ -123,7 +106,7 @@ class ReviewScreen(StepScreen):
                 yield Tree("plan", id="plan-tree")
                 with DiffBox(id="diff-box"):
                     yield Static("", id="diff-title")
-                    yield Static("", id="diff")
+                    yield DiffView("", id="diff")
             yield LoadingIndicator(id="planning")
             yield Static("", id="plan-warnings", markup=False)
 
@@ -328,9 +311,9 @@ class ReviewScreen(StepScreen):
         wrap = self._wraps(change)
         maximised = self.maximized is not None
         self.query_one("#diff-title", Static).update(diff_title(change, wrap, maximised))
-        diff = self.query_one("#diff", Static)
+        diff = self.query_one("#diff", DiffView)
         diff.set_class(wrap, "-wrap")
-        diff.update(render_diff(change))
+        diff.show_diff(change.diff or change.description)
         box = self.query_one("#diff-box", DiffBox)
         box.scroll_to(0, 0, animate=False)
 

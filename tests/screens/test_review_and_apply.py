@@ -84,7 +84,7 @@ async def test_key_lines_wrap_config_files_scroll_and_the_diff_maximises(tmp_pat
         assert "wrap on (w)" in title
         assert diff.has_class("-wrap")
         box = screen.query_one(DiffBox)
-        lines = len(diff.render().plain.splitlines())
+        lines = len(diff.diff_text.splitlines())
         # wrapped inside the pane (taller than its lines), not cut at its edge
         assert diff.size.width <= box.scrollable_content_region.width
         assert diff.size.height > lines
