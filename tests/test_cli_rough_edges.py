@@ -96,8 +96,7 @@ def test_status_of_a_server_never_applied_says_so_plainly(monkeypatch, tmp_path)
     with pytest.raises(StatusError) as raised:
         session.status()
     assert str(raised.value) == (
-        "nas: nothing is set up there yet (no user borg; the first `borgkeep apply` creates "
-        "it and installs the guard that reports)"
+        "nas: nothing is set up there yet (no user borg; `borgkeep apply` creates it)"
     )
     assert sent == []
 

@@ -51,8 +51,8 @@ class DayTwoActions:
         user = self.settings.borg_user
         if user not in facts.users and user != facts.login_user:
             raise StatusError(
-                f"{self.server_name}: nothing is set up there yet (no user {user}; the first "
-                "`borgkeep apply` creates it and installs the guard that reports)"
+                f"{self.server_name}: nothing is set up there yet (no user {user}; "
+                "`borgkeep apply` creates it)"
             )
         borg = server_identity(facts, self.settings).as_user(self.settings.borg_user)
         result = conn.run(borg.wrap(status_command(facts, self.settings)))
