@@ -11,13 +11,9 @@ from croniter import croniter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wizard.artefacts.crontab import (
-    client_cron_line,
-    render_crontab,
-    server_prune_cron_line,
-    staggered_schedule,
-)
+from wizard.artefacts.crontab import client_cron_line, render_crontab, server_prune_cron_line
 from wizard.artefacts.managed_block import BEGIN_MARKER, END_MARKER, parse_managed_block
+from wizard.checks.cron import staggered_schedule
 
 BORGMATIC_1_7 = Path("/usr/bin/borgmatic")
 BORGMATIC_2 = Path("/opt/borgkeep-lab/borgmatic2/bin/borgmatic")

@@ -19,7 +19,7 @@ from wizard.artefacts.managed_block import (
     merge_managed_block,
     parse_managed_block,
 )
-from wizard.inventory.validation import FieldError, check_absolute_path, check_name, check_quota
+from wizard.checks.fields import FieldError, check_absolute_path, check_name, check_quota
 
 PUBLIC_KEY_TYPES = (
     "ssh-ed25519",

@@ -23,7 +23,7 @@ from wizard.artefacts import borgmatic_versions as versions
 from wizard.artefacts.carried_options import CarriedOptions, merge_carried
 from wizard.artefacts.client_ssh import client_ssh_command
 from wizard.artefacts.managed_block import MANAGED_HEADER
-from wizard.inventory.validation import (
+from wizard.checks.fields import (
     check_absolute_path,
     check_alert_url,
     check_exclude_pattern,
@@ -31,7 +31,7 @@ from wizard.inventory.validation import (
     check_source_directory,
     split_ntfy_url,
 )
-from wizard.inventory.validation import check_archive_prefix as check_inventory_archive_prefix
+from wizard.checks.fields import check_archive_prefix as check_inventory_archive_prefix
 
 COMPRESSION = "auto,zstd"
 
@@ -51,7 +51,7 @@ _CLIENT_GUARD = "{action} runs on the backup server, not here; run explicit acti
 def check_archive_prefix(value: object) -> str:
     """A literal start of archive names (`web01-`), kept when taking over archives that an
     earlier config named: no `{placeholders}`, which the server would expand to its own.
-    The inventory's own rule (`wizard.inventory.validation.check_archive_prefix`)."""
+    The inventory's own rule (`wizard.checks.fields.check_archive_prefix`)."""
     return check_inventory_archive_prefix("archive_prefix", value)
 
 

@@ -14,7 +14,7 @@ from wizard.artefacts.borgmatic_client import (
     naming_prefix,
     render_managed_yaml,
 )
-from wizard.inventory.validation import (
+from wizard.checks.fields import (
     RETENTION_KEYS,
     check_absolute_path,
     check_name,

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from wizard.artefacts import borgmatic_versions as versions
-from wizard.inventory.validation import check_exclude_pattern
+from wizard.checks.fields import check_exclude_pattern
 from wizard.takeover.borgmatic_options import ConfigOptions
 
 Version = tuple[int, int, int]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from wizard.inventory.validation import check_absolute_path
+from wizard.checks.fields import check_absolute_path
 
 
 def client_ssh_argv(ssh_key_file: str, known_hosts_file: str) -> list[str]:

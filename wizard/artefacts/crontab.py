@@ -24,7 +24,7 @@ from wizard.artefacts.managed_block import (
     merge_managed_block,
     replace_foreign_lines,
 )
-from wizard.inventory.validation import FieldError, check_absolute_path, check_cron, check_email
+from wizard.checks.fields import FieldError, check_absolute_path, check_cron, check_email
 
 CLIENT_ACTIONS = ("create", "check")
 # Flags that borgmatic 1.7.7 (Debian 12) and 2.x both accept. Errors only on the console,
@@ -98,24 +98,6 @@ def render_crontab(existing: str | None, lines: list[str], mailto: str | None = 
     for index, line in enumerate(block):
         _check_cron_line(index, line)
     return merge_managed_block(existing, block)
-
-
-def staggered_schedule(client_name: str, window_start_hour: int = 1, window_hours: int = 5) -> str:
-    """A daily schedule inside the window, fixed by the client's name alone.
-
-    A stable hash (not `hash()`, which changes per process) spreads clients over the
-    window, and adding a client never moves another client's time.
-    """
-    if not isinstance(window_start_hour, int) or not 0 <= window_start_hour <= 23:
-        raise ValueError(f"window_start_hour {window_start_hour!r} must be 0-23")
-    if not isinstance(window_hours, int) or not 1 <= window_hours <= 24:
-        raise ValueError(f"window_hours {window_hours!r} must be 1-24")
-    import hashlib  # on first use: the wizard's first screen does not stagger schedules
-
-    digest = hashlib.sha256(client_name.encode("utf-8")).digest()
-    offset_minutes = int.from_bytes(digest[:8], "big") % (window_hours * 60)
-    hour = (window_start_hour + offset_minutes // 60) % 24
-    return f"{offset_minutes % 60} {hour} * * *"
 
 
 RETIRED_PREFIX = "# borgkeep took over: "

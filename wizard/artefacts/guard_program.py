@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wizard.artefacts.managed_block import MANAGED_HEADER
-from wizard.inventory.validation import FieldError, check_absolute_path, check_name, check_retention
+from wizard.checks.fields import FieldError, check_absolute_path, check_name, check_retention
 
 GUARD_FILE_NAME = "guard.py"
 GUARD_MODULES = (

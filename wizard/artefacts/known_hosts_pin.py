@@ -8,7 +8,7 @@ borgkeep's (it lives beside the client key), so it is rendered, not merged.
 from __future__ import annotations
 
 from wizard.artefacts.authorized_keys import parse_public_key
-from wizard.inventory.validation import FieldError, check_host, check_port
+from wizard.checks.fields import FieldError, check_host, check_port
 
 
 def known_hosts_host_field(address_host: str, port: int) -> str:

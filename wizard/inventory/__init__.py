@@ -1,2 +1,2 @@
-"""The inventory: its model (`model`), reading it (`parse`), the checks on every value
-(`validation`) and the defaults (`settings`)."""
+"""The inventory: its model (`model`), reading it (`parse`), its checks (`validation`: the
+value checks of `wizard.checks` and "one host, one client") and the defaults (`settings`)."""

@@ -11,9 +11,9 @@ import posixpath
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from wizard.artefacts.crontab import staggered_schedule
+from wizard.checks.cron import staggered_schedule
+from wizard.checks.fields import duration_seconds, split_host_port
 from wizard.inventory.model import ClientSpec, Inventory
-from wizard.inventory.validation import duration_seconds, split_host_port
 
 DEFAULT_BORG_USER = "borg"
 DEFAULT_ROOT_REPO_ROOT = "/backups"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import functools
 import getpass
-import ipaddress
 import os
 import re
 import shlex
@@ -19,15 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from wizard.checks.destination import (
+    DEFAULT_SSH_PORT,
+    check_hostname,
+    parse_destination,
+    parse_port,
+    reject_unsafe_text,
+)
+
 if TYPE_CHECKING:
     import paramiko
 
 
-DEFAULT_SSH_PORT = 22
-HOST_RE = re.compile(r"[A-Za-z0-9._-]+\Z")
-USER_RE = re.compile(r"[a-z_][a-z0-9_.-]*\Z")
-MAX_HOST_LENGTH = 253
-MAX_USER_LENGTH = 32
 HOST_PATTERN_CHARS = frozenset("*?!")
 
 
@@ -53,105 +55,6 @@ class SSHTarget:
         """``user@host:port`` for messages and logs."""
         host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
         return f"{self.user}@{host}:{self.port}"
-
-
-def _reject_unsafe_text(text: str, what: str) -> None:
-    if not text:
-        raise ValueError(f"{what} is empty")
-    if any(ch.isspace() for ch in text):
-        raise ValueError(f"{what} {text!r} contains whitespace")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise ValueError(f"{what} {text!r} contains a control character")
-    if text.startswith("-"):
-        raise ValueError(f"{what} {text!r} must not start with '-' (it would read as an option)")
-
-
-def _parse_port(text: str, destination: str) -> int:
-    if not text.isascii() or not text.isdigit():
-        raise ValueError(f"port {text!r} in {destination!r} is not a number")
-    port = int(text)
-    if not 1 <= port <= 65535:
-        raise ValueError(f"port {port} in {destination!r} is out of range 1..65535")
-    return port
-
-
-def _check_ipv6(text: str, destination: str) -> str:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        raise ValueError(f"{text!r} in {destination!r} is not an IPv6 address") from None
-    return text
-
-
-def check_hostname(host: str, destination: str | None = None) -> str:
-    """Validate a host name or IP address (IPv6 without brackets); return it unchanged."""
-    where = f" in {destination!r}" if destination and destination != host else ""
-    _reject_unsafe_text(host, f"host{where}")
-    if ":" in host:
-        return _check_ipv6(host, destination or host)
-    if not HOST_RE.match(host):
-        raise ValueError(f"host {host!r}{where} may only contain letters, digits, '.', '_' and '-'")
-    if len(host) > MAX_HOST_LENGTH:
-        raise ValueError(f"host {host[:40]!r}...{where} is longer than {MAX_HOST_LENGTH}")
-    return host
-
-
-def parse_destination(text: str) -> tuple[str | None, str, int | None]:
-    """Split ``[user@]host[:port]`` (or ``[user@][v6addr]:port``) into (user, host, port).
-
-    Refuses anything that could be read as an option or shell syntax, so a destination is
-    safe to show, store and pass to ssh. A bare IPv6 address (two or more colons, no
-    brackets) is taken as a host without a port.
-    """
-    if not isinstance(text, str):
-        raise ValueError(f"destination must be a string, got {type(text).__name__}")
-    _reject_unsafe_text(text, "destination")
-
-    user: str | None = None
-    rest = text
-    if "@" in text:
-        user, _, rest = text.rpartition("@")
-        if not user:
-            raise ValueError(f"destination {text!r} has an empty user before '@'")
-        if not USER_RE.match(user) or len(user) > MAX_USER_LENGTH:
-            raise ValueError(
-                f"user {user!r} in {text!r} is not a valid login name: lower-case letters, "
-                "digits, '_', '.', '-', starting with a letter or '_' (at most 32)"
-            )
-    if not rest:
-        raise ValueError(f"destination {text!r} has no host")
-
-    port: int | None = None
-    if rest.startswith("["):
-        end = rest.find("]")
-        if end < 0:
-            raise ValueError(f"destination {text!r} has '[' without ']'")
-        host = rest[1:end]
-        tail = rest[end + 1 :]
-        if not host:
-            raise ValueError(f"destination {text!r} has an empty host in '[]'")
-        if tail:
-            if not tail.startswith(":") or len(tail) == 1:
-                raise ValueError(f"destination {text!r}: expected ':PORT' after ']'")
-            port = _parse_port(tail[1:], text)
-        if ":" in host:
-            _check_ipv6(host, text)
-        else:
-            check_hostname(host, text)
-        return user, host, port
-
-    if rest.count(":") >= 2:
-        return user, _check_ipv6(rest, text), None
-
-    host, sep, port_text = rest.partition(":")
-    if sep:
-        if not port_text:
-            raise ValueError(f"destination {text!r} has an empty port after ':'")
-        port = _parse_port(port_text, text)
-    if not host:
-        raise ValueError(f"destination {text!r} has no host")
-    check_hostname(host, text)
-    return user, host, port
 
 
 def operator_ssh_config_path() -> Path:
@@ -300,10 +203,10 @@ def resolve_login(
                 options.setdefault(key, value)
     hostname = check_hostname(options.get("hostname", host).replace("%h", host), destination)
     if port is None:
-        port = _parse_port(options["port"], destination) if "port" in options else DEFAULT_SSH_PORT
+        port = parse_port(options["port"], destination) if "port" in options else DEFAULT_SSH_PORT
     if user is None:
         user = options.get("user") or default_user or getpass.getuser()
-        _reject_unsafe_text(user, f"User for {destination!r}")
+        reject_unsafe_text(user, f"User for {destination!r}")
     return user, hostname.lower(), port
 
 
@@ -322,10 +225,10 @@ def resolve_target(
     hostname = check_hostname(options.get("hostname", host), destination)
     if port is None:
         config_port = options.get("port")
-        port = _parse_port(config_port, destination) if config_port else DEFAULT_SSH_PORT
+        port = parse_port(config_port, destination) if config_port else DEFAULT_SSH_PORT
     if user is None:
         user = options.get("user") or default_user or getpass.getuser()
-        _reject_unsafe_text(user, f"User for {destination!r}")
+        reject_unsafe_text(user, f"User for {destination!r}")
 
     identity_files = tuple(
         os.path.expanduser(entry)

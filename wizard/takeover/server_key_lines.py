@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from wizard.artefacts.authorized_keys import parse_public_key
 from wizard.artefacts.authorized_keys_audit import KeyLine, key_lines, split_options
-from wizard.inventory.validation import FieldError
+from wizard.checks.fields import FieldError
 from wizard.takeover.command_lines import find_invocations
 
 APPEND_ONLY = "append-only"
