@@ -98,6 +98,8 @@ class ReviewScreen(StepScreen):
         self.wrap_choice: bool | None = None
         """None: wrap key lines only; True/False: the operator's choice for every diff."""
         self.shown: Change | None = None
+        self.passphrases_tried: set[str] = set()
+        """Clients whose repository passphrase was given here (asked again: it was wrong)."""
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="body"):
@@ -202,7 +204,10 @@ class ReviewScreen(StepScreen):
     def ask_passphrase(self, refusal: takeover_choice.TakeoverPassphraseNeeded) -> None:
         """The repository to take over opens with no passphrase at hand: ask for it, store
         it as `borgkeep passphrase CLIENT` does, and plan again (asked again if wrong)."""
-        modal = PassphraseModal(refusal.host, safe_text(str(refusal)))
+        session, host = self.state.session, refusal.host
+        where = session.store.location if session is not None else "the secrets store"
+        retry = host in self.passphrases_tried
+        modal = PassphraseModal(host, safe_text(str(refusal)), where, retry)
         self.app.push_screen(modal, lambda value: self.passphrase_given(refusal.host, value))
 
     def passphrase_given(self, host: str, value: str | None) -> None:
@@ -211,6 +216,7 @@ class ReviewScreen(StepScreen):
             return
         try:
             takeover_choice.store_passphrase(state.session.store, state.server_name, host, value)
+            self.passphrases_tried.add(host)
         except Exception as exc:  # the store's own words, never the value
             self.notify(f"The passphrase was not stored: {exc}", severity="error", timeout=10)
             return

@@ -21,9 +21,9 @@ class PassphraseModal(ModalScreen[str | None]):
     CSS_PATH = ["modals.tcss", "review.tcss"]
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, host: str, message: str) -> None:
+    def __init__(self, host: str, message: str, where: str, retry: bool = False) -> None:
         super().__init__()
-        self.host, self.message = host, message
+        self.host, self.message, self.where, self.retry = host, message, where, retry
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="passphrase"):
@@ -31,6 +31,18 @@ class PassphraseModal(ModalScreen[str | None]):
                 f"The passphrase of {self.host}'s repository", id="dialog-title", markup=False
             )
             yield Static(self.message, id="dialog-body", markup=False)
+            if self.retry:
+                yield Static(
+                    "✗ The passphrase typed here before does not open it.",
+                    id="passphrase-wrong",
+                    markup=False,
+                )
+            yield Static(
+                f"Type it here: it is stored where `borgkeep passphrase {self.host}` stores "
+                f"it ({self.where}), and the plan checks it against the repository's key.",
+                id="passphrase-hint",
+                markup=False,
+            )
             yield Input(
                 password=True,
                 id="passphrase",

@@ -99,8 +99,9 @@ class TakeoverChoice(Vertical):
             yield RadioButton("Take it over, with every archive", id="choice-take")
             yield RadioButton("New repository beside it", id="choice-beside")
             yield RadioButton("Leave it out of this apply", id="choice-leave")
-            other = RadioButton("Another path (the Repository field)", id="choice-other")
-            other.display = False  # pressed, unseen, when the repository is neither
+            # pressed, unseen and out of the arrow keys' way, when the repository is neither
+            other = RadioButton("Another path", id="choice-other", disabled=True)
+            other.display = False
             yield other
 
     def show(self, client: ClientEntry, setup: ExistingSetup | str | None, choice: str | None):
@@ -116,6 +117,7 @@ class TakeoverChoice(Vertical):
         self.query_one("#takeover-options").display = True
         beside = self.query_one("#choice-beside", RadioButton)
         beside.display = setup.default not in setup.found
+        beside.disabled = not beside.display
         beside.label = f"New repository beside it, at {setup.default}"
         self.query_one(
             "#choice-leave", RadioButton

@@ -101,9 +101,15 @@ async def test_the_review_asks_stores_as_the_cli_does_and_plans_the_takeover(app
         assert "its old config holds no passphrase" in body
         field = modal.query_one("#passphrase", Input)
         assert field.password and app.focused is field
+        hint = str(modal.query_one("#passphrase-hint", Static).render())
+        assert "where `borgkeep passphrase host1` stores it" in hint
+        assert str(SecretStore().path) in hint  # no keyring here: the 0600 file
+        assert not modal.query("#passphrase-wrong")
 
-        await pilot.press(*"not-the-passphrase", "enter")  # wrong: asked again
+        await pilot.press(*"not-the-passphrase", "enter")  # wrong: asked again, saying so
         modal = await until_asked(app, pilot)
+        wrong = str(modal.query_one("#passphrase-wrong", Static).render())
+        assert wrong == "✗ The passphrase typed here before does not open it."
         assert SecretStore().get(store_name) == "not-the-passphrase"
         assert state.plan is None
 
