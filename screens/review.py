@@ -223,7 +223,7 @@ class ReviewScreen(StepScreen):
         self.notify(
             f"Stored the passphrase of {host}'s repository in {state.session.store.location}."
         )
-        self.plan_again(set(state.left_out))
+        self.plan_again(set(state.left_out) - {host})
 
     def _show_error(self, message: str) -> None:
         self.query_one("#planning").display = False
@@ -401,6 +401,10 @@ class ReviewScreen(StepScreen):
         except TakeoverChoiceNeeded as refusal:  # taken back in: its choice is still open
             left_out.add(refusal.host)
             self.ask_takeover(refusal)
+            return
+        except takeover_choice.TakeoverPassphraseNeeded as refusal:  # or its passphrase
+            left_out.add(refusal.host)
+            self.ask_passphrase(refusal)
             return
         self._show_plan(cursor_host=host)
         self.refresh_nav()

@@ -172,3 +172,18 @@ async def test_repository_and_archive_prefix_fields_check_as_the_engine_does(app
         await pilot.pause()
         assert host1.repository is None
         assert not any(radio(screen, c).value for c in ("take", "beside", "leave"))
+
+
+async def test_the_choice_is_made_with_the_arrow_keys_too(app_clients):
+    app, state, _ = app_clients
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        host1 = state.client("host1")
+        await until(pilot, lambda: host1.repository == FOUND, "host1's check")
+        screen.query_one("#takeover-options").focus()
+        await pilot.press("up", "enter")  # from 'take it over' round to 'leave it out'
+        await until(pilot, lambda: left_out_by_choice(state) == {"host1"}, "leave out")
+        assert host1.repository is None and radio(screen, "leave").value
+        await pilot.press("down", "enter")  # round again to 'take it over'
+        await until(pilot, lambda: host1.repository == FOUND, "take it over")
+        assert left_out_by_choice(state) == set()

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from conftest import fixed_state
 from test_review_takeover import FOUND, until_planned
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, Tree
 
 from screens import review as review_module
 from screens.app import BorgkeepApp
 from screens.review import ReviewScreen
 from screens.review_takeover import PassphraseModal
+from screens.takeover_choice import leave_out_keys
 from tests.planning import fresh_fleet
 from tests.test_existing_setup_plan import HOME_YAML, with_existing_setup
 from wizard.inventory.settings import resolve_server
@@ -137,3 +138,18 @@ async def test_escape_stores_nothing_and_keeps_the_refusal_on_screen(app_passphr
         summary = str(app.screen.query_one("#plan-summary", Static).render())
         assert summary.startswith("Planning failed: host1: cannot take over " + FOUND)
         assert "borgkeep passphrase host1" in summary
+
+
+async def test_taking_a_left_out_client_back_in_asks_for_its_passphrase(app_passphrase):
+    app, state = app_passphrase
+    leave_out_keys(state).add(state.client("host1").key)  # left out on the clients step
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await until_planned(app, pilot, state)
+        assert state.left_out == {"host1"} and state.plan.takeovers == {}
+        tree = screen.query_one("#plan-tree", Tree)
+        tree.move_cursor(next(n for n in tree.root.children if n.data[1] == "host1"))
+        await pilot.press("x")  # taken back in: the plan needs its passphrase
+        await until_asked(app, pilot)
+        await pilot.press(*SECRET, "enter")
+        await until_planned(app, pilot, state)
+        assert state.left_out == set() and set(state.plan.takeovers) == {"host1"}
