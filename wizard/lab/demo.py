@@ -177,7 +177,7 @@ def run_demo(
                 f"\nThe lab keeps running in {lab.base} (ssh config: {lab.ssh_config}).\n"
                 f"  use it:      . {env}   (then borgkeep status, borgkeep plan, borgkeep "
                 "verify, ... act on the lab); it sets:\n"
-                + "".join(f"                 {line}\n" for line in exports)
+                + "".join(f"    {line}\n" for line in exports)
                 + f"  back to it:  borgkeep demo --resume {lab.base}   (adds a host to try)\n"
                 f"  stop it:     borgkeep demo --stop {lab.base}     (its files stay)\n"
                 f"  remove it:   borgkeep demo --stop {lab.base} && rm -rf {lab.base}"
