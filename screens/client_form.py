@@ -258,6 +258,8 @@ class ClientForm(Vertical):
         found = isinstance(setup, ExistingSetup)
         choice = current_choice(self.state, client, setup) if found else None
         self.query_one(TakeoverChoice).show(client, setup, choice)
+        if found:
+            self.query_one("#repository", Input).placeholder = f"default: {setup.default}"
         if self.query_one("#repository", Input).value != (client.repository or ""):
             self._loading = True
             self.query_one("#repository", Input).value = client.repository or ""

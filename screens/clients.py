@@ -17,24 +17,17 @@ from screens.client_form import ClientForm
 from screens.modals import ErrorModal, ask_host_key_from_thread
 from screens.state import ClientEntry, name_from_destination
 from screens.takeover_choice import (
+    TakeoverChoice,
     find_existing,
     leave_out_keys,
     server_spec,
+    status_note,
 )
 from wizard.inventory.validation import check_ssh_destination, login_of
 from wizard.reports import safe_text
 from wizard.session import HostKeyChanged, config_hosts, probe_client
 
 CHECKING = "checking…"
-
-
-def client_status(client: ClientEntry) -> str:
-    """Short, for the table; the facts themselves are shown (wrapped) below it."""
-    if client.error:
-        return "✗ unreachable"
-    if client.facts is None:
-        return "not checked"
-    return "✓ ready"
 
 
 class ClientsScreen(StepScreen):
@@ -127,18 +120,34 @@ class ClientsScreen(StepScreen):
         table = self.query_one("#clients-table", DataTable)
         table.clear()
         for client in self.state.clients:
-            table.add_row(client.name, client.ssh, client_status(client), key=client.key)
+            table.add_row(client.name, client.ssh, self.status(client), key=client.key)
         if self.current() is not None:
             table.move_cursor(row=table.get_row_index(self.selected))
 
     def _set_status(self, client: ClientEntry) -> None:
         table = self.query_one("#clients-table", DataTable)
         try:
-            table.update_cell(client.key, "status", client_status(client), update_width=True)
+            table.update_cell(client.key, "status", self.status(client), update_width=True)
         except Exception:
             self._refresh_table()
         if client is self.current():
             self.form.show_check()
+
+    def status(self, client: ClientEntry) -> str:
+        """Short, for the table; the facts themselves are shown (wrapped) below it."""
+        if client.error:
+            return "✗ unreachable"
+        if client.facts is None:
+            return "not checked"
+        setup = self.form.existing.get(client.key)
+        return "✓ ready" + status_note(self.state, client, setup)
+
+    @on(TakeoverChoice.Chosen)
+    def takeover_chosen(self) -> None:
+        """After the form applied it: the table says what happens to the setup found."""
+        client = self.current()
+        if client is not None:
+            self._set_status(client)
 
     @property
     def form(self) -> ClientForm:

@@ -82,6 +82,14 @@ def current_choice(state: WizardState, client: ClientEntry, setup: ExistingSetup
     return setup.choice_of(client.repository)
 
 
+def status_note(state: WizardState, client: ClientEntry, setup: ExistingSetup | str | None) -> str:
+    """For the clients table: what happens to the client's existing setup, in two words."""
+    if not isinstance(setup, ExistingSetup):
+        return ""
+    notes = {TAKE: "takes over", BESIDE: "new beside", LEAVE: "left out"}
+    return " · " + notes.get(current_choice(state, client, setup), "existing setup")
+
+
 class TakeoverChoice(Vertical):
     """The selected client's existing setup and the three choices (hidden when none)."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import fixed_state
 from test_review_takeover import DEFAULT, FOUND, HandMadeSession, existing_fleet_facts
-from textual.widgets import Input, RadioButton, Static, Tree
+from textual.widgets import DataTable, Input, RadioButton, Static, Tree
 
 from screens import clients as clients_module
 from screens import review as review_module
@@ -82,6 +82,9 @@ async def test_the_check_shows_the_setup_found_and_takes_it_over_by_default(app_
         assert radio(screen, "take").value and not radio(screen, "beside").value
         assert screen.query_one("#repository", Input).value == FOUND
         assert str(radio(screen, "beside").label).endswith(f"at {DEFAULT}")
+        table = screen.query_one("#clients-table", DataTable)
+        assert table.get_cell(host1.key, "status") == "✓ ready · takes over"
+        assert table.get_cell(state.client("host2").key, "status") == "✓ ready"
 
         screen.query_one("#clients-table").move_cursor(row=1)  # host2 has nothing of its own
         await until(pilot, lambda: screen.query_one("#client-name", Input).value == "host2", "")
@@ -105,6 +108,9 @@ async def test_new_repository_beside_it_and_leave_out_land_where_the_cli_puts_th
         await until(pilot, lambda: host1.repository is None, "leave out")
         assert left_out_by_choice(state) == {"host1"}
         assert "repository" not in state.inventory_data()["clients"][0]
+        table = screen.query_one("#clients-table", DataTable)
+        assert table.get_cell(host1.key, "status") == "✓ ready · left out"
+        assert screen.query_one("#repository", Input).placeholder == f"default: {DEFAULT}"
 
         # the leave-out survives the next steps (each clears the plan) into the review's plan
         await pilot.press("ctrl+n")
