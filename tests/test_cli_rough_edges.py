@@ -18,7 +18,7 @@ from wizard.pipeline import day_two
 from wizard.pipeline.apply_outcome import ApplyResult, ApplyStepError, HostOutcome
 from wizard.pipeline.status import StatusError
 from wizard.remote.lifecycle_scripts import restore_script
-from wizard.reports import apply_result_lines, event_line, interrupted_lines
+from wizard.reports import apply_result_lines, event_line, interrupted_lines, step_error_text
 from wizard.safe_text import one_line
 from wizard.session import FleetSession
 
@@ -64,6 +64,9 @@ def test_a_json_error_is_one_line(tmp_path):
     assert one_line("invalid inventory:\nclients[0]: bad\nserver: worse") == (
         "invalid inventory: clients[0]: bad; server: worse"
     )
+    # a lifecycle command's per-host "error" (borg's output may have several lines)
+    error = ApplyStepError("client1", "run restore", "borg extract failed: one\ntwo")
+    assert one_line(step_error_text(error)) == "borg extract failed: one; two"
     inventory = tmp_path / "inv.yaml"
     inventory.write_text(INVENTORY.replace("keep_daily: 7", "keep_daily: -1"))
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path)}

@@ -246,6 +246,16 @@ async def test_the_unticked_purge_box_is_empty_not_only_another_colour():
         assert box.value and str(box.render()).startswith("▐X▌")
 
 
+async def test_the_remove_screen_uses_the_box_that_shows_its_state(tmp_path, monkeypatch):
+    from test_lifecycle_screens import app_on_clients, open_action
+
+    app, _ = app_on_clients(tmp_path, monkeypatch)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_action(pilot, app, "remove")
+        box = screen.query_one("#purge")
+        assert isinstance(box, TickBox) and str(box.render()).startswith("▐ ▌")
+
+
 async def test_a_server_never_applied_says_so_on_the_welcome_screen(tmp_path, monkeypatch):
     class Connection:
         def run(self, script, **options):
