@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(openssh-server openssh-client borgbackup borgmatic cron python3-venv python3-pip tmux sudo util-linux)
+packages=(openssh-server openssh-client borgbackup borgmatic cron python3-venv python3-pip tmux sudo util-linux shellcheck)
 # Borg 1.4 is built from its source release: a compiler and the headers of its libraries.
 packages+=(build-essential pkg-config python3-dev libssl-dev libzstd-dev liblz4-dev libxxhash-dev libacl1-dev)
 missing=()

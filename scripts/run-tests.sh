@@ -7,6 +7,7 @@ bash scripts/bootstrap.sh
 
 echo "== ruff check"; .venv/bin/ruff check .
 echo "== ruff format --check"; .venv/bin/ruff format --check .
+echo "== shellcheck (the shell that runs on hosts)"; shellcheck -s sh wizard/remote/sh/*.sh
 
 echo "== pip install . (not editable) gives a working borgkeep"
 check_venv=$(mktemp -d)
