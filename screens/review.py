@@ -259,11 +259,19 @@ class ReviewScreen(StepScreen):
             diff.add_class("-wrap")
             diff.update(Content(plan_headline(plan)))
         elif cursor is not None:
-            self.call_after_refresh(tree.move_cursor, cursor)
+            self.call_after_refresh(self._cursor_to, cursor)
         elif first is not None:
             self._show_change(first.data[1])
         if self.maximized is None:
             tree.focus()
+
+    def _cursor_to(self, node) -> None:
+        """Move the tree's cursor to `node` once the rebuilt tree has placed it in a line
+        (`last_line` builds the lines; a node not placed yet has line -1)."""
+        tree = self.query_one("#plan-tree", Tree)
+        last = tree.last_line
+        if 0 <= node.line <= last:
+            tree.move_cursor(node)
 
     def _warnings_text(self) -> str:
         plan = self.state.plan
