@@ -94,7 +94,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "wizard.pipeline.takeover_plan:plan_takeover": "issue 21's takeover, still growing",
     "wizard.pipeline.plan:compute_plan": "issue 24 item 3: one function per kind of item",
     "wizard.pipeline.existing_setup:existing_setup_warnings": "issue 21: one warning per finding",
-    "wizard.pipeline.gather:parse_paths_output": "the read protocol's parser (item 4 moves it)",
     "wizard.pipeline.desired.server_prune:server_prune": "the prune phase's items, in order",
     "wizard.pipeline.desired.client_setup:client_setup": "the client phase's items, in order",
     "wizard.pipeline.desired.server_access:server_access": "the access phase's items, in order",
@@ -116,23 +115,29 @@ def module_name(path: Path) -> str:
 def imported_modules(path: Path) -> set[str]:
     """Every module a file imports, at the top or inside a function, absolute or relative."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    package = (
-        module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else module_name(path)
-    )
+    package = _package_of(path, module_name(path))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                module = ".".join([*base, node.module] if node.module else base)
-            else:
-                module = node.module or ""
+            module = _from_module(node, package)
             found.add(module)
             found.update(f"{module}.{alias.name}" for alias in node.names)
     return found
+
+
+def _package_of(path: Path, name: str) -> str:
+    return name.rsplit(".", 1)[0] if path.name != "__init__.py" else name
+
+
+def _from_module(node: ast.ImportFrom, package: str) -> str:
+    """The module a `from ... import` names, relative ones resolved against `package`."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")
+    base = base[: len(base) - node.level + 1]
+    return ".".join([*base, node.module] if node.module else base)
 
 
 def engine_files() -> list[Path]:
@@ -194,8 +199,7 @@ def wizard_imports(
     """The `wizard` modules a file imports (the module itself, not its parent packages),
     each with whether the import runs (False: only under `if TYPE_CHECKING:`)."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    name = name or module_name(path)
-    package = name.rsplit(".", 1)[0] if path.name != "__init__.py" else name
+    package = _package_of(path, name or module_name(path))
     guarded = _type_checking_only(tree)
     found: set[tuple[str, bool]] = set()
     for node in ast.walk(tree):
@@ -203,12 +207,7 @@ def wizard_imports(
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                module = ".".join([*base, node.module] if node.module else base)
-            else:
-                module = node.module or ""
+            module = _from_module(node, package)
             names = [
                 f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module
                 for alias in node.names

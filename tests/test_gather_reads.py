@@ -32,7 +32,7 @@ def test_many_files_come_back_byte_for_byte(tmp_path: Path):
     paths = [str(tmp_path / name) for name in contents] + [str(tmp_path / "absent")]
     script = read_paths_script(files=[(p, str(tmp_path)) for p in paths])
     assert 'cat -- "$@" | base64' in script and "base64 -w0 -- " not in script
-    assert script.count("\nm ") == 1  # one stat for every mode, owner and size
+    assert script.count("\nstat_paths ") == 1  # one stat for every mode, owner and size
     output = subprocess.run(["sh", "-c", script], capture_output=True, check=True).stdout
     facts, _ = parse_paths_output(_facts(), output.decode())
     for name, data in contents.items():

@@ -66,3 +66,24 @@ def test_a_value_with_shell_syntax_is_one_word(tmp_path: Path):
     assert not (tmp_path / "pwned").exists()
     assert result.stdout == f"retired {odd}: renamed to {odd}.old (borgmatic no longer loads it)\n"
 
+
+def test_a_later_read_round_keeps_odd_names_whole(tmp_path: Path):
+    from wizard.pipeline.existing_reads import more_reads_script, parse_existing_output
+    from wizard.pipeline.facts import HostFacts
+    from wizard.remote.reads import cut
+
+    odd = tmp_path / "a b c'$(id) `id`.yaml"
+    odd.write_bytes(b"odd\n")
+    (tmp_path / "plain.yaml").write_bytes(b"plain\n")
+    listed = tmp_path / "listed"
+    listed.mkdir()
+    (listed / "x y.yml").write_bytes(b"")
+    script = more_reads_script((str(odd), str(tmp_path / "plain.yaml")), (str(listed),), "/")
+    output = subprocess.run(["sh", "-c", script], capture_output=True, check=True).stdout
+    facts = HostFacts(host="h", login_user="root", uid=0, home="/root")
+    facts = parse_existing_output(facts, output.decode(), cut)
+    assert facts.existing_setup_files == {
+        str(odd): b"odd\n",
+        str(tmp_path / "plain.yaml"): b"plain\n",
+    }
+    assert facts.existing_setup_listings == {str(listed): ("x y.yml",)}

@@ -8,11 +8,9 @@ reads only metadata around the repository root, the borg user everything in its 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import posixpath
-import shlex
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from wizard.artefacts.guard_program import (
     alerts_file_path,
@@ -55,86 +53,9 @@ from wizard.pipeline.identity import (
     server_identity,
 )
 from wizard.pipeline.login_cache import LoginCache
-from wizard.remote.scripts import DIRNAME_FUNCTION
+from wizard.remote import reads
+from wizard.remote.reads import ReadRace, cut, read_paths_script
 from wizard.remote.step_timeouts import QUICK
-
-# Nothing here follows a link where a file or directory is expected: `[ -L ]` first, and
-# `stat` never dereferences. `f PATH TOP`/`d PATH TOP` also report a link at any directory
-# between TOP and PATH, and then do not look at PATH at all. What is not a readable regular
-# file (or a directory) comes back as `K EXPECTED KIND PATH`, a `PathProblem` in the facts.
-# `dn` is `dirname` without a process (every path here is absolute and normalised). The
-# modes, owners and sizes of every file and directory come from one `stat` at the end
-# (`m`), not one per path; the parser joins them to the `F`/`D` lines by path. The files
-# that `f` found readable (`read_N`) are read by one `cat` into one `base64` (`b`), and cut
-# apart by those sizes; a file that changed size meanwhile makes the sizes disagree with
-# the bytes, and the caller reads again.
-READ_FUNCTIONS = (
-    DIRNAME_FUNCTION
-    + r"""
-kind() { if [ -L "$1" ]; then echo symlink; elif [ -d "$1" ]; then echo dir; elif [ -f "$1" ]; then echo file; else echo other; fi; }
-up() { dn "$1"; a=$r; u=0; while [ "$a" != "$2" ] && [ "$a" != / ] && [ "$a" != . ]; do
-       if [ -L "$a" ]; then printf 'K dir symlink %s\n' "$a"; u=1; fi; dn "$a"; a=$r; done; return $u; }
-f() { up "$2" "$3" || return 0; if [ -L "$2" ]; then printf 'K file symlink %s\n' "$2";
-      elif [ -f "$2" ] && [ -r "$2" ]; then printf 'F %s\n' "$2"; eval "read_$1=1";
-      elif [ -e "$2" ]; then printf 'K file %s %s\n' "$(kind "$2")" "$2"; else printf 'N %s\n' "$2"; fi; }
-d() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K dir symlink %s\n' "$1";
-      elif [ -d "$1" ]; then printf 'D %s\n' "$1";
-      elif [ -e "$1" ]; then printf 'K dir %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
-m() { stat -c 'M %a %U %G %s %Y %n' -- "$@" 2>/dev/null; return 0; }
-b() { [ $# -gt 0 ] || return 0; printf 'B\n'; cat -- "$@" | base64 -w0; echo; }
-a() { dn "$1"; p=$r; while :; do
-      if [ -L "$p" ] || [ -e "$p" ]; then printf 'A %s %s %s\n' "$(kind "$p")" "$(stat -c '%a %U' -- "$p")" "$p"; fi
-      if [ "$p" = / ]; then break; fi; dn "$p"; p=$r; done; }
-h() { up "$1" "$2" || return 0; if [ -L "$1" ]; then printf 'K file symlink %s\n' "$1";
-      elif [ -f "$1" ] && [ -r "$1" ]; then printf 'H %s %s %s\n' "$(stat -c '%a %U %G' -- "$1")" "$(sha256sum < "$1" | cut -d' ' -f1)" "$1";
-      elif [ -e "$1" ]; then printf 'K file %s %s\n' "$(kind "$1")" "$1"; else printf 'N %s\n' "$1"; fi; }
-e() { if [ -e "$1" ] || [ -L "$1" ]; then printf 'E %s\n' "$1"; else printf 'N %s\n' "$1"; fi; }
-r() { if [ -f "$1/config" ]; then printf 'R %s\n' "$1"; fi; }
-c() { t=$(mktemp) || return; if crontab -l >"$t" 2>/dev/null; then printf 'C %s\n' "$1"; base64 -w0 "$t"; echo;
-      else printf 'c %s\n' "$1"; fi; rm -f "$t"; }
-s() { p="$1"; while [ ! -e "$p" ]; do dn "$p"; p=$r; done; printf 'S %s %s\n' "$(df -Pk "$p" | awk 'NR==2 {print $4}')" "$1"; }
-"""
-)
-
-
-def read_paths_script(
-    files: list[tuple[str, str]] = (),
-    dirs: list[tuple[str, str]] = (),
-    exists: list[str] = (),
-    repos: list[str] = (),
-    crontab_of: str | None = None,
-    space: list[str] = (),
-    ancestors_of: list[str] = (),
-    hashed: list[tuple[str, str]] = (),
-) -> str:
-    """One script that reads every path as whoever runs it. `files` and `dirs` pair a path
-    with the top of the tree it lies in (see `HostIdentity.base`); `crontab_of` names the
-    running account, whose own crontab is read; `ancestors_of` lists, without following
-    links, who owns every directory above a path; `hashed` files are read as their SHA-256
-    only (a private key's bytes never leave its host)."""
-    q = shlex.quote
-    lines = [READ_FUNCTIONS]
-    lines += [f"f {index} {q(path)} {q(top)}" for index, (path, top) in enumerate(files)]
-    lines += [f"h {q(path)} {q(top)}" for path, top in hashed]
-    lines += [f"d {q(path)} {q(top)}" for path, top in dirs]
-    lines += [f"e {q(p)}" for p in exists]
-    lines += [f"r {q(p)}" for p in repos]
-    if crontab_of:
-        lines.append(f"c {q(crontab_of)}")
-    lines += [f"s {q(p)}" for p in space]
-    lines += [f"a {q(p)}" for p in ancestors_of]
-    stated = [path for path, _ in files] + [path for path, _ in dirs]
-    if stated:
-        lines.append("m " + " ".join(q(path) for path in stated))
-    if files:
-        lines.append("set --")
-        lines += [
-            f'[ -z "${{read_{index}:-}}" ] || set -- "$@" {q(path)}'
-            for index, (path, _) in enumerate(files)
-        ]
-        lines.append('b "$@"')
-    lines.append("true")
-    return "\n".join(lines) + "\n"
 
 
 def _problem(expected: str, kind: str, path: str, reader: str) -> PathProblem:
@@ -148,102 +69,96 @@ def _problem(expected: str, kind: str, path: str, reader: str) -> PathProblem:
 def parse_paths_output(facts: HostFacts, text: str, reader: str = "") -> tuple[HostFacts, set[str]]:
     """Facts with every path read (by `reader`); plus the paths that exist but were not
     read as files."""
-    files: dict[str, FileState] = {}
-    dirs: dict[str, DirState] = {}
-    crontabs: dict[str, str | None] = {}
-    repos: set[str] = set()
-    present: set[str] = set()
-    space: dict[str, int] = {}
-    modes: dict[str, tuple[int, str, str]] = {}
-    sizes: dict[str, int] = {}
-    mtimes: dict[str, int | None] = {}
-    read_in_order: list[str] = []
-    blob = b""
-    problems: dict[str, PathProblem] = {p.path: p for p in facts.problems}
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        i += 1
-        if not line:
-            continue
-        tag, _, rest = line.partition(" ")
-        if tag == "F":
-            files[rest] = FileState(rest, b"", None, None, None, "file")
-            read_in_order.append(rest)
-        elif tag == "B":
-            blob = base64.b64decode(lines[i]) if lines[i] else b""
-            i += 1
-        elif tag == "D":
-            dirs[rest] = DirState(rest, True, None, None, None, "dir")
-        elif tag == "M":
-            mode, owner, group, size, mtime, path = rest.split(" ", 5)
-            modes[path] = (int(mode, 8), owner, group)
-            sizes[path] = int(size)
-            mtimes[path] = int(mtime) if mtime.isdigit() else None
-        elif tag == "H":
-            mode, owner, group, digest, path = rest.split(" ", 4)
-            files[path] = FileState(path, None, int(mode, 8), owner, group, "file", digest)
-        elif tag == "K":
-            expected, kind, path = rest.split(" ", 2)
-            problems.setdefault(path, _problem(expected, kind, path, reader or facts.login_user))
-            present.add(path)
-            if expected == "file":
-                files.setdefault(path, FileState(path, None, kind=kind))
-            else:
-                dirs.setdefault(path, DirState(path, False, kind=kind))
-        elif tag == "A":
-            kind, mode, owner, path = rest.split(" ", 3)
-            if path not in dirs:
-                dirs[path] = DirState(path, kind == "dir", int(mode, 8), owner, None, kind)
-        elif tag == "E":
-            present.add(rest)
-        elif tag == "R":
-            repos.add(rest)
-        elif tag == "C":
-            crontabs[rest] = base64.b64decode(lines[i]).decode("utf-8", "surrogateescape")
-            i += 1
-        elif tag == "c":
-            crontabs[rest] = None
-        elif tag == "S":
-            amount, path = rest.split(" ", 1)
-            if amount.isdigit():
-                space[path] = int(amount) * 1024
-    for path, content in zip(read_in_order, cut(blob, read_in_order, sizes), strict=True):
-        files[path] = replace(files[path], content=content)
-    for path, (mode, owner, group) in modes.items():
-        if path in files and files[path].kind == "file":
-            files[path] = replace(
-                files[path], mode=mode, owner=owner, group=group, mtime=mtimes.get(path)
+    read = _PathReads({p.path: p for p in facts.problems}, reader or facts.login_user)
+    for line in reads.read_lines(text):
+        read.take(line)
+    for path, content in zip(read.in_order, cut(read.blob, read.in_order, read.sizes), strict=True):
+        read.files[path] = replace(read.files[path], content=content)
+    for path, stat in read.stats.items():
+        if path in read.files and read.files[path].kind == "file":
+            read.files[path] = replace(
+                read.files[path],
+                mode=stat.mode,
+                owner=stat.owner,
+                group=stat.group,
+                mtime=stat.mtime,
             )
-        if path in dirs and dirs[path].kind == "dir":
-            dirs[path] = replace(dirs[path], mode=mode, owner=owner, group=group)
+        if path in read.dirs and read.dirs[path].kind == "dir":
+            read.dirs[path] = replace(
+                read.dirs[path], mode=stat.mode, owner=stat.owner, group=stat.group
+            )
     facts = parse_existing_output(facts, text, cut)
     return replace(
         facts,
-        files={**facts.files, **files},
-        dirs={**facts.dirs, **dirs},
-        crontabs={**facts.crontabs, **crontabs},
-        initialised_repos=facts.initialised_repos | frozenset(repos),
-        free_space={**facts.free_space, **space},
-        problems=tuple(problems.values()),
-        existing=facts.existing | frozenset(present),
-    ), present
+        files={**facts.files, **read.files},
+        dirs={**facts.dirs, **read.dirs},
+        crontabs={**facts.crontabs, **read.crontabs},
+        initialised_repos=facts.initialised_repos | frozenset(read.repos),
+        free_space={**facts.free_space, **read.space},
+        problems=tuple(read.problems.values()),
+        existing=facts.existing | frozenset(read.present),
+    ), read.present
 
 
-class ReadRace(Exception):
-    """A file changed size between the `stat` and the `cat` of one read: read again."""
+@dataclass
+class _PathReads:
+    """What one read script's answers say, gathered line by line (`take`)."""
 
+    problems: dict[str, PathProblem]
+    reader: str
+    files: dict[str, FileState] = field(default_factory=dict)
+    dirs: dict[str, DirState] = field(default_factory=dict)
+    crontabs: dict[str, str | None] = field(default_factory=dict)
+    repos: set[str] = field(default_factory=set)
+    present: set[str] = field(default_factory=set)
+    space: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, reads.Stat] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    in_order: list[str] = field(default_factory=list)
+    blob: bytes = b""
 
-def cut(blob: bytes, paths: list[str], sizes: dict[str, int]) -> list[bytes]:
-    """The bytes of each file, in order, from their concatenation and their sizes."""
-    if any(path not in sizes for path in paths) or sum(sizes[p] for p in paths) != len(blob):
-        raise ReadRace(", ".join(paths))
-    contents, start = [], 0
-    for path in paths:
-        contents.append(blob[start : start + sizes[path]])
-        start += sizes[path]
-    return contents
+    def take(self, line: reads.ReadLine) -> None:
+        tag, rest = line.tag, line.rest
+        if tag == reads.FILE:
+            self.files[rest] = FileState(rest, b"", None, None, None, "file")
+            self.in_order.append(rest)
+        elif tag == reads.CONTENTS:
+            self.blob = line.payload or b""
+        elif tag == reads.DIR:
+            self.dirs[rest] = DirState(rest, True, None, None, None, "dir")
+        elif tag == reads.STAT:
+            path, stat = reads.parse_stat(rest)
+            self.stats[path] = stat
+            self.sizes[path] = stat.size
+        elif tag == reads.HASHED:
+            mode, owner, group, digest, path = rest.split(" ", 4)
+            self.files[path] = FileState(path, None, int(mode, 8), owner, group, "file", digest)
+        elif tag == reads.PROBLEM:
+            self._problem(*rest.split(" ", 2))
+        elif tag == reads.ABOVE:
+            kind, mode, owner, path = rest.split(" ", 3)
+            if path not in self.dirs:
+                self.dirs[path] = DirState(path, kind == "dir", int(mode, 8), owner, None, kind)
+        elif tag == reads.EXISTS:
+            self.present.add(rest)
+        elif tag == reads.REPOSITORY:
+            self.repos.add(rest)
+        elif tag == reads.CRONTAB:
+            self.crontabs[rest] = (line.payload or b"").decode("utf-8", "surrogateescape")
+        elif tag == reads.NO_CRONTAB:
+            self.crontabs[rest] = None
+        elif tag == reads.SPACE:
+            amount, path = rest.split(" ", 1)
+            if amount.isdigit():
+                self.space[path] = int(amount) * 1024
+
+    def _problem(self, expected: str, kind: str, path: str) -> None:
+        self.problems.setdefault(path, _problem(expected, kind, path, self.reader))
+        self.present.add(path)
+        if expected == "file":
+            self.files.setdefault(path, FileState(path, None, kind=kind))
+        else:
+            self.dirs.setdefault(path, DirState(path, False, kind=kind))
 
 
 def run_reads(conn, wrapped: str, reader: str, facts: HostFacts) -> tuple[HostFacts, set[str]]:
@@ -317,7 +232,7 @@ def read_existing_includes(conn, facts: HostFacts, name: str) -> HostFacts:
             to_read = public_keys_to_read(facts, discovery)
             if not to_read:
                 break
-        script = more_reads_script(READ_FUNCTIONS, to_read, to_list, facts.home)
+        script = more_reads_script(to_read, to_list, facts.home)
         facts, _ = run_reads(conn, client_identity(facts).login.wrap(script), "", facts)
     return facts
 

@@ -1,0 +1,37 @@
+# shellcheck shell=sh
+# Needs read_paths.sh, read_found.sh.
+# found_setup.sh SKIP SUFFIX CRON_D UNIT_DIRECTORY N FILE TOP (N times) DIRECTORY TOP ...
+# What an existing Borg setup may have (which paths: `wizard.pipeline.existing_reads`):
+# each FILE; in each DIRECTORY its *.yaml, *.yml and *SUFFIX files but SKIP; the files of
+# CRON_D and the units of UNIT_DIRECTORY that mention borg, with the timers of those
+# services. The inputs are taken off the front of "$@" and what is to be read is put at its
+# back, so that any name stays one word.
+skip=$1 suffix=$2 cron_d=$3 units=$4 files=$5
+shift 5
+left=$#
+while [ "$left" -gt 0 ]; do
+  path=$1 top=$2
+  shift 2
+  left=$((left - 2))
+  if [ "$files" -gt 0 ]; then
+    files=$((files - 1))
+    if found_file "$path" "$top"; then set -- "$@" "$path"; fi
+  elif found_dir "$path" "$top"; then
+    for entry in "$path"/*.yaml "$path"/*.yml "$path"/*"$suffix"; do
+      if [ "$entry" != "$skip" ] && { [ -e "$entry" ] || [ -L "$entry" ]; } && { [ ! -d "$entry" ] || [ -L "$entry" ]; } && found_file "$entry" "$top"; then set -- "$@" "$entry"; fi
+    done
+  fi
+done
+nl='
+'
+hits=$(grep -rlI -e borg -- "$cron_d" "$units" 2>/dev/null)
+set -f
+IFS=$nl
+for job in $hits; do
+  if found_file "$job" /; then set -- "$@" "$job"; fi
+  case $job in *.service) timer=${job%.service}.timer; case "$nl$hits$nl" in *"$nl$timer$nl"*) ;;
+    *) if [ -e "$timer" ] || [ -L "$timer" ]; then if found_file "$timer" /; then set -- "$@" "$timer"; fi; fi ;; esac ;; esac
+done
+unset IFS
+set +f
+found_contents "$@"
