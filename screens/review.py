@@ -226,7 +226,13 @@ class ReviewScreen(StepScreen):
         self.plan_again(set(state.left_out) - {host})
 
     def _show_error(self, message: str) -> None:
+        """No plan: nothing of an earlier one stays on screen to be read as this one's."""
         self.query_one("#planning").display = False
+        self.query_one("#plan-tree", Tree).clear()
+        self.shown = None
+        self.query_one("#diff-title", Static).update("")
+        self.query_one("#diff", DiffView).update("")
+        self.query_one("#plan-warnings", Static).update("")
         summary = self.query_one("#plan-summary", Static)
         summary.update(message)
         summary.set_classes("bad")

@@ -153,3 +153,20 @@ async def test_taking_a_left_out_client_back_in_asks_for_its_passphrase(app_pass
         await pilot.press(*SECRET, "enter")
         await until_planned(app, pilot, state)
         assert state.left_out == set() and set(state.plan.takeovers) == {"host1"}
+
+
+async def test_a_failed_plan_again_leaves_nothing_of_the_earlier_plan_on_screen(app_passphrase):
+    app, state = app_passphrase
+    SecretStore().set(passphrase_name("nas", "host1"), SECRET)  # given earlier: it plans
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await until_planned(app, pilot, state)
+        assert set(state.plan.takeovers) == {"host1"}
+        assert screen.query_one("#plan-tree", Tree).root.children
+        SecretStore().set(passphrase_name("nas", "host1"), "changed-since")
+        await pilot.press("ctrl+r")  # planned again: the store's passphrase opens nothing
+        await until_asked(app, pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert state.plan is None and not screen.query_one("#plan-tree", Tree).root.children
+        assert screen.shown is None
+        assert str(screen.query_one("#plan-warnings", Static).render()) == ""
