@@ -13,6 +13,7 @@ from textual.widgets import RadioButton, RadioSet, Static
 
 from screens.state import ClientEntry, WizardState
 from wizard.inventory.model import ServerSpec
+from wizard.reports import safe_text
 from wizard.session import HostFacts, takeover_choice
 
 ExistingSetup = takeover_choice.ExistingSetup
@@ -119,7 +120,7 @@ class TakeoverChoice(Vertical):
             return
         summary = self.query_one("#existing-summary", Static)
         if isinstance(setup, str):
-            summary.update(f"⚠ {client.name}: {setup}")
+            summary.update(safe_text(f"⚠ {client.name}: {setup}", keep_newlines=False))
             self.query_one("#takeover-options").display = False
             return
         self.query_one("#takeover-options").display = True
@@ -130,7 +131,7 @@ class TakeoverChoice(Vertical):
         self.query_one(
             "#choice-leave", RadioButton
         ).label = f"Leave {client.name} out of this apply (asked again next run)"
-        summary.update(f"↻ {client.name}: {setup.summary}")
+        summary.update(safe_text(f"↻ {client.name}: {setup.summary}", keep_newlines=False))
         # The set turns the others off; its Changed is ignored (the options have no focus).
         self.query_one(f"#choice-{choice or 'other'}", RadioButton).value = True
 

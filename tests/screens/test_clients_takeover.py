@@ -193,3 +193,17 @@ async def test_the_choice_is_made_with_the_arrow_keys_too(app_clients):
         await pilot.press("down", "enter")  # round again to 'take it over'
         await until(pilot, lambda: host1.repository == FOUND, "take it over")
         assert left_out_by_choice(state) == set()
+
+
+async def test_what_a_client_sent_is_shown_escaped(app_clients):
+    app, state, _ = app_clients
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        host1 = state.client("host1")
+        await until(pilot, lambda: host1.repository == FOUND, "host1's check")
+        screen.form.found_existing(host1, "its existing Borg setup could not be read: \x1b[2J")
+        screen.form.show_existing()
+        await pilot.pause()
+        summary = text_of(screen, "#existing-summary")
+        assert summary == "⚠ host1: its existing Borg setup could not be read: \\x1b[2J"
+        assert not screen.query_one("#takeover-options").display
