@@ -81,8 +81,11 @@ class ReviewScreen(StepScreen):
         "`ctrl+r` gathers the facts and plans again.\n\n"
         "A client that already backs up to the server with Borg is asked about first: take "
         "its repository over (with its archives; its old configs and cron lines are retired), "
-        "start a new repository beside it, or leave it out of this apply. The takeover's "
-        "steps are listed under the warnings."
+        "start a new repository beside it, or leave it out of this apply (the clients step "
+        "asks first, when the server's facts are known). The takeover's steps are listed "
+        "under the warnings, and its diffs come first in the tree. When its repository's "
+        "passphrase is not in its old config (a passcommand) or does not open it, the review "
+        "asks for it (never shown) and stores it where `borgkeep passphrase CLIENT` does."
     )
     BINDINGS = [
         Binding("x", "toggle_host", "In/out"),
