@@ -218,7 +218,7 @@ def test_a_borg_outside_crons_path_is_named_and_used_by_absolute_path():
     assert (
         f"nas: cron's PATH (/usr/bin:/bin) finds /usr/bin/borg, the login finds {venv_borg}" in text
     )
-    config = next(c for c in plan.changes if c.path == "/etc/borgmatic.d/borgkeep-host1.yaml")
+    config = next(c for c in plan.changes if c.path == "/etc/borgkeep/borgkeep-host1.yaml")
     assert f"local_path: {venv_borg}" in config.new
     prune = next(c for c in plan.changes if c.path == f"{STATE_DIR}/prune-host2.yaml")
     assert f"local_path: {venv_borg}" in prune.new

@@ -78,7 +78,9 @@ def plan_of(facts, inventory, settings, passphrases, beside: bool = True):
     return session.plan()
 
 
-def test_the_existing_setup_is_shown_in_the_text_and_the_warning_names_the_bare_job():
+def test_the_existing_setup_is_shown_in_the_text_and_a_bare_job_gets_no_warning():
+    """Borgkeep's config lives in its own directory (/etc/borgkeep), so the bare
+    `borgmatic` job of the old setup does not load it: no warning about it."""
     inventory, settings, facts, passphrases = fresh_fleet()
     plan = plan_of(with_existing_setup(facts), inventory, settings, passphrases)
     text = render_plan_text(plan)
@@ -88,13 +90,21 @@ def test_the_existing_setup_is_shown_in_the_text_and_the_warning_names_the_bare_
     assert "read-write key line" in line and "client-side prune" in line
     assert "config /etc/borgmatic.d/home.yaml (retention: keep_daily 7, keep_weekly 4)" in line
     assert "job crontab of root, line 1: 0 3 * * * as root: borgmatic" in line
+    assert not [w for w in plan.warnings if "runs `borgmatic`" in w]
+    (config,) = [c for c in plan.changes if c.host == "host1" and (c.path or "").endswith(".yaml")]
+    assert config.path == "/etc/borgkeep/borgkeep-host1.yaml"
+    assert "host2" not in plan.existing
+
+
+def test_a_job_that_names_borgkeeps_directory_is_warned_about():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    crontab = "0 3 * * * borgmatic -c /etc/borgkeep\n"
+    plan = plan_of(with_existing_setup(facts, crontab), inventory, settings, passphrases)
     (warning,) = [w for w in plan.warnings if "runs `borgmatic`" in w]
     assert warning.startswith("host1: crontab of root, line 1 runs `borgmatic` (prune, compact")
-    assert "borgmatic's default configs" in warning
-    assert "/etc/borgmatic.d/borgkeep-host1.yaml" in warning
+    assert "/etc/borgkeep/borgkeep-host1.yaml" in warning
     assert "fails" in warning and "-c" in warning
-    assert f"warning: {warning}" in text
-    assert "host2" not in plan.existing
+    assert f"warning: {warning}" in render_plan_text(plan)
 
 
 def test_plan_json_lists_what_was_found_under_existing():
@@ -132,9 +142,10 @@ def test_borgkeeps_own_config_and_crontab_block_are_not_found_as_existing():
     facts = converge(inventory, settings, facts, passphrases)
     host1 = facts["host1"]
     assert "borgkeep" in (host1.crontabs["root"] or "")
+    assert host1.file("/etc/borgkeep/borgkeep-host1.yaml").exists
     facts["host1"] = replace(
         host1,
-        existing_setup_listings={"/etc/borgmatic.d": ("borgkeep-host1.yaml",)},
+        existing_setup_listings={"/etc/borgmatic.d": ()},
         existing_setup_missing={path: "absent" for path in ABSENT}
         | {"/root/.config/borgmatic.d": "absent"},
     )
@@ -142,6 +153,54 @@ def test_borgkeeps_own_config_and_crontab_block_are_not_found_as_existing():
     assert plan.empty and plan.existing == {}
     assert "existing Borg setup" not in render_plan_text(plan)
     assert json.loads(plan.to_json())["existing"] == {}
+
+
+def earlier_borgkeep(facts, host: str = "host1"):
+    """host's facts as an earlier Borgkeep left them: its config in /etc/borgmatic.d
+    (where any bare `borgmatic` run finds it) and its cron line running it from there."""
+    old, new = "/etc/borgmatic.d/borgkeep-host1.yaml", "/etc/borgkeep/borgkeep-host1.yaml"
+    facts = dict(facts)
+    state = facts[host]
+    config = state.files[new]
+    files = {path: f for path, f in state.files.items() if path != new}
+    files[old] = replace(config, path=old)
+    crontab = (state.crontabs["root"] or "").replace(new, old)
+    facts[host] = replace(
+        state,
+        files=files,
+        crontabs={**state.crontabs, "root": crontab},
+        existing_setup_files={old: config.content},
+        existing_setup_listings={"/etc/borgmatic.d": ("borgkeep-host1.yaml",)},
+        existing_setup_missing={path: "absent" for path in ABSENT}
+        | {"/root/.config/borgmatic.d": "absent"},
+    )
+    return facts
+
+
+def test_a_config_an_earlier_borgkeep_put_in_borgmatic_d_moves_to_borgkeeps_directory():
+    inventory, settings, facts, passphrases = fresh_fleet()
+    facts = earlier_borgkeep(converge(inventory, settings, facts, passphrases))
+    plan = plan_of(facts, inventory, settings, passphrases)
+    moves = {(c.host, c.action, c.path) for c in plan.changes}
+    assert ("host1", "delete", "/etc/borgmatic.d/borgkeep-host1.yaml") in moves
+    assert ("host1", "create", "/etc/borgkeep/borgkeep-host1.yaml") in moves
+    (cron,) = [c for c in plan.changes if c.host == "host1" and c.path == "crontab:root"]
+    assert "-c /etc/borgkeep/borgkeep-host1.yaml" in cron.diff
+    assert "-c /etc/borgmatic.d/borgkeep-host1.yaml" in cron.diff  # the line it replaces
+    assert plan.existing == {}  # the old place's file is Borgkeep's, not an existing setup
+    assert {c.host for c in plan.changes} == {"host1"}
+
+
+def test_a_foreign_file_at_the_old_place_is_left_alone():
+    """A file named like Borgkeep's old config but without its header is the user's."""
+    inventory, settings, facts, passphrases = fresh_fleet()
+    facts = earlier_borgkeep(converge(inventory, settings, facts, passphrases))
+    old = "/etc/borgmatic.d/borgkeep-host1.yaml"
+    state = facts["host1"]
+    foreign = replace(state.files[old], content=HOME_YAML.encode())
+    facts["host1"] = replace(state, files={**state.files, old: foreign})
+    plan = plan_of(facts, inventory, settings, passphrases)
+    assert not [c for c in plan.changes if c.path == old]
 
 
 def test_a_client_without_a_readable_borgmatic_version_is_left_to_the_plans_own_error():

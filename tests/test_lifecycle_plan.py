@@ -105,7 +105,7 @@ def test_removal_removes_one_key_line_one_cron_line_one_guard_entry_and_deletes_
     client = {c.path or c.action: c for c in plan.for_host("host1")}
     assert client[KEY].action == "delete" and client[KEY].old is None
     assert SECRET_REMOVED in client[KEY].diff and client[KEY].old_sha256 == "ab" * 32
-    assert "/etc/borgmatic.d/borgkeep-host1.yaml" in client
+    assert "/etc/borgkeep/borgkeep-host1.yaml" in client
     assert "crontab:root" in client and client["crontab:root"].new == ""
     assert not [c for c in plan.changes if c.kind == "command"], "nothing purged by default"
     assert any("KEPT" in note and "--purge-repository host1" in note for note in result.notes)

@@ -31,8 +31,8 @@ def test_fresh_fleet_plan_has_every_step_in_phase_order():
     assert ("host1", "init-repo") in ops
     paths = {(c.host, c.path) for c in plan.changes}
     assert ("nas", "/home/borg/.ssh/authorized_keys") in paths
-    assert ("host1", "/etc/borgmatic.d/borgkeep-host1.yaml") in paths
-    assert ("host2", "/home/alice/.config/borgmatic.d/borgkeep-host2.yaml") in paths
+    assert ("host1", "/etc/borgkeep/borgkeep-host1.yaml") in paths
+    assert ("host2", "/home/alice/.config/borgkeep/borgkeep-host2.yaml") in paths
     assert ("nas", "/home/borg/.config/borgkeep/prune-host2.yaml") in paths
     assert ("nas", "crontab:borg") in paths and ("host1", "crontab:root") in paths
     assert ("nas", "/backups") in paths
@@ -125,7 +125,7 @@ def test_foreign_authorized_keys_lines_survive_and_orphans_are_reported():
 
 def test_unmanaged_config_is_warned_about():
     inventory, settings, facts, passphrases = fresh_fleet()
-    path = "/etc/borgmatic.d/borgkeep-host1.yaml"
+    path = "/etc/borgkeep/borgkeep-host1.yaml"
     facts["host1"] = client_facts(
         "host1", files={path: FileState(path, b"location: {}\n", 0o644, "root")}
     )

@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 
 from tests.takeover_fixtures import ROOT, host_files, root_client_files
+from tests.takeover_fixtures import SECRET as FIXTURE_SECRET
 from tests.test_takeover_key_lines import KEY_A
 from wizard.artefacts.authorized_keys_audit import remove_key_lines
 from wizard.artefacts.crontab import RETIRED_PREFIX, retire_cron_lines
@@ -108,9 +109,11 @@ def discovered(
     return (summary if found else None), RetiredConfigs(earlier, matches)
 
 
-def takeover_of(summary, retired=NOTHING_RETIRED, repository=TAKEN_OVER) -> Takeover | None:
+def takeover_of(
+    summary, retired=NOTHING_RETIRED, repository=TAKEN_OVER, files=None
+) -> Takeover | None:
     return plan_takeover(
-        "host1", repository, summary, retired.configs, retired.matches, HOME, "root"
+        "host1", repository, summary, retired.configs, retired.matches, HOME, "root", files
     )
 
 
@@ -193,16 +196,80 @@ def test_literal_prefix_cuts_at_the_first_placeholder():
     assert literal_prefix(None) is None and literal_prefix("") is None
 
 
-def test_a_config_that_also_backs_up_elsewhere_is_refused_naming_both():
+def test_a_config_that_also_backs_up_elsewhere_is_edited_and_keeps_running_for_the_others():
     # the fixture's 1.7 config backs up to the nas and to a USB disk
     texts = root_client_files()
     summary, retired = discovered(texts, authorized_keys=READ_WRITE)
+    takeover = takeover_of(summary, retired, files=host_files(texts))
+    assert takeover.retire_configs == ()  # not renamed: it keeps backing up to the USB disk
+    (edit,) = takeover.edit_configs
+    assert edit.path == "/etc/borgmatic.d/host1.yaml" and edit.others == ("/mnt/usb/host1",)
+    assert edit.lines == (6,)
+    assert (
+        edit.after.splitlines()[5] == "# borgkeep took over:         - borg@nas:/data/backups/host1"
+    )
+    assert edit.after.replace("# borgkeep took over: ", "", 1) == edit.before
+    assert takeover.retire_jobs == ()  # the bare job runs the edited config: it stays
+    assert takeover.source.path == edit.path  # Borgkeep's config carries its options over
+    assert takeover.passphrase == FIXTURE_SECRET
+    (line,) = [line for line in takeover.describe() if line.startswith("edit ")]
+    assert "line 6" in line and "/mnt/usb/host1" in line and FIXTURE_SECRET not in line
+    assert json.loads(json.dumps(takeover.to_json()))["edit_configs"] == [
+        {"path": edit.path, "lines": [6], "keeps": ["/mnt/usb/host1"]}
+    ]
+    assert not takeover.done
+
+
+def test_a_config_that_also_backs_up_elsewhere_is_refused_when_it_was_not_read():
+    summary, retired = discovered(root_client_files(), authorized_keys=READ_WRITE)
     with pytest.raises(DesiredStateError) as info:
         takeover_of(summary, retired)
     message = str(info.value)
     assert "/etc/borgmatic.d/host1.yaml" in message
     assert TAKEN_OVER in message and "/mnt/usb/host1" in message
     assert "plan again" in message
+
+
+def test_a_repository_listed_in_flow_style_is_refused_with_the_reason():
+    texts = {
+        CONFIG: HOST1.replace(
+            f"        - ssh://borg@nas.lan:2222{TAKEN_OVER}\n",
+            f"        [ssh://borg@nas.lan:2222{TAKEN_OVER}, /mnt/usb/host1]\n",
+        )
+        .replace("    repositories:\n        [", "    repositories: [")
+        .replace("]\n", "]\n")
+    }
+    texts[CONFIG] = texts[CONFIG].replace("repositories:\n        [", "repositories: [")
+    summary, retired = discovered(texts)
+    assert len(summary.repositories) == 2
+    with pytest.raises(DesiredStateError) as info:
+        takeover_of(summary, retired, files=host_files(texts))
+    assert "cannot be taken out line by line" in str(info.value)
+    assert "not on a line of its own" in str(info.value)
+
+
+def test_another_repository_on_the_same_server_is_refused():
+    texts = {
+        CONFIG: config_17(
+            [f"ssh://borg@nas.lan:2222{TAKEN_OVER}", "ssh://borg@nas.lan:2222/data/other"]
+        )
+    }
+    summary, retired = discovered(texts)
+    with pytest.raises(DesiredStateError) as info:
+        takeover_of(summary, retired, files=host_files(texts))
+    assert "another of them is on this server too" in str(info.value)
+
+
+def test_after_the_edit_the_copy_is_the_source_and_the_takeover_is_done():
+    texts = root_client_files()
+    summary, retired = discovered(texts, authorized_keys=READ_WRITE)
+    (edit,) = takeover_of(summary, retired, files=host_files(texts)).edit_configs
+    after = {**texts, edit.path: edit.after, edit.path + RETIRED_SUFFIX: edit.before}
+    summary, retired = discovered(after, authorized_keys="")
+    again = takeover_of(summary, retired, files=host_files(after))
+    assert again is not None and again.done
+    assert again.source.path == edit.path + RETIRED_SUFFIX
+    assert again.edit_configs == () and again.passphrase == FIXTURE_SECRET
 
 
 def test_a_job_in_cron_d_is_left_running_and_named_not_retired():
@@ -370,10 +437,11 @@ def test_the_warnings_name_a_leftover_job_and_a_missing_prefix_not_a_retired_job
     assert not any(SECRET in w for w in warnings)
 
 
-def test_without_the_takeover_the_same_bare_job_is_warned_about():
+def test_without_the_takeover_the_same_bare_job_is_not_warned_about():
+    """Borgkeep's config is not in a directory a bare `borgmatic` loads."""
     summary, _ = discovered({CONFIG: HOST1})
     warnings = existing_setup_warnings({"host1": summary}, facts_of_host1())
-    assert [w for w in warnings if w.startswith("host1: crontab of root, line 1 runs `borgmatic`")]
+    assert not [w for w in warnings if "runs `borgmatic`" in w]
 
 
 def test_a_literal_prefix_gives_no_prefix_warning():

@@ -123,8 +123,8 @@ def test_first_plan_shows_the_keys_and_configs_and_writes_nothing(scenario: Scen
     for client in CLIENTS:
         assert append_only_line(client) in result.stdout
         assert f"prune-{client}.yaml" in result.stdout
-    assert "/etc/borgmatic.d/borgkeep-client1.yaml" in result.stdout
-    assert "/home/bk-client2/.config/borgmatic.d/borgkeep-client2.yaml" in result.stdout
+    assert "/etc/borgkeep/borgkeep-client1.yaml" in result.stdout
+    assert "/home/bk-client2/.config/borgkeep/borgkeep-client2.yaml" in result.stdout
     assert "create check" in result.stdout
     assert "keep_daily: 3" in result.stdout
     assert lab.read_file("nas", AUTHORIZED_KEYS) == scenario.foreign_keys
@@ -167,7 +167,7 @@ def test_apply_from_scratch_installs_every_file(scenario: Scenario) -> None:
         assert line in authorized_keys.splitlines()
         assert "missing" not in fleet_stamps(lab, [client])[client].values()
     assert "missing" not in fleet_stamps(lab, CLIENTS)["nas"].values()
-    client1_config = lab.read_file("client1", "/etc/borgmatic.d/borgkeep-client1.yaml") or b""
+    client1_config = lab.read_file("client1", "/etc/borgkeep/borgkeep-client1.yaml") or b""
     assert repository_url(lab, "client1").encode() in client1_config
     assert b"keep_daily" not in client1_config
     # the same passphrase on both sides, mode 0600, owned by whoever uses it
@@ -348,6 +348,50 @@ def test_saved_plan_restores_a_deleted_passphrase_file(scenario: Scenario) -> No
     assert lab.read_file("client1", secret_path) == original
     assert run_checked(lab, "client1", f"stat -c %a {secret_path}").strip() == "600"
     assert apply.returncode == 0, apply.describe()
+
+
+def test_a_config_an_earlier_borgkeep_left_in_borgmatic_d_moves_to_borgkeeps_directory(
+    scenario: Scenario,
+) -> None:
+    """An earlier Borgkeep put each client's config in the default `borgmatic.d`, where
+    any bare `borgmatic` run loads it. The next apply moves it to Borgkeep's own directory
+    (the same bytes), points the cron line there and deletes the old file; the cron line
+    backs up and a second plan is empty."""
+    lab, operator = scenario.lab, scenario.operator
+    moved = {}
+    for client in CLIENTS:
+        user = login_of(lab, client)
+        if user == "root":
+            new, old = "/etc/borgkeep", "/etc/borgmatic.d"
+        else:
+            home = lab.hosts[client].home
+            new, old = f"{home}/.config/borgkeep", f"{home}/.config/borgmatic.d"
+        new, old = f"{new}/borgkeep-{client}.yaml", f"{old}/borgkeep-{client}.yaml"
+        content = lab.read_file(client, new)
+        assert content is not None
+        run_checked(lab, client, f"mkdir -p {old.rsplit('/', 1)[0]} && mv {new} {old}", user=user)
+        cron = crontab_text(lab, client, user).replace(new, old)
+        assert lab.run(client, ["crontab", "-"], user=user, input=cron.encode()).returncode == 0
+        moved[client] = (old, new, content, user)
+
+    plan = operator.run("plan")
+    assert plan.returncode == 2, plan.describe()
+    for old, new, _, _ in moved.values():
+        assert f"] delete {old}\n" in plan.stdout, plan.describe()
+        assert f"] create {new}\n" in plan.stdout, plan.describe()
+    apply = operator.run("apply", "--yes")
+    assert apply.returncode == 0, apply.describe()
+
+    for client, (old, new, content, user) in moved.items():
+        assert lab.read_file(client, old) is None
+        assert lab.read_file(client, new) == content
+        (command,) = crontab_commands(lab, client, user)
+        assert f"-c {new} " in command
+        before = len(archives(lab, client))
+        run_cron_command(lab, client, command, user=user)
+        assert len(archives(lab, client)) == before + 1
+    again = operator.run("plan")
+    assert again.returncode == 0, again.describe()
 
 
 def test_no_passphrase_reaches_the_operators_output_or_files(scenario: Scenario) -> None:

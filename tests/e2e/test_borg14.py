@@ -86,7 +86,7 @@ def test_a_client_whose_only_borg_is_borg_1_4_in_a_venv(tmp_path):
         assert f"local_path: {BORG14}" in planned.stdout
         applied = operator.run("apply", "--yes")
         assert applied.returncode == 0, applied.describe()
-        config = (lab.read_file("new", "/etc/borgmatic.d/borgkeep-new.yaml") or b"").decode()
+        config = (lab.read_file("new", "/etc/borgkeep/borgkeep-new.yaml") or b"").decode()
         assert f"local_path: {BORG14}" in config
         _backup(lab, "new")  # PATH=/usr/bin:/bin: only the absolute path can find borg 1.4
         _backup(lab, "old")

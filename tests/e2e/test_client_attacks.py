@@ -96,7 +96,7 @@ def test_a_shadowing_line_written_by_the_borg_user_is_named_by_plan_and_fails_ve
 
 def test_escape_sequences_in_a_client_file_reach_the_operator_escaped(applied):
     lab, operator = applied
-    config = "/etc/borgmatic.d/borgkeep-client1.yaml"
+    config = "/etc/borgkeep/borgkeep-client1.yaml"
     original = lab.read_file("client1", config) or b""
     hostile = original + b"# \x1b[2J\x1b[1;1Hnothing to see\x07\x1b]0;owned\x07\n"
     lab.write_file("client1", config, hostile, mode=0o600)

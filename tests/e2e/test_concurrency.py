@@ -66,7 +66,7 @@ def test_held_lock_makes_apply_wait_then_refuse(lab, tmp_path, monkeypatch):
         holder.close()
     assert result.returncode == 1
     assert "another borgkeep apply is running" in result.stderr
-    assert lab.read_file("client1", "/etc/borgmatic.d/borgkeep-client1.yaml") is None
+    assert lab.read_file("client1", "/etc/borgkeep/borgkeep-client1.yaml") is None
     after = operator.run("apply", "--yes", "--no-verify", inventory=inventory)
     assert after.returncode == 0, after.describe()
-    assert yaml.safe_load(lab.read_file("client1", "/etc/borgmatic.d/borgkeep-client1.yaml"))
+    assert yaml.safe_load(lab.read_file("client1", "/etc/borgkeep/borgkeep-client1.yaml"))

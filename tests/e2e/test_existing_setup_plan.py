@@ -2,8 +2,8 @@
 /etc/borgmatic.d with its own retention, a bare `borgmatic` in root's crontab) is shown by
 `borgkeep plan`, read-only, when the inventory starts a new repository beside it
 (`repository:` at Borgkeep's default): `plan --json` under `existing`, the text with its
-section and the warning that the bare job would also run Borgkeep's config. Nothing is
-written. (Without `repository:` the plan refuses and names the choice: test_takeover.)"""
+section. Borgkeep's own config goes to /etc/borgkeep, where the bare job does not load it,
+so that job gets no warning. Nothing is written. (Without `repository:` the plan refuses and names the choice: test_takeover.)"""
 
 from __future__ import annotations
 
@@ -47,7 +47,9 @@ keep_weekly: 2
 """
 
 
-def test_plan_shows_an_existing_borgmatic_setup_and_warns_about_its_bare_job(lab: Lab, tmp_path):
+def test_plan_shows_an_existing_borgmatic_setup_and_keeps_borgkeeps_config_from_its_bare_job(
+    lab: Lab, tmp_path
+):
     client = lab.hosts["client1"]
     assert client.login_user == "root"
     url = f"ssh://{BORG_USER}@127.0.0.1:{lab.server.port}{REPO_ROOT}/old-client1"
@@ -73,7 +75,11 @@ def test_plan_shows_an_existing_borgmatic_setup_and_warns_about_its_bare_job(lab
     assert home["path"] == "/etc/borgmatic.d/home.yaml"
     assert home["retention"] == {"keep_daily": 5, "keep_weekly": 2}
     assert [job["source"] for job in found["jobs"]] == ["crontab of root"]
-    assert any("crontab of root, line 1 runs `borgmatic`" in w for w in data["warnings"])
+    assert not [w for w in data["warnings"] if "runs `borgmatic`" in w]
+    configs = [
+        c for c in data["changes"] if (c.get("path") or "").endswith("/borgkeep-client1.yaml")
+    ]
+    assert [c["path"] for c in configs] == ["/etc/borgkeep/borgkeep-client1.yaml"]
 
     text = operator.run("plan")
     assert text.returncode == 2, text.describe()
@@ -81,12 +87,7 @@ def test_plan_shows_an_existing_borgmatic_setup_and_warns_about_its_bare_job(lab
     assert "config /etc/borgmatic.d/home.yaml (retention: keep_daily 5, keep_weekly 2)" in (
         text.stdout
     )
-    (warning,) = [line for line in text.stdout.splitlines() if "runs `borgmatic`" in line]
-    assert warning.startswith("warning: client1: crontab of root, line 1 runs `borgmatic` (")
-    assert (
-        "on borgmatic's default configs, which include Borgkeep's "
-        "/etc/borgmatic.d/borgkeep-client1.yaml: Borgkeep's client has no right to prune"
-    ) in warning
+    assert "runs `borgmatic`" not in text.stdout
     for output in (planned.output, text.output):
         assert "SECRETVALUE" not in output
     assert run_checked(lab, "client1", "ls /etc/borgmatic.d").split() == ["home.yaml"]

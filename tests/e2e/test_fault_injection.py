@@ -36,13 +36,13 @@ def managed_files(lab) -> dict[str, list[str]]:
         + [f"/home/borg/.config/borgkeep/prune-{c}.yaml" for c in ("client1", "client2")]
         + [f"/home/borg/.config/borgkeep/{c}.passphrase" for c in ("client1", "client2")],
         "client1": [
-            "/etc/borgmatic.d/borgkeep-client1.yaml",
+            "/etc/borgkeep/borgkeep-client1.yaml",
             "/etc/borgkeep/client1.passphrase",
             "/root/.ssh/borgkeep_known_hosts",
             "/root/.ssh/borgkeep_ed25519.pub",
         ],
         "client2": [
-            "/home/bk-client2/.config/borgmatic.d/borgkeep-client2.yaml",
+            "/home/bk-client2/.config/borgkeep/borgkeep-client2.yaml",
             "/home/bk-client2/.config/borgkeep/client2.passphrase",
             "/home/bk-client2/.ssh/borgkeep_known_hosts",
             "/home/bk-client2/.ssh/borgkeep_ed25519.pub",

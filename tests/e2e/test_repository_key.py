@@ -238,7 +238,7 @@ def test_a_repository_another_setup_left_is_refused_before_anything_is_written(f
             run_checked(lab, "nas", f"sha256sum /home/{BORG_USER}/.ssh/authorized_keys") == before
         )
         leftovers = lab.run(
-            "stranger", "ls /etc/borgmatic.d/borgkeep-stranger.yaml /root/.ssh/borgkeep_ed25519"
+            "stranger", "ls /etc/borgkeep/borgkeep-stranger.yaml /root/.ssh/borgkeep_ed25519"
         )
         assert leftovers.returncode != 0, leftovers.stdout
     finally:

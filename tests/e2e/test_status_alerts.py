@@ -169,7 +169,7 @@ def test_a_guard_refusal_alerts_and_shows_as_refused(day_two):
 
 def test_verify_names_a_file_edited_on_a_host_and_counts_an_unreachable_client(day_two):
     lab, operator, receiver = day_two
-    config = "/etc/borgmatic.d/borgkeep-client1.yaml"
+    config = "/etc/borgkeep/borgkeep-client1.yaml"
     original = lab.read_file("client1", config) or b""
     lab.write_file("client1", config, original + b"# edited by hand\n", mode=0o600)
     data = yaml.safe_load(_inventory(lab, receiver, stale_after="1m"))

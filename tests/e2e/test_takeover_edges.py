@@ -3,7 +3,10 @@
   start a new one beside it; nothing is written;
 - a repository whose passphrase is not in its old config (an `encryption_passcommand`) is
   refused until `borgkeep passphrase CLIENT` stores it (from stdin, never argv); then the
-  takeover applies, keeps the archives, and the secret shows in no output."""
+  takeover applies, keeps the archives, and the secret shows in no output;
+- a config that backs up to the server and to a local repository is edited, not retired:
+  only its entry for the server goes, its bare `borgmatic` job keeps backing up to the
+  local one (and no longer finds Borgkeep's config, which lives in /etc/borgkeep)."""
 
 from __future__ import annotations
 
@@ -156,6 +159,70 @@ def test_keyfile_is_refused_and_a_passcommand_passphrase_is_given_on_stdin(lab: 
     outputs = "".join(run.output for run in operator.runs) + stored.stdout + stored.stderr
     assert SECRET not in outputs
     assert operator.passphrases()["passphrase:nas/client1"] == SECRET
+
+
+SECRET2 = "two-repositories-secret-Qm4"
+LOCAL = "/srv/local-repo"  # the lab host's own /srv (its /var is the machine's)
+
+
+def test_a_config_with_two_repositories_keeps_backing_up_to_the_other(lab: Lab, tmp_path):
+    prepare_server(lab, {"client1": "root"})
+    url = f"ssh://{BORG_USER}@127.0.0.1:{lab.server.port}{OLD_ROOT}/client1"
+    config = (
+        "location:\n    source_directories: [/srv/data]\n    repositories:\n"
+        f"        - {url}\n        - {LOCAL}\n"
+        f"storage:\n    encryption_passphrase: {SECRET2}\n"
+        "    archive_name_format: 'client1-{now:%Y-%m-%dT%H:%M:%S.%f}'\n"
+        "retention:\n    keep_daily: 3\n"
+    )
+    lab.run("client1", "mkdir -p /etc/borgmatic.d", check=True)
+    lab.run("client1", "cat > /etc/borgmatic.d/all.yaml", input=config, check=True)
+    run_checked(lab, "client1", "borgmatic init --encryption repokey-blake2")
+    run_checked(lab, "client1", "borgmatic create")
+    lab.run("client1", "crontab -", input="15 2 * * * borgmatic\n", check=True)
+
+    def archives_in(host: str, repository: str, user: str = "root") -> list[str]:
+        listed = f"BORG_PASSPHRASE={SECRET2} borg list --short {repository}"
+        return run_checked(lab, host, listed, user=user).split()
+
+    assert len(archives_in("client1", LOCAL)) == 1
+    server_before = archives_in("nas", f"{OLD_ROOT}/client1", BORG_USER)
+    assert len(server_before) == 1
+    operator = make_operator(lab, tmp_path / "operator")
+    operator.write_inventory(inventory_for(lab, "client1"))
+
+    planned = operator.run("plan", "--json")
+    assert planned.returncode == 2, planned.describe()
+    takeover = json.loads(planned.stdout)["takeover"]["client1"]
+    assert takeover["retire_configs"] == [] and takeover["retire_jobs"] == []
+    assert takeover["edit_configs"] == [
+        {"path": "/etc/borgmatic.d/all.yaml", "lines": [4], "keeps": [LOCAL]}
+    ]
+    applied = operator.run("apply", "--yes")
+    assert applied.returncode == 0, applied.describe()
+
+    edited = (lab.read_file("client1", "/etc/borgmatic.d/all.yaml") or b"").decode()
+    assert edited.splitlines()[3] == f"# borgkeep took over:         - {url}"
+    original = lab.read_file("client1", "/etc/borgmatic.d/all.yaml.borgkeep-taken-over")
+    assert original == config.encode()
+    assert crontab_text(lab, "client1", "root").startswith("15 2 * * * borgmatic\n")
+    assert run_checked(lab, "client1", "ls /etc/borgmatic.d").split() == [
+        "all.yaml",
+        "all.yaml.borgkeep-taken-over",
+    ]
+    # the bare job, as cron runs it: the local repository only (create, prune, compact,
+    # check all succeed: Borgkeep's append-only config is not among what it loads)
+    run_cron_command(lab, "client1", "borgmatic", "root")
+    assert len(archives_in("client1", LOCAL)) == 2
+    assert archives_in("nas", f"{OLD_ROOT}/client1", BORG_USER) == server_before
+    (command,) = crontab_commands(lab, "client1", "root")
+    run_cron_command(lab, "client1", command, "root")
+    server_after = archives_in("nas", f"{OLD_ROOT}/client1", BORG_USER)
+    assert set(server_before) < set(server_after)
+    again = operator.run("plan")
+    assert again.returncode == 0, again.describe()
+    assert "taken over earlier" in again.stdout
+    assert SECRET2 not in "".join(run.output for run in operator.runs)
 
 
 def _store_passphrase(operator, client: str, text: str) -> subprocess.CompletedProcess:

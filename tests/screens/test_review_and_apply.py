@@ -94,7 +94,7 @@ async def test_key_lines_wrap_config_files_scroll_and_the_diff_maximises(tmp_pat
         await pilot.pause()
         assert diff.size.width > box.scrollable_content_region.width  # scrolls sideways
         assert str(screen.query_one("#diff-title").render()).startswith(
-            "host1: create /etc/borgmatic.d/borgkeep-host1.yaml"
+            "host1: create /etc/borgkeep/borgkeep-host1.yaml"
         )
         await pilot.press("w")
         assert diff.has_class("-wrap")

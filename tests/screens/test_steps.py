@@ -285,9 +285,9 @@ async def test_done_says_which_clients_are_not_configured_and_the_exact_commands
         steps = str(screen.query_one("#next-steps").render())
         assert "• host2 is NOT configured (unreachable: no SSH banner" in steps
         assert "first backup of host2" not in steps
-        assert "/usr/bin/borgmatic -c /etc/borgmatic.d/borgkeep-host1.yaml create" in steps
+        assert "/usr/bin/borgmatic -c /etc/borgkeep/borgkeep-host1.yaml create" in steps
         assert (
-            "/usr/bin/borgmatic -c /etc/borgmatic.d/borgkeep-host1.yaml extract --archive "
+            "/usr/bin/borgmatic -c /etc/borgkeep/borgkeep-host1.yaml extract --archive "
             "latest --path etc --destination /tmp"
         ) in steps
         saved = str(screen.query_one("#saved").render())

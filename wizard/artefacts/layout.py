@@ -1,7 +1,9 @@
 """Where every managed artefact lives on a host, in one place.
 
-Root logins use the system locations (`/etc/borgmatic.d`, `/root/.ssh`); non-root logins
-the same files under that user's home, as DESIGN.md says.
+Root logins use the system locations (`/etc/borgkeep`, `/root/.ssh`); non-root logins
+the same files under that user's home, as DESIGN.md says. A client's borgmatic config lives
+in Borgkeep's own directory, never in one borgmatic loads by default (`/etc/borgmatic.d`,
+`~/.config/borgmatic.d`): a `borgmatic` run Borgkeep did not write must not run it.
 """
 
 from __future__ import annotations
@@ -19,28 +21,30 @@ class ClientPaths:
     key: str
     public_key: str
     known_hosts: str
-    config_dir: str
     config: str
     secrets_dir: str
     passphrase: str
+    legacy_config: str
+    """Where Borgkeep put the config before (in the default `borgmatic.d`, where any bare
+    `borgmatic` run found it): moved from there on the next apply."""
 
 
 def client_paths(client_name: str, home: str, is_root: bool) -> ClientPaths:
     ssh_dir = posixpath.join(home, ".ssh")
     if is_root:
-        config_dir, secrets_dir = "/etc/borgmatic.d", "/etc/borgkeep"
+        secrets_dir, default_configs = "/etc/borgkeep", "/etc/borgmatic.d"
     else:
-        config_dir = posixpath.join(home, ".config", "borgmatic.d")
         secrets_dir = posixpath.join(home, ".config", "borgkeep")
+        default_configs = posixpath.join(home, ".config", "borgmatic.d")
     return ClientPaths(
         ssh_dir=ssh_dir,
         key=posixpath.join(ssh_dir, CLIENT_KEY_NAME),
         public_key=posixpath.join(ssh_dir, CLIENT_KEY_NAME + ".pub"),
         known_hosts=posixpath.join(ssh_dir, PIN_FILE_NAME),
-        config_dir=config_dir,
-        config=posixpath.join(config_dir, f"borgkeep-{client_name}.yaml"),
+        config=posixpath.join(secrets_dir, f"borgkeep-{client_name}.yaml"),
         secrets_dir=secrets_dir,
         passphrase=posixpath.join(secrets_dir, f"{client_name}.passphrase"),
+        legacy_config=posixpath.join(default_configs, f"borgkeep-{client_name}.yaml"),
     )
 
 

@@ -101,9 +101,8 @@ def judge_client(
             message = result.get("message", "")
             # the archives the message does not name already (it caps a long list)
             named = ", ".join(a for a in result.get("archives") or [] if a not in message)
-            reasons["refused"] = (
-                f"the guard refused at {result.get('time')}: {message}"
-                + (f" (archives: {named})" if named else "")
+            reasons["refused"] = f"the guard refused at {result.get('time')}: {message}" + (
+                f" (archives: {named})" if named else ""
             )
         elif result.get("status") == "failed":
             reasons.setdefault("error", f"the guard failed at {result.get('time')}")

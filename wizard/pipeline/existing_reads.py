@@ -42,7 +42,7 @@ def _top(path: str, home: str) -> str:
 def existing_setup_script(facts: HostFacts, name: str) -> str:
     """The round-2 part: every path that depends only on the login (as round 2 does)."""
     login = Login(facts.login_user, facts.home)
-    skip = client_paths(name, facts.home, facts.is_root).config  # read as a managed file
+    skip = client_paths(name, facts.home, facts.is_root).legacy_config  # read as managed
     files = [
         SYSTEM_CRONTAB,
         "/etc/borgmatic/config.yaml",
@@ -115,7 +115,7 @@ def client_host_files(facts: HostFacts, name: str) -> HostFiles:
         path: content.decode("utf-8", "surrogateescape")
         for path, content in facts.existing_setup_files.items()
     }
-    own = facts.file(client_paths(name, facts.home, facts.is_root).config)
+    own = facts.file(client_paths(name, facts.home, facts.is_root).legacy_config)
     if own.content is not None:
         texts[own.path] = own.text
     missing = facts.existing_setup_missing

@@ -243,8 +243,9 @@ def existing_setup_warnings(
     takeovers: Mapping[str, Takeover] | None = None,
     named: Collection[str] = (),
 ) -> list[str]:
-    """A job Borgkeep did not write that runs borgmatic on the login's default configs
-    (or on Borgkeep's directory) would run Borgkeep's config too: said precisely, per job.
+    """A job Borgkeep did not write that runs borgmatic with Borgkeep's config or
+    directory (`-c /etc/borgkeep`) would run Borgkeep's config too: said precisely, per job
+    (borgmatic's default configs do not hold it: it lives in Borgkeep's own directory).
     A takeover comments out the login's own; what it cannot is named, and so are archive
     names the server's prune would not recognise (unless the inventory names their
     prefix: `named`, the clients with `archive_prefix`)."""
@@ -280,9 +281,9 @@ def existing_setup_warnings(
                     absolute(expand_home(path, login.home, login.user), login.home)
                     for path in run.config_paths
                 ]
-                if given and not any(ours == p or ours.startswith(p + "/") for p in given):
-                    continue
-                which = "borgmatic's default configs" if not given else ", ".join(given)
+                if not any(ours == p or ours.startswith(p + "/") for p in given):
+                    continue  # borgmatic's default configs no longer hold Borgkeep's
+                which = ", ".join(given)
                 actions = ", ".join(run.actions) or "its default actions"
                 if run.removes_archives or run.compacts:
                     effect = (

@@ -181,7 +181,8 @@ def client_read_script(facts: HostFacts, name: str) -> str:
     identity = client_identity(facts)
     paths = client_paths(name, facts.home, facts.is_root)
     files = [paths.public_key, paths.known_hosts, paths.passphrase, paths.config]
-    dirs = [paths.ssh_dir, paths.config_dir, paths.secrets_dir]
+    files.append(paths.legacy_config)  # moved from there on the next apply
+    dirs = [paths.ssh_dir, paths.secrets_dir]
     script = read_paths_script(
         files=[(path, identity.base(path)) for path in files],
         dirs=[(path, identity.base(path)) for path in dirs if identity.controller(path)],

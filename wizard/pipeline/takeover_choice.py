@@ -99,7 +99,7 @@ def takeover_changes(plan: Plan, client: str) -> list[Change]:
     def part(change: Change) -> bool:
         if change.host == client:
             retires_jobs = change.kind == "crontab" and f"\n+{RETIRED_PREFIX}" in change.diff
-            return change.action == "retire-config" or retires_jobs
+            return change.action in ("retire-config", "edit-config") or retires_jobs
         path = change.path or ""
         if path.endswith(f".borgkeep-taken-over-{client}"):
             return True

@@ -35,10 +35,13 @@ from wizard.inventory.model import ClientSpec, Inventory
 from wizard.inventory.settings import ServerSettings
 from wizard.inventory.validation import ARCHIVE_PREFIX_RE
 from wizard.pipeline.desired.items import DesiredStateError, Passphrase
+from wizard.pipeline.existing_reads import client_host_files
 from wizard.pipeline.existing_setup import RetiredConfigs, discover_existing
 from wizard.pipeline.facts import HostFacts, server_layout
 from wizard.pipeline.repository_key import passphrase_opens
 from wizard.takeover.borgmatic_configs import BorgmaticConfig
+from wizard.takeover.config_edit import drop_repository
+from wizard.takeover.host_files import HostFiles
 from wizard.takeover.repositories import RepositoryMatch, TakeoverSummary
 from wizard.takeover.repositories import _configs_of as configs_run_by
 from wizard.takeover.retired import CRONTAB_SOURCE_PREFIX, RETIRED_SUFFIX
@@ -60,6 +63,30 @@ class TakeoverChoiceNeeded(DesiredStateError):
 
 
 @dataclass(frozen=True)
+class ConfigEdit:
+    """A config that also backs up elsewhere: only its entry for the repository goes."""
+
+    path: str
+    raw: str
+    """The repository as the config spells it."""
+    others: tuple[str, ...]
+    before: str
+    after: str
+    lines: tuple[int, ...]
+
+    def describe(self, repository: str) -> str:
+        numbers = ", ".join(map(str, self.lines))
+        return (
+            f"edit {self.path}: comment out its entry for {repository} (line {numbers}); it "
+            f"keeps backing up to {', '.join(self.others)} (original kept as "
+            f"{posixpath.basename(self.path)}{RETIRED_SUFFIX})"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "lines": list(self.lines), "keeps": list(self.others)}
+
+
+@dataclass(frozen=True)
 class Takeover:
     """What the apply does to take one client's existing repository over."""
 
@@ -70,6 +97,9 @@ class Takeover:
     """The config whose options Borgkeep's config carries over (active or retired)."""
     retire_configs: tuple[str, ...]
     """Active configs that back up to the repository: renamed to `PATH + RETIRED_SUFFIX`."""
+    edit_configs: tuple[ConfigEdit, ...]
+    """Active configs that back up to it and to other repositories: its entry commented
+    out (the original kept as `PATH + RETIRED_SUFFIX`), so they keep backing up there."""
     retire_jobs: tuple[ScheduledJob, ...]
     """Cron lines that run those configs (or borg on the repository): commented out."""
     leftover_jobs: tuple[ScheduledJob, ...]
@@ -97,6 +127,7 @@ class Takeover:
             "source_config": self.source.path if self.source else None,
             "archive_prefix": self.archive_prefix,
             "retire_configs": list(self.retire_configs),
+            "edit_configs": [edit.to_json() for edit in self.edit_configs],
             "retire_jobs": [job.describe() for job in self.retire_jobs],
             "jobs_left_running": [job.describe() for job in self.leftover_jobs],
             "remove_key_lines": [
@@ -111,7 +142,9 @@ class Takeover:
     @property
     def done(self) -> bool:
         """Taken over by an earlier apply: nothing of the old setup is left to change."""
-        return not (self.retire_configs or self.retire_jobs or self.remove_key_lines)
+        return not (
+            self.retire_configs or self.edit_configs or self.retire_jobs or self.remove_key_lines
+        )
 
     def describe(self) -> list[str]:
         """For the plan: what the takeover changes, one line each (never a secret)."""
@@ -129,6 +162,7 @@ class Takeover:
             )
         for path in self.retire_configs:
             lines.append(f"retire {path} (renamed to {posixpath.basename(path)}{RETIRED_SUFFIX})")
+        lines += [edit.describe(self.repository) for edit in self.edit_configs]
         for job in self.retire_jobs:
             lines.append(f"comment out {job.describe()}")
         if self.passphrase is not None:
@@ -164,11 +198,13 @@ def plan_takeover(
     retired_matches: tuple[RepositoryMatch, ...],
     home: str,
     login: str,
+    files: HostFiles | None = None,
 ) -> Takeover | None:
     """The takeover of `client`'s repository at `repository`, or None when no setup of the
     client's own backs up there (a new repository, or Borgkeep's already). `retired`: the
     client's configs a takeover already renamed, with `retired_matches` (resolved like
-    active ones)."""
+    active ones); `files`: what gather read on the client (to edit a config that also
+    backs up elsewhere)."""
     active = _configs_for(summary, summary.configs.configs, repository) if summary else []
     retired_paths = {m.config_path for m in retired_matches if _targets(m, repository)}
     earlier = [config for config in retired if config.path in retired_paths]
@@ -181,19 +217,13 @@ def plan_takeover(
     )
     if not active and not earlier and not lines:
         return None
-    for config in active:
-        others = [
-            m.location.display
-            for m in summary.repositories
-            if m.config_path == config.path and not _targets(m, repository)
-        ]
-        if others:
-            raise DesiredStateError(
-                client,
-                f"{config.path} backs up to {repository} and also to {', '.join(others)}: "
-                "retiring it would stop those backups too. Move the other repositories into "
-                "a config of their own, then plan again",
-            )
+    edits = tuple(
+        edit
+        for config in active
+        if (edit := _edit_for(client, config, summary, repository, files)) is not None
+    )
+    edited = {edit.path for edit in edits}
+    active = [config for config in active if config.path not in edited]
     jobs = _jobs_running(summary, active, repository) if summary else ()
     for job in jobs:
         others = _other_configs_run(summary, job, active)
@@ -208,7 +238,8 @@ def plan_takeover(
         job for job in jobs if job.source == f"{CRONTAB_SOURCE_PREFIX}{login}" and job.line
     )
     leftover = tuple(job for job in jobs if job not in retire)
-    source = (active or earlier or [None])[0]
+    source = active or [c for c in summary.configs.configs if c.path in edited] if summary else []
+    source = (source or earlier or [None])[0]
     passphrase, where = None, ""
     if source is not None and source.options.passphrase.source == "config":
         passphrase = source.options.passphrase.value
@@ -218,11 +249,70 @@ def plan_takeover(
         repository=repository,
         source=source,
         retire_configs=tuple(config.path for config in active),
+        edit_configs=edits,
         retire_jobs=retire,
         leftover_jobs=leftover,
         remove_key_lines=lines,
         passphrase=passphrase,
         passphrase_source=where,
+    )
+
+
+def _edit_for(
+    client: str,
+    config: BorgmaticConfig,
+    summary: TakeoverSummary,
+    repository: str,
+    files: HostFiles | None,
+) -> ConfigEdit | None:
+    """None for a config that backs up only to the repository (it is retired whole); an
+    edit for one that also backs up elsewhere, or a refusal saying why it cannot be."""
+    mine = [m for m in summary.repositories if m.config_path == config.path]
+    others = [m for m in mine if not _targets(m, repository)]
+    if not others:
+        return None
+    names = ", ".join(m.location.display for m in others)
+    refusal = (
+        f"{config.path} backs up to {repository} and also to {names}: Borgkeep takes over "
+        "only the first and leaves the config running for the others, but "
+    )
+    if any(m.on_server for m in others):
+        raise DesiredStateError(
+            client,
+            refusal + "another of them is on this server too, reached with the same key "
+            "lines. Move it into a config of its own (or take it over as its own client), "
+            "then plan again",
+        )
+    spellings = {m.location.raw for m in mine if _targets(m, repository)}
+    raw = next(iter(spellings))
+    dropped = (
+        "it names the repository more than once"
+        if len(spellings) > 1
+        else drop_repository(
+            config.path,
+            files,
+            raw,
+            version=summary.configs.version,
+            home=summary.configs.login.home,
+            user=summary.configs.login.user,
+        )
+        if files is not None
+        else "the config was not read"
+    )
+    if isinstance(dropped, str):
+        raise DesiredStateError(
+            client,
+            refusal + f"its entry cannot be taken out line by line ({dropped}). Move the "
+            "other repositories into a config of their own, then plan again",
+        )
+    before = files.texts[config.path]
+    return ConfigEdit(
+        config.path,
+        raw,
+        tuple(m.location.display for m in others),
+        before,
+        dropped.text,
+        dropped.lines,
     )
 
 
@@ -301,6 +391,7 @@ def decide_takeovers(
     retired: Mapping[str, RetiredConfigs],
     present: Collection[str],
     logins: Mapping[str, str],
+    files: Mapping[str, HostFiles] | None = None,
 ) -> dict[str, Takeover]:
     """Each client's takeover, from what discovery found (`existing`, `retired`) and where
     the inventory puts its repository. `present`: the paths that exist on the server (a
@@ -326,6 +417,7 @@ def decide_takeovers(
             earlier.matches,
             paths.home,
             logins[client.name],
+            (files or {}).get(client.name),
         )
         if takeover is not None:
             takeovers[client.name] = takeover
@@ -365,7 +457,10 @@ def fleet_takeovers(
         if server_facts.file(spaths.repository_config(c.name)).content is not None
     }
     logins = {c.name: facts[c.name].login_user for c in clients}
-    return existing, decide_takeovers(clients, spaths, server, existing, retired, present, logins)
+    files = {c.name: client_host_files(facts[c.name], c.name) for c in clients}
+    return existing, decide_takeovers(
+        clients, spaths, server, existing, retired, present, logins, files
+    )
 
 
 def taken_over_passphrases(

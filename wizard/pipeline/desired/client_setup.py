@@ -3,18 +3,21 @@ config (create + check only), repository and crontab block."""
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from typing import TYPE_CHECKING
 
 from wizard.artefacts import crontab, known_hosts_pin, passphrase_file
 from wizard.artefacts.borgmatic_client import render_client_config
 from wizard.artefacts.carried_options import CarriedOptions, carried_options
+from wizard.artefacts.managed_block import is_managed_file
 from wizard.hostside.guard_borg import hidden_path_of
 from wizard.inventory.settings import client_schedule, repository_url
 from wizard.pipeline.desired.fleet import Fleet, require
 from wizard.pipeline.desired.items import (
     PHASE_CLIENT_SETUP,
     Desired,
+    DesiredAbsent,
     DesiredCommand,
     DesiredCrontab,
     DesiredFile,
@@ -26,7 +29,7 @@ from wizard.pipeline.repository_key import ABSENT, FOREIGN, keeps_key_inside
 from wizard.takeover.retired import CRONTAB_SOURCE_PREFIX, RETIRED_SUFFIX
 
 if TYPE_CHECKING:
-    from wizard.pipeline.takeover_plan import Takeover
+    from wizard.pipeline.takeover_plan import ConfigEdit, Takeover
 
 MONITORING_SECRETS = ("ping_url", "topic")
 """In the client's config, the Healthchecks ping URL and the ntfy topic carry the tokens."""
@@ -91,11 +94,20 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
                 config,
                 0o600,
                 owner,
-                dir_mode=0o755 if facts.is_root else 0o700,
                 description="borgmatic config (create + check only)",
                 redact_keys=MONITORING_SECRETS,
             )
         )
+        if is_managed_file(facts.file(paths.legacy_config).text):
+            add(
+                DesiredAbsent(
+                    paths.legacy_config,
+                    owner,
+                    description=f"Borgkeep's config where a bare `borgmatic` run finds it "
+                    f"(moved to {paths.config})",
+                    redact_keys=MONITORING_SECRETS,
+                )
+            )
         if _needs_init(fleet, client.name):
             add(
                 DesiredCommand(
@@ -124,6 +136,8 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
                         {"path": path, "to": path + RETIRED_SUFFIX},
                     )
                 )
+            for edit in takeover.edit_configs:
+                add(DesiredCommand("edit-config", edit.describe(takeover.repository), _edit(edit)))
         borgmatic = require(facts, "the borgmatic path", facts.borgmatic_path)
         cron_line = crontab.client_cron_line(client_schedule(client), borgmatic, paths.config)
         retired = _retired_jobs(takeover, f"{CRONTAB_SOURCE_PREFIX}{owner}")
@@ -154,6 +168,21 @@ def _carried(fleet: Fleet, client: str, facts) -> CarriedOptions | None:
         return carried_options(source.options, version, alerts=alerts)
     except ValueError as exc:
         raise DesiredStateError(client, f"{source.path}: {exc}") from None
+
+
+def _edit(edit: ConfigEdit) -> dict:
+    """The edit's arguments: hashes and line numbers only (the config may hold a secret)."""
+
+    def sha(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+    return {
+        "path": edit.path,
+        "to": edit.path + RETIRED_SUFFIX,
+        "before": sha(edit.before),
+        "after": sha(edit.after),
+        "lines": list(edit.lines),
+    }
 
 
 def _retired_jobs(takeover: Takeover | None, source: str) -> list[int]:

@@ -85,8 +85,16 @@ def _retire_config(args: dict, identity: HostIdentity, secret: Secret):
     return identity.login, lifecycle_scripts.retire_config_script(args["path"], args["to"]), None
 
 
+def _edit_config(args: dict, identity: HostIdentity, secret: Secret):
+    script = lifecycle_scripts.edit_config_script(
+        args["path"], args["to"], args["before"], args["after"], list(args["lines"])
+    )
+    return identity.login, script, None
+
+
 LIFECYCLE_COMMANDS: dict[str, Command] = {
     "retire-config": _retire_config,
+    "edit-config": _edit_config,
     "restore-repokey": _guard("restore-key"),
     "delete-repository": _delete_repository,
     "switch-key": _switch_key,

@@ -180,6 +180,15 @@ def client_removal(client: str, facts: HostFacts) -> list[DesiredItem]:
             redact_keys=MONITORING_SECRETS,
         )
     )
+    if managed_block.is_managed_file(facts.file(paths.legacy_config).text):
+        add(
+            DesiredAbsent(
+                paths.legacy_config,
+                owner,
+                description="borgmatic config (where an earlier Borgkeep put it)",
+                redact_keys=MONITORING_SECRETS,
+            )
+        )
     add(DesiredAbsent(paths.passphrase, owner, secret=True, description="repository passphrase"))
     add(DesiredAbsent(paths.key, owner, secret=True, description="private key"))
     add(DesiredAbsent(paths.public_key, owner, description="public key"))
