@@ -18,7 +18,7 @@ from screens.base import StepScreen
 from screens.diff_view import DiffView
 from screens.modals import ConfirmModal, PathModal, TakeoverModal, asking_session
 from screens.review_takeover import PassphraseModal, review_order, takeover_firsts
-from screens.takeover_choice import left_out_by_choice
+from screens.takeover_choice import left_out_by_choice, remember_left_out
 from wizard.reports import (
     change_heading,
     change_label,
@@ -187,6 +187,7 @@ class ReviewScreen(StepScreen):
         if choice is None:  # escape: the refusal stays on screen, nothing else happens
             return
         left_out = set(state.left_out)
+        remember_left_out(state, host, choice == "leave")
         if choice == "leave":
             left_out.add(host)
             if state.session is not None and state.session.facts:
@@ -406,6 +407,7 @@ class ReviewScreen(StepScreen):
                 self.notify("Take the server in first: clients need it.", severity="warning")
                 return
             left_out.discard(host)
+            remember_left_out(self.state, host, False)
         else:
             if host == server and clients_in:
                 self.notify(

@@ -35,6 +35,15 @@ def left_out_by_choice(state: WizardState) -> set[str]:
     return {client.name for client in state.clients if client.key in keys}
 
 
+def remember_left_out(state: WizardState, name: str, left_out: bool) -> None:
+    """The review's own answer for a client (its takeover question, or taking it back in
+    with x) replaces the clients step's, so planning again keeps it."""
+    client = state.client(name)
+    if client is not None:
+        keys = leave_out_keys(state)
+        (keys.add if left_out else keys.discard)(client.key)
+
+
 def server_spec(state: WizardState) -> ServerSpec | None:
     """The server as the server step entered it (None before it has a name and login)."""
     if not (state.server_name and state.server_ssh):

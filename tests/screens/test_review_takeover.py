@@ -18,6 +18,7 @@ from screens.app import BorgkeepApp
 from screens.modals import TakeoverModal
 from screens.review import ReviewScreen
 from screens.state import WizardState
+from screens.takeover_choice import left_out_by_choice
 from tests.planning import fresh_fleet
 from tests.test_existing_setup_plan import with_existing_setup
 from wizard.inventory.settings import resolve_server
@@ -148,6 +149,15 @@ async def test_leave_out_plans_without_the_client_on_the_same_facts(app_planning
         assert state.plan.for_host("host1") == []
         assert len(HandMadeSession.sessions) == 1  # no second gather to leave a host out
         assert "host1: left out of this apply" in text_of(screen, "#plan-warnings")
+        assert left_out_by_choice(state) == {"host1"}  # as if chosen on the clients step
+        await pilot.press("ctrl+r")  # planning again keeps the answer: no second question
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if len(HandMadeSession.sessions) == 2 and state.plan is not None:
+                break
+        assert len(HandMadeSession.sessions) == 2 and state.plan is not None
+        assert state.left_out == {"host1"} and state.plan.for_host("host1") == []
+        assert not isinstance(app.screen, TakeoverModal)
         tree = screen.query_one("#plan-tree", Tree)
         labels = [str(n.label) for n in tree.root.children]
         assert any(label.startswith("[ ] host1") for label in labels)
@@ -155,7 +165,7 @@ async def test_leave_out_plans_without_the_client_on_the_same_facts(app_planning
         tree.move_cursor(host1)
         await pilot.press("x")  # taken back in: the choice is asked again
         modal = await until_modal(app, pilot)
-        assert modal.host == "host1"
+        assert modal.host == "host1" and left_out_by_choice(state) == set()
         await pilot.press("escape")
         await pilot.pause()
         assert state.left_out == {"host1"} and state.plan is not None
