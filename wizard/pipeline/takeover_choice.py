@@ -88,6 +88,10 @@ def store_passphrase(store: SecretStore, server: str, client: str, value: str) -
     store.set(passphrase_name(server, client), value)
 
 
+TAKEOVER_ACTIONS = ("retire-config", "edit-config", "retire-cron-lines")
+"""The client's commands that change the old setup (its configs, its cron.d lines)."""
+
+
 def takeover_changes(plan: Plan, client: str) -> list[Change]:
     """The changes of `plan` that take `client`'s existing setup over, in plan order: its
     retired configs and commented-out cron lines, the server's key lines removed (and
@@ -99,7 +103,7 @@ def takeover_changes(plan: Plan, client: str) -> list[Change]:
     def part(change: Change) -> bool:
         if change.host == client:
             retires_jobs = change.kind == "crontab" and f"\n+{RETIRED_PREFIX}" in change.diff
-            return change.action in ("retire-config", "edit-config") or retires_jobs
+            return change.action in TAKEOVER_ACTIONS or retires_jobs
         path = change.path or ""
         if path.endswith(f".borgkeep-taken-over-{client}"):
             return True
