@@ -4,8 +4,9 @@
 - the screens reach the engine only through its front door (`wizard.session`, the reports,
   and the inventory they edit); only the launcher sits above both and may import anything;
 - inside `wizard/`, every import (at the top or inside a function) points down the layer
-  order the README draws (`LAYERS`), outside a short list of named exceptions, and no
-  import cycle is left;
+  order the code map draws (`LAYERS`; docs/development/code-map.md draws it, and a test
+  holds the drawing to it), outside a short list of named exceptions, and no import cycle
+  is left;
 - no module is over 400 lines and no function over 60, outside a short named list.
 """
 
@@ -31,8 +32,9 @@ FRONT_DOOR = ("wizard.session", "wizard.reports", "wizard.inventory")
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
-# The engine's layers, bottom first (the README's code map draws them). A module may import
-# its own layer and any layer below it; every module of `wizard/` belongs to exactly one.
+# The engine's layers, bottom first (docs/development/code-map.md draws them, top first). A
+# module may import its own layer and any layer below it; every module of `wizard/` belongs
+# to exactly one.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("wizard", "wizard.safe_text", "wizard.secrets_store", "wizard.hostside")),
     ("checks", ("wizard.checks",)),
@@ -51,6 +53,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "wizard.cli_secrets",
             "wizard.cli_interrupts",
             "wizard.cli_progress",
+            "wizard.docs_reference",
         ),
     ),
     ("lab", ("wizard.lab",)),
@@ -220,7 +223,7 @@ def layer_of(module: str) -> int:
     for index, (_name, prefixes) in enumerate(LAYERS):
         if module in prefixes or any(module.startswith(p + ".") for p in prefixes if p != "wizard"):
             return index
-    raise AssertionError(f"{module} belongs to no layer: add it to LAYERS (and the README)")
+    raise AssertionError(f"{module} belongs to no layer: add it to LAYERS (and the code map)")
 
 
 def upward_imports() -> set[tuple[str, str]]:
@@ -235,6 +238,22 @@ def upward_imports() -> set[tuple[str, str]]:
 
 def test_every_module_has_a_layer() -> None:
     assert {LAYERS[layer_of(m)][0] for m in all_modules()} == {name for name, _ in LAYERS}
+
+
+def test_the_code_map_draws_the_layers_in_their_order() -> None:
+    """The drawing in docs/development/code-map.md names every layer, top first, in the
+    order `LAYERS` checks: the page a newcomer reads is the rule the test enforces."""
+    page = (ROOT / "docs" / "development" / "code-map.md").read_text()
+    drawing = page.split("```\n", 2)[1]
+    names = {name for name, _ in LAYERS}
+    drawn = [
+        name
+        for line in drawing.splitlines()
+        if line.startswith("  ") and not line.startswith("   ")
+        for name in names
+        if line[2:].startswith(name + "  ")
+    ]
+    assert drawn == [name for name, _ in reversed(LAYERS)], drawn
 
 
 def test_every_import_points_down_the_layers() -> None:

@@ -1,4 +1,4 @@
-"""docs/supported-versions.md tells the truth: its tables are generated from the table of
+"""docs/reference/supported-versions.md tells the truth: its tables are generated from the table of
 proven releases (wizard/artefacts/proven_versions.py) and the version rules
 (wizard/artefacts/borgmatic_versions.py) that the renderers and the version matrix use.
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from wizard.artefacts import borgmatic_versions as bv
 from wizard.artefacts.proven_versions import PROVEN_BORG, PROVEN_BORGMATIC, ProvenRelease
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "supported-versions.md"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "reference" / "supported-versions.md"
 BEGIN = "<!-- BEGIN GENERATED: tests/test_supported_versions_doc.py -->\n"
 END = "<!-- END GENERATED -->\n"
 
