@@ -9,6 +9,8 @@ After changing the parser or the inventory's keys, regenerate with:
 from __future__ import annotations
 
 import argparse
+import re
+from pathlib import Path
 
 from wizard import docs_reference as ref
 from wizard.cli import build_parser
@@ -64,3 +66,32 @@ def test_the_generated_pages_are_current():
             f"docs/reference/{name} is stale: run .venv/bin/python -m wizard.docs_reference"
         )
     assert ref.main(["--check"]) == 0
+
+
+ROOT = DOCS.parents[1]
+TWO_COMMANDS = (
+    "bash scripts/bootstrap.sh && .venv/bin/borgkeep demo\n",
+    "bash scripts/run-tests.sh\n",
+)
+
+
+def _links(page: Path) -> set[Path]:
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)\s]*)?\)", page.read_text())
+    return {(page.parent / t).resolve() for t in targets if not t.startswith("http")}
+
+
+def test_every_docs_page_is_linked_from_the_readme_and_the_index():
+    pages = {p.resolve() for p in (ROOT / "docs").rglob("*.md")}
+    index = ROOT / "docs" / "README.md"
+    assert pages - {index.resolve()} <= _links(ROOT / "README.md"), "README.md misses a page"
+    assert pages - {index.resolve()} <= _links(index), "docs/README.md misses a page"
+    for page in [ROOT / "README.md", *pages]:
+        missing = [str(t) for t in _links(Path(page)) if not t.exists()]
+        assert not missing, f"{page} links to {missing}"
+
+
+def test_the_readme_is_short_and_gives_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    assert 150 <= len(text.splitlines()) <= 250
+    for command in TWO_COMMANDS:
+        assert command in text, command
