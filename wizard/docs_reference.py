@@ -114,9 +114,9 @@ INVENTORY_KEYS: dict[str, tuple[str, str]] = {
         "1 to 64 letters, digits, `. _ -`, starting with a letter or digit; no `{placeholders}`",
     ),
     "alerts.email": ("none", "one address: the borg user's crontab `MAILTO`"),
-    "alerts.ntfy": ("none", "an ntfy topic URL (`https://ntfy.sh/TOPIC`); a secret"),
-    "alerts.healthchecks": ("none", "an http(s) ping URL, pinged on a failed backup; a secret"),
-    "alerts.webhook": ("none", "an http(s) URL the guard posts JSON to; a secret"),
+    "alerts.ntfy": ("none", "an ntfy topic URL (`https://ntfy.sh/TOPIC`): problems; a secret"),
+    "alerts.healthchecks": ("none", "a Healthchecks ping URL: `/fail` on problems; a secret"),
+    "alerts.webhook": ("none", "an http(s) URL: problems as a JSON POST; a secret"),
     "alerts.stale_after": (
         "twice the longest gap of the client's schedule",
         "a duration (`90m`, `36h`, `2d`, `1w`): when a client's newest archive is stale",
