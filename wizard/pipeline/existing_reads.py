@@ -9,11 +9,10 @@ are the user's files, which Borgkeep never writes, so nothing here can refuse a 
 The reads ride on round 2 (`existing_setup_script` after the managed paths' reads): a
 client without includes costs no extra round trip. Includes, and `-c` paths its jobs
 name, are read in later rounds (`more_reads_script`), one per level, only when needed.
-The shell is `wizard/remote/sh/found_setup.sh` (`found_more.sh` for a later round), with
-`read_found.sh`; its answers (`wizard.remote.reads`):
-`found file|absent|unreadable|link|dir|name PATH` lines, the `stat` lines of one `stat`,
-and `found-contents` with the read files concatenated into one base64 line (cut apart by
-their sizes, like round 2's own files).
+The shell is `wizard/remote/sh/found_paths.sh` (with `read_found.sh`); its answers
+(`wizard.remote.reads`): `found file|absent|unreadable|link|dir|name PATH` lines, the
+`stat` lines of one `stat`, and `found-contents` with the read files concatenated into one
+base64 line (cut apart by their sizes, like round 2's own files).
 """
 
 from __future__ import annotations
@@ -53,17 +52,20 @@ def existing_setup_script(facts: HostFacts, name: str) -> str:
         *(posixpath.join(facts.home, ".ssh", key + ".pub") for key in DEFAULT_PUBLIC_KEYS),
     ]
     directories = default_directories(login)
-    args = [skip, RETIRED_SUFFIX, CRON_D, UNIT_DIRECTORY, str(len(files))]
-    args += [word for path in [*files, *directories] for word in (path, _top(path, facts.home))]
-    return shell_script(["read_found.sh", "found_setup.sh"], args)
+    return _found_paths("setup", skip, files, directories, facts.home)
 
 
 def more_reads_script(to_read: tuple[str, ...], to_list, home: str) -> str:
     """A later round: the includes and `-c` paths discovery still needs, and the
     directories it still has to list."""
-    args = [str(len(to_read))]
-    args += [word for path in [*to_read, *to_list] for word in (path, _top(path, home))]
-    return reads.read_library() + shell_script(["read_found.sh", "found_more.sh"], args)
+    return reads.read_library() + _found_paths("more", "", to_read, to_list, home)
+
+
+def _found_paths(round_: str, skip: str, files, directories, home: str) -> str:
+    """`found_paths.sh`: read `files`, list (round 2: and read the configs of) `directories`."""
+    args = [round_, skip, RETIRED_SUFFIX, CRON_D, UNIT_DIRECTORY, str(len(files))]
+    args += [word for path in [*files, *directories] for word in (path, _top(path, home))]
+    return shell_script(["read_found.sh", "found_paths.sh"], args)
 
 
 def parse_existing_output(facts: HostFacts, text: str, cut) -> HostFacts:

@@ -1,5 +1,5 @@
 """Gather's read protocol: the shell that reads paths on a host (`sh/read_paths.sh`; what
-an existing setup may have: `sh/read_found.sh`, `found_setup.sh`, `found_more.sh`) and the
+an existing setup may have: `sh/read_found.sh`, `found_paths.sh`) and the
 lines it answers with, one fact per line, a named tag first.
 
 Every value in a read script is a path, quoted once where the call is written. Three tags
