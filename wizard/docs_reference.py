@@ -33,7 +33,8 @@ GLOBAL_OPTIONS = ("--inventory", "--accept-new-host-keys", "--connect-timeout")
 
 # Per command: its exit codes and what `--json` prints (a new command needs its line here).
 COMMAND_NOTES: dict[str | None, str] = {
-    None: "Opens the wizard on the inventory. Exit 0 when it finishes, 1 on an error.",
+    None: "Opens the wizard on the inventory. Exit 0 when it ends, 1 when an apply failed or "
+    "was cancelled, with a message on stderr saying what was not applied.",
     "validate": "Reads the inventory and connects nowhere. Exit 0 valid, 1 invalid (every "
     "error names the field and the line).",
     "plan": "Gathers facts read-only and prints every change. Exit 0 nothing to change, 2 "
