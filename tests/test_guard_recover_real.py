@@ -68,7 +68,8 @@ def test_a_rollback_brings_deleted_archives_back_and_keeps_a_copy(lab):
     pruned = lab.run_guard("prune", CLIENT)
     assert pruned.returncode == 0, describe(pruned)
     # The copy keeps the state before the rollback (same repository ID: to open it with
-    # borg, its security record would have to go first; the README says so).
+    # borg, its security record would have to go first; docs/how-to/recover-after-a-refusal.md
+    # says so).
     kept = {int(Path(p).name) for p in lab.segments(copy)}
     assert max(kept) >= rollback["current"] and len(kept) > rollback["segments_removed"]
     assert f"transaction {rollback['current']}," in (copy / "transactions").read_text()
