@@ -144,7 +144,9 @@ def sha(text: str) -> str:
 
 def run_edit(path: Path, dropped: RepositoryDropped, before: str) -> subprocess.CompletedProcess:
     to = str(path) + RETIRED_SUFFIX
-    script = edit_config_script(str(path), to, sha(before), sha(dropped.text), list(dropped.lines))
+    script = edit_config_script(
+        str(path), to, sha(before), sha(dropped.text), list(dropped.lines), str(path.parent)
+    )
     return subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=30)
 
 

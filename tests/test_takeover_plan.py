@@ -272,17 +272,51 @@ def test_after_the_edit_the_copy_is_the_source_and_the_takeover_is_done():
     assert again.edit_configs == () and again.passphrase == FIXTURE_SECRET
 
 
-def test_a_job_in_cron_d_is_left_running_and_named_not_retired():
+def test_a_job_in_cron_d_not_read_is_left_running_and_named_not_retired():
     summary, retired = discovered(
         {CONFIG: HOST1},
         crontab=UNRELATED,
         system_crontabs={"/etc/cron.d/borgmatic": "0 3 * * * root borgmatic\n"},
     )
     takeover = takeover_of(summary, retired)
-    assert takeover.retire_jobs == ()
+    assert takeover.retire_jobs == () and takeover.cron_file_edits == ()
     (job,) = takeover.leftover_jobs
     assert job.source == "/etc/cron.d/borgmatic"
     assert takeover.to_json()["jobs_left_running"] == [job.describe()]
+
+
+CRON_D = "# nightly\nMAILTO=root\n0 3 * * * root borgmatic\n30 5 * * * root /usr/local/bin/other\n"
+
+
+def test_a_root_logins_jobs_in_cron_d_and_etc_crontab_are_commented_out_in_place():
+    system = {"/etc/cron.d/borgmatic": CRON_D, "/etc/crontab": "45 1 * * 0 root borgmatic\n"}
+    summary, retired = discovered({CONFIG: HOST1}, crontab=UNRELATED, system_crontabs=system)
+    takeover = takeover_of(summary, retired, files=host_files({CONFIG: HOST1, **system}))
+    assert takeover.leftover_jobs == ()
+    assert {job.source for job in takeover.retire_jobs} == set(system)
+    edits = {edit.path: edit for edit in takeover.cron_file_edits}
+    assert set(edits) == set(system)
+    cron_d = edits["/etc/cron.d/borgmatic"]
+    assert cron_d.lines == (3,) and cron_d.before == CRON_D
+    assert cron_d.after == CRON_D.replace("0 3 * * *", f"{RETIRED_PREFIX}0 3 * * *")
+    assert edits["/etc/crontab"].after == f"{RETIRED_PREFIX}45 1 * * 0 root borgmatic\n"
+    assert sum(line.startswith("comment out /etc/") for line in takeover.describe()) == 2
+
+
+def test_a_non_root_logins_system_jobs_stay_named_not_edited():
+    system = {"/etc/cron.d/borgmatic": "0 3 * * * root borgmatic\n"}  # login: not root
+    summary, retired = discovered({CONFIG: HOST1}, crontab=UNRELATED, system_crontabs=system)
+    takeover = plan_takeover(
+        "host1",
+        TAKEN_OVER,
+        summary,
+        retired.configs,
+        retired.matches,
+        HOME,
+        "backup",
+        host_files({CONFIG: HOST1, **system}),
+    )
+    assert takeover.cron_file_edits == () and len(takeover.leftover_jobs) == 1
 
 
 def test_the_crontab_line_that_runs_borg_on_the_repository_itself_is_retired():

@@ -115,6 +115,8 @@ def test_keyfile_is_refused_and_a_passcommand_passphrase_is_given_on_stdin(lab: 
     run_checked(lab, "client1", "borgmatic init --encryption repokey-blake2")
     run_checked(lab, "client1", "borgmatic create")
     lab.run("client1", "crontab -", input="15 2 * * * borgmatic\n", check=True)
+    cron_d = "MAILTO=root\n0 4 * * 0 root borgmatic -c /etc/borgmatic.d/old.yaml check\n"
+    lab.run("client1", "cat > /etc/cron.d/old-backup", input=cron_d, check=True)
     before = run_checked(
         lab,
         "nas",
@@ -141,10 +143,19 @@ def test_keyfile_is_refused_and_a_passcommand_passphrase_is_given_on_stdin(lab: 
     assert planned.returncode == 2, planned.describe()
     takeover = json.loads(planned.stdout)["takeover"]["client1"]
     assert takeover["retire_configs"] == ["/etc/borgmatic.d/old.yaml"]
+    assert "/etc/cron.d/old-backup, line 2" in " ".join(takeover["retire_jobs"])
+    assert takeover["jobs_left_running"] == []
     assert takeover["passphrase"] is None  # not from the config: the store's
     applied = operator.run("apply", "--yes")
     assert applied.returncode == 0, applied.describe()
     assert crontab_text(lab, "client1", "root").startswith("# borgkeep took over: 15 2 * * *")
+    # the root login's /etc/cron.d job that ran the old config: commented out in place
+    assert (
+        lab.read_file("client1", "/etc/cron.d/old-backup")
+        == cron_d.replace("0 4", "# borgkeep took over: 0 4").encode()
+    )
+    assert run_checked(lab, "client1", "stat -c '%a %U' /etc/cron.d/old-backup") == "644 root\n"
+    assert run_checked(lab, "client1", "ls -A /etc/cron.d /etc").count(".borgkeep-edit") == 0
     (command,) = crontab_commands(lab, "client1", "root")
     run_cron_command(lab, "client1", command, "root")
     after = run_checked(
@@ -215,7 +226,8 @@ def test_a_config_with_two_repositories_keeps_backing_up_to_the_other(lab: Lab, 
     run_cron_command(lab, "client1", "borgmatic", "root")
     assert len(archives_in("client1", LOCAL)) == 2
     assert archives_in("nas", f"{OLD_ROOT}/client1", BORG_USER) == server_before
-    (command,) = crontab_commands(lab, "client1", "root")
+    bare, command = crontab_commands(lab, "client1", "root")  # theirs, then Borgkeep's
+    assert bare == "borgmatic" and "/etc/borgkeep/borgkeep-client1.yaml" in command
     run_cron_command(lab, "client1", command, "root")
     server_after = archives_in("nas", f"{OLD_ROOT}/client1", BORG_USER)
     assert set(server_before) < set(server_after)

@@ -39,8 +39,15 @@ from wizard.pipeline.existing_reads import client_host_files
 from wizard.pipeline.existing_setup import RetiredConfigs, discover_existing
 from wizard.pipeline.facts import HostFacts, server_layout
 from wizard.pipeline.repository_key import passphrase_opens
+from wizard.pipeline.takeover_edits import (
+    ConfigEdit,
+    LinesEdit,
+    cron_file_edits,
+    edit_for,
+    editable_system_job,
+    targets,
+)
 from wizard.takeover.borgmatic_configs import BorgmaticConfig
-from wizard.takeover.config_edit import drop_repository
 from wizard.takeover.host_files import HostFiles
 from wizard.takeover.repositories import RepositoryMatch, TakeoverSummary
 from wizard.takeover.repositories import _configs_of as configs_run_by
@@ -63,30 +70,6 @@ class TakeoverChoiceNeeded(DesiredStateError):
 
 
 @dataclass(frozen=True)
-class ConfigEdit:
-    """A config that also backs up elsewhere: only its entry for the repository goes."""
-
-    path: str
-    raw: str
-    """The repository as the config spells it."""
-    others: tuple[str, ...]
-    before: str
-    after: str
-    lines: tuple[int, ...]
-
-    def describe(self, repository: str) -> str:
-        numbers = ", ".join(map(str, self.lines))
-        return (
-            f"edit {self.path}: comment out its entry for {repository} (line {numbers}); it "
-            f"keeps backing up to {', '.join(self.others)} (original kept as "
-            f"{posixpath.basename(self.path)}{RETIRED_SUFFIX})"
-        )
-
-    def to_json(self) -> dict[str, object]:
-        return {"path": self.path, "lines": list(self.lines), "keeps": list(self.others)}
-
-
-@dataclass(frozen=True)
 class Takeover:
     """What the apply does to take one client's existing repository over."""
 
@@ -100,6 +83,9 @@ class Takeover:
     edit_configs: tuple[ConfigEdit, ...]
     """Active configs that back up to it and to other repositories: its entry commented
     out (the original kept as `PATH + RETIRED_SUFFIX`), so they keep backing up there."""
+    cron_file_edits: tuple[LinesEdit, ...]
+    """`/etc/crontab` and `/etc/cron.d` files whose jobs (in `retire_jobs`) run the
+    taken-over setup, for a root login: those lines commented out in place."""
     retire_jobs: tuple[ScheduledJob, ...]
     """Cron lines that run those configs (or borg on the repository): commented out."""
     leftover_jobs: tuple[ScheduledJob, ...]
@@ -179,14 +165,10 @@ def literal_prefix(archive_name_format: str | None) -> str | None:
     return prefix or None
 
 
-def _targets(match: RepositoryMatch, repository: str) -> bool:
-    return match.on_server and match.server_path == repository
-
-
 def _configs_for(
     summary: TakeoverSummary, configs: tuple[BorgmaticConfig, ...], repository: str
 ) -> list[BorgmaticConfig]:
-    paths = {m.config_path for m in summary.repositories if _targets(m, repository)}
+    paths = {m.config_path for m in summary.repositories if targets(m, repository)}
     return [config for config in configs if config.path in paths]
 
 
@@ -206,7 +188,7 @@ def plan_takeover(
     active ones); `files`: what gather read on the client (to edit a config that also
     backs up elsewhere)."""
     active = _configs_for(summary, summary.configs.configs, repository) if summary else []
-    retired_paths = {m.config_path for m in retired_matches if _targets(m, repository)}
+    retired_paths = {m.config_path for m in retired_matches if targets(m, repository)}
     earlier = [config for config in retired if config.path in retired_paths]
     lines = tuple(
         line
@@ -220,7 +202,7 @@ def plan_takeover(
     edits = tuple(
         edit
         for config in active
-        if (edit := _edit_for(client, config, summary, repository, files)) is not None
+        if (edit := edit_for(client, config, summary, repository, files)) is not None
     )
     edited = {edit.path for edit in edits}
     active = [config for config in active if config.path not in edited]
@@ -237,6 +219,9 @@ def plan_takeover(
     retire = tuple(
         job for job in jobs if job.source == f"{CRONTAB_SOURCE_PREFIX}{login}" and job.line
     )
+    system = tuple(job for job in jobs if editable_system_job(job, login, files))
+    cron_edits = cron_file_edits(system, files) if system else ()
+    retire += system
     leftover = tuple(job for job in jobs if job not in retire)
     source = active or [c for c in summary.configs.configs if c.path in edited] if summary else []
     source = (source or earlier or [None])[0]
@@ -250,69 +235,12 @@ def plan_takeover(
         source=source,
         retire_configs=tuple(config.path for config in active),
         edit_configs=edits,
+        cron_file_edits=cron_edits,
         retire_jobs=retire,
         leftover_jobs=leftover,
         remove_key_lines=lines,
         passphrase=passphrase,
         passphrase_source=where,
-    )
-
-
-def _edit_for(
-    client: str,
-    config: BorgmaticConfig,
-    summary: TakeoverSummary,
-    repository: str,
-    files: HostFiles | None,
-) -> ConfigEdit | None:
-    """None for a config that backs up only to the repository (it is retired whole); an
-    edit for one that also backs up elsewhere, or a refusal saying why it cannot be."""
-    mine = [m for m in summary.repositories if m.config_path == config.path]
-    others = [m for m in mine if not _targets(m, repository)]
-    if not others:
-        return None
-    names = ", ".join(m.location.display for m in others)
-    refusal = (
-        f"{config.path} backs up to {repository} and also to {names}: Borgkeep takes over "
-        "only the first and leaves the config running for the others, but "
-    )
-    if any(m.on_server for m in others):
-        raise DesiredStateError(
-            client,
-            refusal + "another of them is on this server too, reached with the same key "
-            "lines. Move it into a config of its own (or take it over as its own client), "
-            "then plan again",
-        )
-    spellings = {m.location.raw for m in mine if _targets(m, repository)}
-    raw = next(iter(spellings))
-    dropped = (
-        "it names the repository more than once"
-        if len(spellings) > 1
-        else drop_repository(
-            config.path,
-            files,
-            raw,
-            version=summary.configs.version,
-            home=summary.configs.login.home,
-            user=summary.configs.login.user,
-        )
-        if files is not None
-        else "the config was not read"
-    )
-    if isinstance(dropped, str):
-        raise DesiredStateError(
-            client,
-            refusal + f"its entry cannot be taken out line by line ({dropped}). Move the "
-            "other repositories into a config of their own, then plan again",
-        )
-    before = files.texts[config.path]
-    return ConfigEdit(
-        config.path,
-        raw,
-        tuple(m.location.display for m in others),
-        before,
-        dropped.text,
-        dropped.lines,
     )
 
 
@@ -348,7 +276,7 @@ def _jobs_running(
                     found.append(job)
                     break
             elif invocation.program == "borg" and invocation.repository:
-                matches = [m for m in summary.repositories if _targets(m, repository)]
+                matches = [m for m in summary.repositories if targets(m, repository)]
                 if any(invocation.repository == m.location.raw for m in matches):
                     found.append(job)
                     break

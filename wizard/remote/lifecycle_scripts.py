@@ -96,11 +96,15 @@ def retire_config_script(path: str, to: str) -> str:
     return shell_script(["retire_config.sh"], [path, to])
 
 
-def edit_config_script(path: str, to: str, before: str, after: str, lines: list[int]) -> str:
-    """Run as the login: comment out `lines` of a borgmatic config that backs up to the
-    taken-over repository and to others (it keeps running for those), if it still hashes
-    to `before`; the original is kept as `to`, and the edit must hash to `after` (what the
-    plan showed) before it replaces the file in one rename. Already edited: done."""
+def edit_config_script(
+    path: str, to: str, before: str, after: str, lines: list[int], tmpdir: str
+) -> str:
+    """Run as the file's owner: comment out `lines` of `path` (a borgmatic config that backs
+    up to the taken-over repository and to others; a system crontab's taken-over job) if it
+    still hashes to `before`; the original is kept as `to` (none when empty), and the edit
+    must hash to `after` (what the plan showed) before it replaces the file in one rename
+    from `tmpdir`. Already edited: done."""
     return shell_script(
-        ["sha.sh", "edit_config.sh"], [path, to, before, after, " ".join(map(str, lines))]
+        ["sha.sh", "edit_config.sh"],
+        [path, to, before, after, " ".join(map(str, lines)), tmpdir],
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from wizard.artefacts import crontab, known_hosts_pin, passphrase_file
 from wizard.artefacts.borgmatic_client import render_client_config
 from wizard.artefacts.carried_options import CarriedOptions, carried_options
+from wizard.artefacts.crontab import RETIRED_PREFIX
 from wizard.artefacts.managed_block import is_managed_file
 from wizard.hostside.guard_borg import hidden_path_of
 from wizard.inventory.settings import client_schedule, repository_url
@@ -29,7 +30,8 @@ from wizard.pipeline.repository_key import ABSENT, FOREIGN, keeps_key_inside
 from wizard.takeover.retired import CRONTAB_SOURCE_PREFIX, RETIRED_SUFFIX
 
 if TYPE_CHECKING:
-    from wizard.pipeline.takeover_plan import ConfigEdit, Takeover
+    from wizard.pipeline.takeover_edits import ConfigEdit, LinesEdit
+    from wizard.pipeline.takeover_plan import Takeover
 
 MONITORING_SECRETS = ("ping_url", "topic")
 """In the client's config, the Healthchecks ping URL and the ntfy topic carry the tokens."""
@@ -137,7 +139,18 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
                     )
                 )
             for edit in takeover.edit_configs:
-                add(DesiredCommand("edit-config", edit.describe(takeover.repository), _edit(edit)))
+                args = _edit(edit, edit.path + RETIRED_SUFFIX, posixpath.dirname(edit.path))
+                add(DesiredCommand("edit-config", edit.describe(takeover.repository), args))
+            for edit in takeover.cron_file_edits:
+                numbers = ", ".join(map(str, edit.lines))
+                add(
+                    DesiredCommand(
+                        "retire-cron-lines",
+                        f"comment out line {numbers} of {edit.path} (`{RETIRED_PREFIX}LINE`): "
+                        "they ran the taken-over setup",
+                        _edit(edit, "", "/etc"),
+                    )
+                )
         borgmatic = require(facts, "the borgmatic path", facts.borgmatic_path)
         cron_line = crontab.client_cron_line(client_schedule(client), borgmatic, paths.config)
         retired = _retired_jobs(takeover, f"{CRONTAB_SOURCE_PREFIX}{owner}")
@@ -170,18 +183,19 @@ def _carried(fleet: Fleet, client: str, facts) -> CarriedOptions | None:
         raise DesiredStateError(client, f"{source.path}: {exc}") from None
 
 
-def _edit(edit: ConfigEdit) -> dict:
-    """The edit's arguments: hashes and line numbers only (the config may hold a secret)."""
+def _edit(edit: ConfigEdit | LinesEdit, to: str, tmpdir: str) -> dict:
+    """An edit's arguments: hashes and line numbers only (a config may hold a secret)."""
 
     def sha(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
     return {
         "path": edit.path,
-        "to": edit.path + RETIRED_SUFFIX,
+        "to": to,
         "before": sha(edit.before),
         "after": sha(edit.after),
         "lines": list(edit.lines),
+        "tmpdir": tmpdir,
     }
 
 

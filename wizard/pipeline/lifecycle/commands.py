@@ -87,7 +87,7 @@ def _retire_config(args: dict, identity: HostIdentity, secret: Secret):
 
 def _edit_config(args: dict, identity: HostIdentity, secret: Secret):
     script = lifecycle_scripts.edit_config_script(
-        args["path"], args["to"], args["before"], args["after"], list(args["lines"])
+        args["path"], args["to"], args["before"], args["after"], list(args["lines"]), args["tmpdir"]
     )
     return identity.login, script, None
 
@@ -95,6 +95,7 @@ def _edit_config(args: dict, identity: HostIdentity, secret: Secret):
 LIFECYCLE_COMMANDS: dict[str, Command] = {
     "retire-config": _retire_config,
     "edit-config": _edit_config,
+    "retire-cron-lines": _edit_config,
     "restore-repokey": _guard("restore-key"),
     "delete-repository": _delete_repository,
     "switch-key": _switch_key,
