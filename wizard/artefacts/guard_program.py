@@ -62,6 +62,7 @@ GUARD_MODULES = (
     "guard_identity",
     "guard_setup",
     "guard_notify",
+    "guard_status_cache",
     "guard_health",
     "guard_prune",
     "guard_key_restore",

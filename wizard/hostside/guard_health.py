@@ -28,6 +28,12 @@ from wizard.hostside.guard_setup import client_setup
 from wizard.hostside.guard_state import GuardState
 from wizard.hostside.guard_state import StateError
 from wizard.hostside.guard_state import load_state
+from wizard.hostside.guard_status_cache import Reading
+from wizard.hostside.guard_status_cache import cached_reading
+from wizard.hostside.guard_status_cache import load_record
+from wizard.hostside.guard_status_cache import log_marker
+from wizard.hostside.guard_status_cache import reading_of
+from wizard.hostside.guard_status_cache import save_record
 from wizard.hostside.guard_text import iso_utc
 from wizard.hostside.guard_text import safe_name
 
@@ -64,14 +70,15 @@ class ClientHealth:
 
 def judge_client(
     name: str,
-    listing: list[ListedArchive] | None,
+    listing: list[ListedArchive] | Reading | None,
     state: GuardState | None,
     stale_after: timedelta,
     now: datetime,
     error: str | None = None,
     identity: str | None = None,
 ) -> ClientHealth:
-    """Pure: one client's state from its listing (None when it could not be read), the
+    """Pure: one client's state from its listing or its `Reading` (None when it could not
+    be read), the
     guard's state, and the time. `problems` are one-line reasons, names escaped.
     `identity`: why the repository is not the one the guard protects (a rewritten key)."""
     health = ClientHealth(name)
@@ -107,9 +114,10 @@ def judge_client(
         elif result.get("status") == "failed":
             reasons.setdefault("error", f"the guard failed at {result.get('time')}")
     if listing is not None:
-        health.archives = len(listing)
-        if listing:
-            newest = max(listing, key=lambda archive: (archive.time, archive.id))
+        reading = listing if isinstance(listing, Reading) else reading_of(listing, None)
+        health.archives = reading.archives
+        newest = reading.newest
+        if newest is not None:
             seen = state.archives.get(newest.id) if state is not None else None
             health.newest = {
                 "name": safe_name(newest.name),
@@ -145,8 +153,7 @@ def _directory_bytes(path: str) -> int:
 def collect_client(setup: ClientSetup, entry: dict, now: datetime) -> ClientHealth:
     """Read one client's repository and the guard's state (read-only)."""
     error = None
-    listing = None
-    size = None
+    reading = None
     problem = None
     try:
         state = load_state(setup.state_dir, setup.client)
@@ -161,16 +168,30 @@ def collect_client(setup: ClientSetup, entry: dict, now: datetime) -> ClientHeal
             recorded = state.identity if state is not None else None
             problem, _ = check_identity(setup.repository, recorded, setup.repokey_copy)
             if problem is None:
-                listing = setup.tools.list_archives(setup.repository)
-                size = repository_size(setup)
+                reading = read_contents(setup)
         except GuardFailure as failure:
             error = error or str(failure)
     stale_after = timedelta(seconds=entry.get("stale_after", 0) or 2 * 86400)
-    health = judge_client(setup.client, listing, state, stale_after, now, error, problem)
-    health.size = size
+    health = judge_client(setup.client, reading, state, stale_after, now, error, problem)
+    health.size = reading.size if reading is not None else None
     health.quota_used = _directory_bytes(setup.repository)
     health.quota_limit = int(entry.get("quota", 0) or 0)
     return health
+
+
+def read_contents(setup: ClientSetup) -> Reading:
+    """The archives and size as Borg reads them, from the record of the last reading
+    when the repository's log is unchanged since (`guard_status_cache`), else from Borg,
+    recorded when the log did not change while Borg read it."""
+    marker = log_marker(setup.repository)
+    cached = cached_reading(load_record(setup.state_dir, setup.client), marker)
+    if cached is not None:
+        return cached
+    listing = setup.tools.list_archives(setup.repository)
+    reading = reading_of(listing, repository_size(setup))
+    if marker is not None and log_marker(setup.repository) == marker:
+        save_record(setup.state_dir, setup.client, marker, reading)
+    return reading
 
 
 def repository_size(setup: ClientSetup) -> int | None:

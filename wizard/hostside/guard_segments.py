@@ -49,7 +49,7 @@ def segment_files(repository: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def _ends_with_commit(path: str) -> bool:
+def ends_with_commit(path: str) -> bool:
     with open(path, "rb") as segment:
         size = segment.seek(0, os.SEEK_END)
         if size < len(SEGMENT_MAGIC) + len(COMMIT_ENTRY):
@@ -67,7 +67,7 @@ def last_committed_segment(repository: str, *, not_after: float | None = None) -
     for number, path in reversed(segment_files(repository)):
         if not_after is not None and os.stat(path).st_mtime > not_after:
             continue
-        if _ends_with_commit(path):
+        if ends_with_commit(path):
             return number
     return None
 
