@@ -15,9 +15,11 @@ import pytest
 import yaml
 
 from tests.e2e.helpers import (
+    BORG_HOME,
     BORG_USER,
     client_borg,
     crontab_commands,
+    file_stamps,
     inventory_text,
     login_of,
     make_operator,
@@ -111,6 +113,19 @@ def test_status_reads_the_server_alone_and_names_each_clients_state(day_two):
     text = operator.run("status")
     assert re.search(r"\?\s+client3\s+never\s+never", text.stdout), text.stdout
     assert text.stdout.splitlines()[1].split()[1] == "client3"  # problems first
+
+
+def test_a_second_status_answers_unchanged_repositories_from_the_guards_record(day_two):
+    """What status read is recorded per client; with no new commit the next status gives
+    the same answer without reading again (a Borg read would write the record again)."""
+    lab, operator, _ = day_two
+    first = json.loads(operator.run("status", "--json").stdout)
+    records = [f"{BORG_HOME}/.config/borgkeep/client{n}.status.json" for n in (1, 2, 3)]
+    stamps = file_stamps(lab, "nas", records)
+    assert "missing" not in stamps.values(), stamps
+    second = json.loads(operator.run("status", "--json").stdout)
+    assert second["clients"] == first["clients"]
+    assert file_stamps(lab, "nas", records) == stamps
 
 
 def test_a_client_older_than_stale_after_is_stale(day_two):
