@@ -13,7 +13,11 @@ borgmatic 1.7) and, interleaved, times:
 - then, on the converged labs: the paramiko floor (N+1 connections, 8 at a time, each
   running `true`, against lab B; once as the issue defines it, once with TCP_NODELAY like
   Borgkeep's own transport), `borgkeep plan` (exit 0, nothing to do), `ansible-playbook
-  --check --diff` (changed=0) on lab A, and `borgkeep verify` on lab B.
+  --check --diff` (changed=0) on lab A, and `borgkeep verify` on lab B;
+- `borgkeep status --json` on lab B: once untimed (the borg user's Borg caches are made),
+  then with the guard's status records removed (every repository read by Borg, as after a
+  change: "status, changed") and again (nothing changed: "status, unchanged"); the cost
+  per client of each is printed.
 
 In the last repetition it also counts, untimed, what a converged `plan` (and the Ansible
 check) starts on each host: `strace -f -e trace=execve` attached to every lab host's sshd
@@ -59,7 +63,11 @@ APPLY = "borgkeep apply"
 VERIFY = "borgkeep verify"
 A_CHECK = "ansible --check"
 A_APPLY = "ansible apply"
-STEPS = [FLOOR, FLOOR_NODELAY, PLAN, APPLY, VERIFY, A_CHECK, A_APPLY]
+STATUS_CHANGED = "status, changed"
+STATUS_UNCHANGED = "status, unchanged"
+STEPS = [FLOOR, FLOOR_NODELAY, PLAN, APPLY, VERIFY, STATUS_CHANGED, STATUS_UNCHANGED]
+STEPS += [A_CHECK, A_APPLY]
+FORGET_STATUS = 'rm -f "$(getent passwd borg | cut -d: -f6)"/.config/borgkeep/*.status.json'
 
 EXECVE_RE = re.compile(r'^execve\("((?:[^"\\]|\\.)*)",.*\) = 0$')
 
@@ -290,6 +298,8 @@ class Bench:
             ok = ok and not failed and (step != A_CHECK or changed == 0)
         if step == PLAN and code == 2:
             note = "exit 2: plan found changes"
+        if step in (STATUS_CHANGED, STATUS_UNCHANGED):
+            ok, note = status_ok(output, size)
         self.samples.append(Sample(size, rep, step, seconds, ok, load, note))
         flag = "" if ok else f"   <-- {note}"
         print(f"  N={size} rep {rep + 1}: {step:16s} {seconds:7.2f} s{flag}", file=sys.stderr)
@@ -310,6 +320,10 @@ class Bench:
                 if self.ansible:
                     self.record(size, rep, A_CHECK, lambda: an.ansible(check=True))
                 self.record(size, rep, VERIFY, lambda: bk.borgkeep("verify"))
+                bk.borgkeep("status", "--json")  # untimed: the borg user's caches
+                bk.lab.run("nas", FORGET_STATUS, check=True)
+                self.record(size, rep, STATUS_CHANGED, lambda: bk.borgkeep("status", "--json"))
+                self.record(size, rep, STATUS_UNCHANGED, lambda: bk.borgkeep("status", "--json"))
                 if self.count and rep == reps - 1:
                     print(f"  N={size}: counting execs (strace)...", file=sys.stderr)
                     counted = {PLAN: traced(bk.lab, bk.workdir, lambda: bk.borgkeep("plan"))}
@@ -317,6 +331,20 @@ class Bench:
                         check = lambda: an.ansible(check=True)  # noqa: E731
                         counted[A_CHECK] = traced(an.lab, an.workdir, check)
                     self.counts[size] = counted
+
+
+def status_ok(output: str, size: int) -> tuple[bool, str]:
+    """`status --json` exits 2 while clients were never backed up; it is ok when it names
+    every client and none is `error`."""
+    try:
+        data, _ = json.JSONDecoder().raw_decode(output[output.index("{") :])
+        clients = data["clients"]
+    except (ValueError, KeyError):
+        return False, "no status JSON"
+    errors = [c["name"] for c in clients if c["state"] == "error"]
+    if len(clients) != size or errors:
+        return False, f"{len(clients)} client(s), error: {', '.join(errors)}"
+    return True, ""
 
 
 # ------------------------------------------------------------------------------ output
@@ -335,6 +363,10 @@ def ratio(numerator: float | None, denominator: float | None) -> str:
     if numerator is None or denominator is None or denominator == 0:
         return "–"
     return f"{numerator / denominator:.1f}×"
+
+
+def per_client(seconds: float | None, size: int) -> str:
+    return "–" if seconds is None else f"{seconds / size:.3f} s"
 
 
 def render_times(samples: list[Sample], sizes: list[int]) -> str:
@@ -366,6 +398,8 @@ def render_ratios(samples: list[Sample], sizes: list[int]) -> str:
         "verify (target ≤ 20 s)",
         "apply / floor",
         "verify / floor",
+        "status changed / client",
+        "status unchanged / client",
     ]
     rows = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
     for size in sizes:
@@ -382,6 +416,8 @@ def render_ratios(samples: list[Sample], sizes: list[int]) -> str:
             fmt(m(VERIFY)),
             ratio(m(APPLY), m(FLOOR)),
             ratio(m(VERIFY), m(FLOOR)),
+            per_client(m(STATUS_CHANGED), size),
+            per_client(m(STATUS_UNCHANGED), size),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
