@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from wizard.pipeline import takeover_probe
 from wizard.remote import lifecycle_scripts, scripts
 from wizard.remote.shell_files import shell_file, shell_script
 
@@ -43,7 +44,9 @@ def test_shellcheck_is_clean():
 def test_the_files_say_what_the_python_expects():
     assert scripts.LINK_REFUSAL in shell_file("paths.sh")
     refusals = re.findall(r"exit (\d+)", "".join(p.read_text() for p in SH.glob("*.sh")))
-    assert set(refusals) <= {str(scripts.STALE_EXIT), "0", "1", "129", "143", "130"}
+    probe = {str(takeover_probe.BORG2_EXIT), str(takeover_probe.NOT_A_REPOSITORY_EXIT)}
+    assert set(refusals) <= {str(scripts.STALE_EXIT), "0", "1", "129", "143", "130", *probe}
+    assert all(f"exit {code}" in shell_file("takeover_probe.sh") for code in probe)
     assert f'echo "{lifecycle_scripts.OLD_KEY_REFUSED}: ' in shell_file("switch_key.sh")
     assert f'echo "{lifecycle_scripts.NEW_KEY_WORKS}: ' in shell_file("switch_key.sh")
     assert f'echo "{lifecycle_scripts.RESTORED}: ' in shell_file("restore.sh")

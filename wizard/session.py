@@ -52,6 +52,7 @@ from wizard.pipeline.takeover_plan import (
     fleet_takeovers,
     taken_over_passphrases,
 )
+from wizard.pipeline.takeover_probe import probe_fleet_takeovers
 from wizard.pipeline.verify import VerifyReport, verify_fleet
 from wizard.probe import (
     CONNECT_TIMEOUT_ENV,
@@ -297,6 +298,12 @@ class FleetSession(DayTwoActions, LifecycleActions):
         self.passphrases = taken_over_passphrases(
             takeovers, self.passphrases, self.facts[self.server_name], self.settings
         )
+        server, conn = self.server_name, self.connections.get(self.server_name)
+        if conn is not None and conn.is_active:  # facts gathered here, not handed in
+            takeovers = probe_fleet_takeovers(
+                conn, self.identities[server], self.facts[server], self.settings,
+                takeovers, self.passphrases,
+            )  # fmt: skip
         notes = [f"{host}: left out of this apply" for host in sorted(self.left_out)]
         if self.server_name in self.left_out:
             return Plan(

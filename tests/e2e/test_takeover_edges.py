@@ -146,6 +146,8 @@ def test_keyfile_is_refused_and_a_passcommand_passphrase_is_given_on_stdin(lab: 
     assert "/etc/cron.d/old-backup, line 2" in " ".join(takeover["retire_jobs"])
     assert takeover["jobs_left_running"] == []
     assert takeover["passphrase"] is None  # not from the config: the store's
+    assert takeover["archives"]["count"] == 1  # read on the server before anything is written
+    assert takeover["archives"]["newest"] == before[0]
     applied = operator.run("apply", "--yes")
     assert applied.returncode == 0, applied.describe()
     assert crontab_text(lab, "client1", "root").startswith("# borgkeep took over: 15 2 * * *")
@@ -205,6 +207,7 @@ def test_a_config_with_two_repositories_keeps_backing_up_to_the_other(lab: Lab, 
     planned = operator.run("plan", "--json")
     assert planned.returncode == 2, planned.describe()
     takeover = json.loads(planned.stdout)["takeover"]["client1"]
+    assert takeover["archives"]["count"] == 1
     assert takeover["retire_configs"] == [] and takeover["retire_jobs"] == []
     assert takeover["edit_configs"] == [
         {"path": "/etc/borgmatic.d/all.yaml", "lines": [4], "keeps": [LOCAL]}

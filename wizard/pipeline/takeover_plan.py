@@ -47,6 +47,7 @@ from wizard.pipeline.takeover_edits import (
     editable_system_job,
     targets,
 )
+from wizard.pipeline.takeover_probe import FoundArchives
 from wizard.takeover.borgmatic_configs import BorgmaticConfig
 from wizard.takeover.host_files import HostFiles
 from wizard.takeover.repositories import RepositoryMatch, TakeoverSummary
@@ -96,6 +97,8 @@ class Takeover:
     passphrase: str | None
     """The passphrase the source config holds (None: not in the config)."""
     passphrase_source: str
+    archives: FoundArchives | None = None
+    """What the repository holds, read at plan (`takeover_probe`): the guard's baseline."""
 
     @property
     def archive_prefix(self) -> str | None:
@@ -112,6 +115,7 @@ class Takeover:
             "done": self.done,
             "source_config": self.source.path if self.source else None,
             "archive_prefix": self.archive_prefix,
+            "archives": self.archives.to_json() if self.archives else None,
             "retire_configs": list(self.retire_configs),
             "edit_configs": [edit.to_json() for edit in self.edit_configs],
             "retire_jobs": [job.describe() for job in self.retire_jobs],
@@ -140,6 +144,8 @@ class Takeover:
                 f"taken over earlier: {self.repository} (Borgkeep's config carries over {where})"
             ]
         lines = [f"take over the repository {self.repository} with every archive in it"]
+        if self.archives is not None:
+            lines.append(self.archives.describe(self.client))
         for line in self.remove_key_lines:
             what = " ".join(part for part in (line.access, line.key_type, line.comment) if part)
             lines.append(
