@@ -189,7 +189,10 @@ def test_remove_interrupted_as_the_key_line_leaves(fleet: Operator) -> None:
     lab = fleet.lab
     args = ["remove", RETIRED, "--yes"]
     run = ctrl_c_as_it_starts(fleet, args, SERVER, f"update {AUTHORIZED_KEYS}")
-    assert_interrupted(run, f"  - {RETIRED}: skipped: ")
+    # what is skipped depends on how far the client's own steps (run beside the server's)
+    # got when the signal came: on a loaded machine they may all be done; the server's
+    # later steps (its prune files and crontab) always come after the key line
+    assert_interrupted(run, f"  - {SERVER}: skipped: ")
     assert RETIRED not in key_lines(lab)
     assert RETIRED in fleet.inventory.read_text()
     rerun = fleet.run(*args)

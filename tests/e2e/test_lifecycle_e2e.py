@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import tempfile
 from pathlib import Path
@@ -209,7 +210,8 @@ def test_the_restore_drill_passes_on_healthy_repositories(fleet):
         assert drilled["status"] == "ok", client
         assert drilled["archive"].startswith(client["name"] + "-") and drilled["time"]
     text = operator.run("status").stdout
-    assert "client1: last restore drill: 0 min ago, ok (client1-" in text
+    # "0 min ago" unless the machine is slow enough that a minute passed since the drill
+    assert re.search(r"client1: last restore drill: [01] min ago, ok \(client1-", text), text
 
 
 def test_the_restore_drill_fails_and_alerts_when_a_segment_is_corrupted(fleet):
