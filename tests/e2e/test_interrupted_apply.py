@@ -6,8 +6,9 @@ given step is done sends SIGINT (or SIGKILL). SIGINT must finish the step in pro
 the rest and say so, with the command that finishes the job; then, for either signal, that
 command (`borgkeep apply --yes`) exits 0 with its proofs, a second `borgkeep plan` has
 nothing to change, the client's cron line backs up and the server's guard job runs clean.
-SIGINT comes after every step here, SIGKILL after every step in `test_killed_apply` (a
-file of its own, so that the two halves run side by side in CI). The connection to the
+SIGINT comes after every step (the first half here, the second in
+`test_interrupted_apply_late`), SIGKILL after every step in `test_killed_apply` and
+`test_killed_apply_late` (files of their own, so that CI runs them side by side). The connection to the
 server is dropped once as its last phase starts, and a lifecycle command (`rotate-key`) is
 interrupted the same way once.
 """
@@ -70,8 +71,11 @@ STEPS = [
 """Every step of the first apply, in the order a run usually reports them (the server's
 and the client's steps of a phase run side by side)."""
 LAST_STEP = STEPS[-1]
-INTERRUPT_AFTER = STEPS
-"""Where Ctrl-C comes: after every step in turn (SIGKILL: `test_killed_apply`, the same)."""
+HALF = len(STEPS) // 2
+INTERRUPT_AFTER = STEPS[:HALF]
+"""Where Ctrl-C comes here: after each of the first half of the steps in turn (the second
+half: `test_interrupted_apply_late`; SIGKILL: `test_killed_apply` and its `_late` half).
+Each half is a file of its own so that CI's workers run them side by side."""
 
 
 @pytest.fixture
@@ -204,13 +208,22 @@ def step_id(step: tuple[str, str]) -> str:
     return f"{step[0]}-{step[1].replace(' ', '-').strip('/')}"
 
 
+def interrupted_then_converges(operator: Operator, after: tuple[str, str], signum: int) -> None:
+    """`signum` right after the step `after` of a from-scratch apply; SIGINT's report;
+    then the rerun converges (its proofs, an empty plan, the cron jobs)."""
+    run = run_and_interrupt(operator, ["apply", "--yes", "--no-verify"], after, signum)
+    if signum == signal.SIGKILL:
+        assert run.returncode == -signal.SIGKILL, run.describe()
+    else:
+        assert_reported(run, operator, after)
+    assert_converges(operator, operator.lab, cron=True)
+
+
 @pytest.mark.parametrize("after", INTERRUPT_AFTER, ids=step_id)
 def test_ctrl_c_after_a_step_reports_and_the_rerun_converges(
     operator: Operator, after: tuple[str, str]
 ) -> None:
-    run = run_and_interrupt(operator, ["apply", "--yes", "--no-verify"], after, signal.SIGINT)
-    assert_reported(run, operator, after)
-    assert_converges(operator, operator.lab, cron=True)
+    interrupted_then_converges(operator, after, signal.SIGINT)
 
 
 def test_sigterm_is_ctrl_c(operator: Operator) -> None:
