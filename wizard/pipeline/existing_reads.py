@@ -30,6 +30,11 @@ from wizard.takeover.retired import RETIRED_SUFFIX
 
 DEFAULT_PUBLIC_KEYS = ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk")
 UNIT_DIRECTORY = "/etc/systemd/system"
+VENDOR_UNIT_DIRECTORIES = ("/usr/lib/systemd/system", "/lib/systemd/system")
+"""Where packages put their units (Debian's borgmatic ships `borgmatic.timer` there): one
+of the two when `/lib` is a link to `usr/lib`."""
+TIMERS_WANTS = UNIT_DIRECTORY + "/timers.target.wants"
+"""The links `systemctl enable` makes for timers: a packaged timer runs only when linked."""
 CRON_D = "/etc/cron.d"
 SYSTEM_CRONTAB = "/etc/crontab"
 
@@ -51,7 +56,7 @@ def existing_setup_script(facts: HostFacts, name: str) -> str:
         posixpath.join(facts.home, ".ssh/config"),
         *(posixpath.join(facts.home, ".ssh", key + ".pub") for key in DEFAULT_PUBLIC_KEYS),
     ]
-    directories = default_directories(login)
+    directories = [*default_directories(login), TIMERS_WANTS]
     return _found_paths("setup", skip, files, directories, facts.home)
 
 
@@ -63,7 +68,8 @@ def more_reads_script(to_read: tuple[str, ...], to_list, home: str) -> str:
 
 def _found_paths(round_: str, skip: str, files, directories, home: str) -> str:
     """`found_paths.sh`: read `files`, list (round 2: and read the configs of) `directories`."""
-    args = [round_, skip, RETIRED_SUFFIX, CRON_D, UNIT_DIRECTORY, str(len(files))]
+    args = [round_, skip, RETIRED_SUFFIX, CRON_D, UNIT_DIRECTORY, *VENDOR_UNIT_DIRECTORIES]
+    args.append(str(len(files)))
     args += [word for path in [*files, *directories] for word in (path, _top(path, home))]
     return shell_script(["read_found.sh", "found_paths.sh"], args)
 

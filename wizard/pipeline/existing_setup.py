@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -17,7 +18,9 @@ from wizard.inventory.settings import ServerSettings
 from wizard.pipeline.existing_reads import (
     CRON_D,
     SYSTEM_CRONTAB,
+    TIMERS_WANTS,
     UNIT_DIRECTORY,
+    VENDOR_UNIT_DIRECTORIES,
     client_host_files,
 )
 from wizard.pipeline.facts import HostFacts, server_layout
@@ -76,15 +79,52 @@ def client_jobs(facts: HostFacts) -> tuple[ScheduledJob, ...]:
     units = {
         path: _text(content)
         for path, content in files.items()
-        if path.startswith(UNIT_DIRECTORY + "/")
+        if posixpath.dirname(path) in (UNIT_DIRECTORY, *VENDOR_UNIT_DIRECTORIES)
+        or path.startswith(UNIT_DIRECTORY + "/")
     }
     crontab = facts.crontabs.get(facts.login_user)
-    return find_scheduled_jobs(
+    jobs = find_scheduled_jobs(
         borgmatic_version=_borgmatic_version(facts),
         user_crontabs={facts.login_user: crontab} if crontab else {},
         system_crontabs=system,
         systemd_units=units,
+        enabled_timers=_packaged_timers(facts, units) or None,
     )
+    packaged = _packaged_only(units)
+    absent = {path for path, what in facts.existing_setup_missing.items() if what == "absent"}
+    # a packaged service that never runs (no timer enabled; Debian's borgmatic.timer is,
+    # but its service needs /etc/borgmatic/config.yaml) is not a job of the setup
+    return tuple(
+        job
+        for job in jobs
+        if not (job.source in packaged and (job.active is False or _unmet(job, units, absent)))
+    )
+
+
+def _unmet(job: ScheduledJob, units: Mapping[str, str], absent: Collection[str]) -> bool:
+    """Whether the job's service needs a file gather found absent (`ConditionFileNotEmpty=`,
+    `ConditionPathExists=`): systemd skips it then."""
+    texts = [text for path, text in units.items() if posixpath.basename(path) == job.source]
+    needed = {
+        match.group(1)
+        for text in texts
+        for match in re.finditer(r"^Condition(?:FileNotEmpty|PathExists)=([^!|\s]\S*)", text, re.M)
+    }
+    return bool(needed & set(absent))
+
+
+def _packaged_only(units: Mapping[str, str]) -> set[str]:
+    """The unit names found only in the package directories (none in /etc overrides them)."""
+    names = {posixpath.basename(path) for path in units}
+    ours = {posixpath.basename(p) for p in units if posixpath.dirname(p) == UNIT_DIRECTORY}
+    return names - ours
+
+
+def _packaged_timers(facts: HostFacts, units: Mapping[str, str]) -> dict[str, bool]:
+    """Whether each packaged timer is enabled: linked in `timers.target.wants` (as
+    `systemctl enable` links it). Timers of /etc's own units: not known (not asked)."""
+    wants = set(facts.existing_setup_listings.get(TIMERS_WANTS, ()))
+    return {name: name in wants for name in _packaged_only(units) if name.endswith(".timer")}
 
 
 def discover_client_configs(facts: HostFacts, name: str) -> ConfigDiscovery | None:
