@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -118,3 +119,27 @@ def test_an_unfinished_client_transaction_keeps_the_answer_and_its_commit_change
     lab.client_borg("create", f"REPO::{appended}", str(lab.root / "source"))
     (client,) = _assert_cached_equals_borg(lab)
     assert client["newest_archive"]["name"] == appended
+
+
+def test_after_a_rollback_and_new_backups_status_is_borgs_again(lab: GuardLab):
+    """The guard cuts the log back to an earlier transaction; the client's next commits
+    can reach a recorded transaction number again, in a new file: Borg reads each time."""
+    lab.client_borg("delete", f"REPO::{GENUINE[0]}")
+    attacked = f"{CLIENT}-after-attack"
+    lab.client_borg("create", f"REPO::{attacked}", str(lab.root / "source"))
+    (client,) = _assert_cached_equals_borg(lab)
+    assert client["archives"] == 4 and client["newest_archive"]["name"] == attacked
+    assert lab.run_guard("prune", CLIENT).returncode == 3
+    inspected = lab.run_guard("inspect", CLIENT)
+    transaction = json.loads(inspected.stdout)["rollback"]["transaction"]
+    rolled = lab.run_guard("rollback", CLIENT, str(transaction))
+    assert rolled.returncode == 0, describe(rolled)
+    (client,) = _assert_cached_equals_borg(lab)
+    assert client["archives"] == 4 and client["newest_archive"]["name"] == GENUINE[-1]
+    # the client's borg remembers the newer manifest and cache: it starts afresh
+    for kept in (".config/borg/security", ".cache/borg"):
+        shutil.rmtree(lab.root / "client-home" / kept, ignore_errors=True)
+    for n in range(2):
+        lab.client_borg("create", f"REPO::{CLIENT}-again-{n}", str(lab.root / "source"))
+        (client,) = _assert_cached_equals_borg(lab)
+        assert client["newest_archive"]["name"] == f"{CLIENT}-again-{n}"
