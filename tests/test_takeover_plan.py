@@ -597,3 +597,40 @@ def test_a_repository_path_not_written_plainly_is_refused_with_the_plain_form(pa
         parse_inventory(text)
     assert "clients[0].repository" in str(refused.value)
     assert "write /data/host1" in str(refused.value)
+
+
+def test_the_edit_commands_hashes_stay_out_of_what_is_shown_and_saved():
+    from wizard.pipeline.desired.client_setup import _edit
+    from wizard.pipeline.plan import Change
+
+    texts = root_client_files()
+    summary, retired = discovered(texts, authorized_keys=READ_WRITE)
+    (edit,) = takeover_of(summary, retired, files=host_files(texts)).edit_configs
+    public, hashes = _edit(edit, edit.path + RETIRED_SUFFIX, "/etc/borgmatic.d")
+    assert set(hashes) == {"before", "after"} and not set(hashes) & set(public)
+    change = Change("host1", 3, "command", "edit-config", None, "", args=public, secret_args=hashes)
+    shown = json.dumps(change.public_dict())
+    assert hashes["before"] not in shown and hashes["after"] not in shown
+    assert "secret_args" not in shown and "lines" in shown
+
+
+def test_two_configs_retired_on_one_host_are_two_changes_when_plans_are_compared():
+    from wizard.pipeline.plan import Change
+    from wizard.pipeline.plan_file import compare_plans
+
+    def retire(path: str, to: str) -> Change:
+        return Change(
+            "host1", 3, "command", "retire-config", None, "", args={"path": path, "to": to}
+        )
+
+    reviewed = [
+        retire("/etc/borgmatic.d/a.yaml", "a.old"),
+        retire("/etc/borgmatic.d/b.yaml", "b.old"),
+    ]
+    fresh = [
+        retire("/etc/borgmatic.d/a.yaml", "a.other"),
+        retire("/etc/borgmatic.d/b.yaml", "b.old"),
+    ]
+    assert reviewed[0].key != reviewed[1].key
+    (problem,) = compare_plans([c.public_dict() for c in reviewed], fresh)
+    assert problem.startswith("host1: retire-config /etc/borgmatic.d/a.yaml: changed")

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import subprocess
@@ -209,6 +210,11 @@ def test_a_config_with_two_repositories_keeps_backing_up_to_the_other(lab: Lab, 
     takeover = json.loads(planned.stdout)["takeover"]["client1"]
     assert takeover["archives"]["count"] == 1
     assert takeover["retire_configs"] == [] and takeover["retire_jobs"] == []
+    # the config holds its passphrase: no hash of it in a plan file (a fast guessing oracle)
+    saved = operator.workdir / "takeover.plan"
+    assert operator.run("plan", "--out", str(saved)).returncode == 2
+    assert hashlib.sha256(config.encode()).hexdigest() not in saved.read_text()
+    assert '"edit-config"' in saved.read_text()
     assert takeover["edit_configs"] == [
         {"path": "/etc/borgmatic.d/all.yaml", "lines": [4], "keeps": [LOCAL]}
     ]

@@ -337,7 +337,7 @@ class Executor:
 
     def _run_command(self, change: Change) -> None:
         conn, identity = self.connections[change.host], self.identities[change.host]
-        args = change.args
+        args = {**change.args, **change.secret_args}
         login = identity.login
         if change.action == "generate-key":
             result = self._run(

@@ -62,6 +62,14 @@ def sha256_text(text: str | None) -> str | None:
     )
 
 
+def change_target(path: str | None, action: str, args: dict) -> str:
+    """What a change acts on: its path, or the command (with the file it acts on, for
+    commands that take one: two configs retired on one host are two changes)."""
+    if path:
+        return path
+    return f"{action} {args['path']}" if isinstance(args.get("path"), str) else action
+
+
 @dataclass
 class Change:
     """One step of the plan. `kind` is what it acts on (file, dir, crontab, command);
@@ -89,11 +97,13 @@ class Change:
     args: dict = field(default_factory=dict)
     diff: str = ""
     warnings: list[str] = field(default_factory=list)
+    secret_args: dict = field(default_factory=dict, repr=False)
+    """A command's arguments that never leave the process (`DesiredCommand.secret_args`)."""
 
     @property
     def key(self) -> tuple[str, str, str]:
         """Identity of a change across two plans of the same fleet."""
-        return (self.host, self.kind, self.path or self.action)
+        return (self.host, self.kind, change_target(self.path, self.action, self.args))
 
     @property
     def title(self) -> str:
@@ -103,6 +113,7 @@ class Change:
     def public_dict(self) -> dict:
         """Everything but secret content: safe for JSON output and plan files."""
         data = asdict(self)
+        del data["secret_args"]
         if self.redacted:
             data["old"] = data["new"] = None
         if self.secret:
@@ -260,6 +271,7 @@ def compute_plan(
                     item.description,
                     args=dict(item.args),
                     diff=item.description,
+                    secret_args=dict(item.secret_args),
                 )
             )
         elif isinstance(item, DesiredDir):

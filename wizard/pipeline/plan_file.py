@@ -15,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from wizard.pipeline.plan import Change, Plan
+from wizard.pipeline.plan import Change, Plan, change_target
 
 PLAN_FILE_VERSION = 3
 COMPARED_FIELDS = ("action", "old_sha256", "new_sha256", "mode", "owner", "group", "args")
@@ -109,7 +109,10 @@ def _fingerprint(change: dict) -> dict:
 def compare_plans(saved: list[dict], current: list[Change]) -> list[str]:
     """Every difference between the saved changes and a fresh plan, one line each."""
     problems = []
-    saved_by_key = {(c["host"], c["kind"], c["path"] or c["action"]): c for c in saved}
+    saved_by_key = {
+        (c["host"], c["kind"], change_target(c["path"], c["action"], c.get("args") or {})): c
+        for c in saved
+    }
     current_by_key = {c.key: c.public_dict() for c in current}
     for key in sorted(set(saved_by_key) | set(current_by_key)):
         host, _kind, target = key

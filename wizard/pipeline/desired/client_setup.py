@@ -139,18 +139,17 @@ def client_setup(fleet: Fleet) -> list[DesiredItem]:
                     )
                 )
             for edit in takeover.edit_configs:
-                args = _edit(edit, edit.path + RETIRED_SUFFIX, posixpath.dirname(edit.path))
-                add(DesiredCommand("edit-config", edit.describe(takeover.repository), args))
+                args, hashes = _edit(edit, edit.path + RETIRED_SUFFIX, posixpath.dirname(edit.path))
+                what = edit.describe(takeover.repository)
+                add(DesiredCommand("edit-config", what, args, secret_args=hashes))
             for edit in takeover.cron_file_edits:
                 numbers = ", ".join(map(str, edit.lines))
-                add(
-                    DesiredCommand(
-                        "retire-cron-lines",
-                        f"comment out line {numbers} of {edit.path} (`{RETIRED_PREFIX}LINE`): "
-                        "they ran the taken-over setup",
-                        _edit(edit, "", "/etc"),
-                    )
+                args, hashes = _edit(edit, "", "/etc")
+                what = (
+                    f"comment out line {numbers} of {edit.path} (`{RETIRED_PREFIX}LINE`): "
+                    "they ran the taken-over setup"
                 )
+                add(DesiredCommand("retire-cron-lines", what, args, secret_args=hashes))
         borgmatic = require(facts, "the borgmatic path", facts.borgmatic_path)
         cron_line = crontab.client_cron_line(client_schedule(client), borgmatic, paths.config)
         retired = _retired_jobs(takeover, f"{CRONTAB_SOURCE_PREFIX}{owner}")
@@ -183,20 +182,15 @@ def _carried(fleet: Fleet, client: str, facts) -> CarriedOptions | None:
         raise DesiredStateError(client, f"{source.path}: {exc}") from None
 
 
-def _edit(edit: ConfigEdit | LinesEdit, to: str, tmpdir: str) -> dict:
-    """An edit's arguments: hashes and line numbers only (a config may hold a secret)."""
+def _edit(edit: ConfigEdit | LinesEdit, to: str, tmpdir: str) -> tuple[dict, dict]:
+    """An edit's arguments, and the hashes of the file before and after it: those only in
+    the process (a config may hold its passphrase; a hash would let one guess it fast)."""
 
     def sha(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
-    return {
-        "path": edit.path,
-        "to": to,
-        "before": sha(edit.before),
-        "after": sha(edit.after),
-        "lines": list(edit.lines),
-        "tmpdir": tmpdir,
-    }
+    public = {"path": edit.path, "to": to, "lines": list(edit.lines), "tmpdir": tmpdir}
+    return public, {"before": sha(edit.before), "after": sha(edit.after)}
 
 
 def _retired_jobs(takeover: Takeover | None, source: str) -> list[int]:

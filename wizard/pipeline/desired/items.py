@@ -82,6 +82,9 @@ class DesiredCommand:
     name: str
     description: str
     args: dict = field(default_factory=dict)
+    secret_args: dict = field(default_factory=dict)
+    """Arguments never shown or saved (the hashes of a file that may hold a passphrase: a
+    fast oracle for guessing it): the executor takes them from the fresh plan it applies."""
 
 
 @dataclass(frozen=True)
