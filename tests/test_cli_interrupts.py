@@ -1,6 +1,6 @@
-"""Ctrl-C and SIGTERM on the command line (`wizard.cli_interrupts`), the interrupt report's
+"""Ctrl-C and SIGTERM on the command line (`wizard.cli.interrupts`), the interrupt report's
 words (`interrupted_lines`), the command that finishes an interrupted lifecycle command, and
-the progress lines on stderr (`wizard.cli_progress`). The whole CLI, interrupted at every
+the progress lines on stderr (`wizard.cli.progress`). The whole CLI, interrupted at every
 step of a real apply, is in tests/e2e/test_interrupted_apply.py."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from wizard.cli import build_parser
-from wizard.cli_interrupts import finish_apply, interrupt_message
-from wizard.cli_lifecycle import finishing_command
-from wizard.cli_progress import ERASE, ProgressLines
+from wizard.cli.interrupts import finish_apply, interrupt_message
+from wizard.cli.lifecycle import finishing_command
+from wizard.cli.progress import ERASE, ProgressLines
 from wizard.pipeline.apply import ApplyResult, ApplyStepError, HostOutcome
 from wizard.reports import interrupted_lines
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = textwrap.dedent(
     """
     import os, signal, sys, threading, time
-    from wizard.cli_interrupts import cancel_on_interrupt
+    from wizard.cli.interrupts import cancel_on_interrupt
     cancel = threading.Event()
     with cancel_on_interrupt(cancel, "run `borgkeep apply` again") as event:
         os.kill(os.getpid(), getattr(signal, sys.argv[1]))

@@ -111,7 +111,7 @@ def cli_with_host2_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     inventory_path = tmp_path / "inventory.yaml"
     inventory_path.write_text(INVENTORY)
     session = scripted_session(empty_plan_without_host2(), {"host2": REFUSED})
-    monkeypatch.setattr(cli, "_session", lambda args, inventory, quiet=False: session)
+    monkeypatch.setattr(cli.common, "session", lambda args, inventory, quiet=False: session)
     return inventory_path
 
 

@@ -13,9 +13,8 @@ import argparse
 import getpass
 import sys
 
+from wizard.cli.common import EXIT_ERROR, EXIT_OK, err, inventory_path
 from wizard.secrets_store import SecretStore, passphrase_name
-
-EXIT_OK, EXIT_ERROR = 0, 1
 
 
 def add_passphrase_parser(sub, common: argparse.ArgumentParser) -> None:
@@ -36,17 +35,16 @@ def read_passphrase(client: str) -> str:
 
 
 def cmd_passphrase(args: argparse.Namespace) -> int:
-    from wizard import cli
     from wizard.inventory.parse import load_inventory
 
-    inventory = load_inventory(cli.inventory_path(args))
+    inventory = load_inventory(inventory_path(args))
     if args.client not in {client.name for client in inventory.clients}:
         known = ", ".join(client.name for client in inventory.clients) or "none"
-        print(f"borgkeep: no client {args.client!r} in the inventory ({known})", file=sys.stderr)
+        err(f"no client {args.client!r} in the inventory ({known})")
         return EXIT_ERROR
     value = read_passphrase(args.client)
     if not value.strip():
-        print("borgkeep: no passphrase given (nothing stored)", file=sys.stderr)
+        err("no passphrase given (nothing stored)")
         return EXIT_ERROR
     store = SecretStore()
     store.set(passphrase_name(inventory.server.name, args.client), value)

@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from wizard.cli import common
+from wizard.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from wizard.cli.interrupts import cancel_on_interrupt, command_line
+
 if TYPE_CHECKING:  # the engine loads only when a command runs: `--version` stays light
     from wizard.pipeline.lifecycle.request import LifecycleRequest
 
-EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
 
-
-def add_lifecycle_parsers(sub, common: argparse.ArgumentParser) -> None:
+def add_lifecycle_parsers(sub, common_options: argparse.ArgumentParser) -> None:
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, parents=[common], help=help_text)
+        parser = sub.add_parser(name, parents=[common_options], help=help_text)
         parser.add_argument("client", metavar="CLIENT")
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         parser.add_argument(
@@ -86,31 +87,30 @@ def request_of(args: argparse.Namespace) -> LifecycleRequest:
 
 
 def cmd_lifecycle(args: argparse.Namespace) -> int:
-    from wizard import cli
-
     if args.command == "remove" and args.purge_repository not in (None, args.client):
-        cli._fail(
+        common.fail(
             args,
             f"--purge-repository must repeat the client's name exactly (--purge-repository "
             f"{args.client}), not {args.purge_repository!r}: nothing was removed or purged",
         )
         return EXIT_ERROR
     request = request_of(args).checked(datetime.now().strftime("%Y%m%dT%H%M%S"))
-    inventory = cli._load(args)
-    with cli._session(args, inventory, quiet=args.json) as session, session.locked():
+    inventory = common.load(args)
+    with common.session(args, inventory, quiet=args.json) as session, session.locked():
         from wizard.session import LifecycleRefused
 
         try:
             planned = session.plan_lifecycle(request)
         except LifecycleRefused as exc:
-            cli._fail(args, str(exc))
+            common.fail(args, str(exc))
             return EXIT_ERROR
-        return _decide_and_apply(args, session, planned, cli.inventory_path(args))
+        return _decide_and_apply(args, session, planned, common.inventory_path(args))
 
 
 def _decide_and_apply(args, session, planned, inventory_path: Path) -> int:
-    from wizard.reports import lifecycle_plan_text, lifecycle_result_lines, step_error_text
-    from wizard.safe_text import one_line
+    """Show the plan, then stop (a decision is needed, `--json` without `--yes`, or no to
+    the prompt) or apply it."""
+    from wizard.reports import lifecycle_plan_text
 
     payload = {
         "action": planned.request.action,
@@ -125,23 +125,17 @@ def _decide_and_apply(args, session, planned, inventory_path: Path) -> int:
     if planned.choice:
         if args.json:
             print(json.dumps(payload, indent=2))
-        return EXIT_PENDING
+        return EXIT_CHANGES
     if args.json and not args.yes:
         print(json.dumps(payload, indent=2))
-        return EXIT_OK if planned.empty else EXIT_PENDING
-    if not planned.empty and not args.yes:
-        if not sys.stdin.isatty():
-            print(
-                "borgkeep: refusing to apply without confirmation: pass --yes "
-                "(no terminal to ask on)",
-                file=sys.stderr,
-            )
-            return EXIT_ERROR
-        answer = input("Apply these changes? [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
-            print("Nothing applied.")
-            return EXIT_ERROR
-    from wizard.cli_interrupts import cancel_on_interrupt
+        return EXIT_OK if planned.empty else EXIT_CHANGES
+    if not planned.empty and not args.yes and not common.confirmed():
+        return EXIT_ERROR
+    return _apply(args, session, planned, inventory_path, payload)
+
+
+def _apply(args, session, planned, inventory_path: Path, payload: dict) -> int:
+    from wizard.reports import lifecycle_result_lines
 
     finish = f"run `{finishing_command(args)}` again: its plan picks up where this one stopped"
     with cancel_on_interrupt(threading.Event(), finish) as cancel:
@@ -161,21 +155,7 @@ def _decide_and_apply(args, session, planned, inventory_path: Path) -> int:
     if saved:
         lines.append(f"{planned.request.client} left the inventory ({saved})")
     if args.json:
-        payload["result"] = {
-            "ok": outcome.ok,
-            "hosts": {
-                host: {
-                    "done": len(o.done),
-                    "skipped": len(o.skipped),
-                    "error": one_line(step_error_text(o.error)) if o.error else None,
-                }
-                for host, o in outcome.result.outcomes.items()
-            },
-            "notes": outcome.result.notes,
-            "forgotten_secrets": outcome.forgotten,
-            "inventory_saved": saved,
-            "interrupted": interrupted,
-        }
+        payload["result"] = _result_json(outcome, saved, interrupted)
         if interrupted:
             payload["result"]["finish"] = finish
         print(json.dumps(payload, indent=2))
@@ -184,10 +164,29 @@ def _decide_and_apply(args, session, planned, inventory_path: Path) -> int:
     return EXIT_OK if outcome.ok and not interrupted else EXIT_ERROR
 
 
+def _result_json(outcome, saved: str | None, interrupted: bool) -> dict:
+    from wizard.reports import step_error_text
+    from wizard.safe_text import one_line
+
+    return {
+        "ok": outcome.ok,
+        "hosts": {
+            host: {
+                "done": len(o.done),
+                "skipped": len(o.skipped),
+                "error": one_line(step_error_text(o.error)) if o.error else None,
+            }
+            for host, o in outcome.result.outcomes.items()
+        },
+        "notes": outcome.result.notes,
+        "forgotten_secrets": outcome.forgotten,
+        "inventory_saved": saved,
+        "interrupted": interrupted,
+    }
+
+
 def finishing_command(args: argparse.Namespace) -> str:
     """The same command, to run again after an interrupt (without `--yes` or `--json`)."""
-    from wizard.cli_interrupts import command_line
-
     words = [args.command, args.client]
     if args.command == "remove" and args.purge_repository:
         words += ["--purge-repository", args.purge_repository]
