@@ -344,10 +344,13 @@ def test_removing_a_client_shows_the_diffs_and_touches_no_other_line(fleet):
     typo = operator.run("remove", "client2", "--purge-repository", "client3", "--yes")
     assert typo.returncode == 1 and "must repeat" in typo.stderr
     assert _kept_archives(lab, operator, "client2")
+    record = f"{BORG_HOME}/.config/borgkeep/client2.status.json"
+    assert lab.read_file("nas", record) is not None  # an earlier status recorded client2
     purged = operator.run("remove", "client2", "--purge-repository", "client2", "--yes")
     assert purged.returncode == 0, purged.describe()
     assert lab.run("nas", ["test", "-e", f"{REPO_ROOT}/client2"]).returncode != 0
     state = f"{BORG_HOME}/.config/borgkeep/client2.guard.json"
     assert lab.read_file("nas", state) is None
+    assert lab.read_file("nas", record) is None
     assert not [name for name in operator.secrets() if name.endswith("/client2")]
     assert operator.run("plan").returncode == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 
 from wizard.artefacts.guard_program import guard_command, guard_program_path, guard_state_path
+from wizard.hostside.guard_status_cache import status_cache_file
 from wizard.inventory.settings import ServerSettings, repository_url
 from wizard.pipeline.desired.server_prune import FALLBACK_PYTHON
 from wizard.pipeline.facts import HostFacts, client_layout, server_layout
@@ -49,10 +50,12 @@ def read_more(
 def server_extras(
     conn, identity: HostIdentity, facts: HostFacts, settings: ServerSettings, client: str
 ) -> HostFacts:
-    """The guard's state file of `client` (deleted when its repository is purged)."""
+    """The guard's state file of `client` and its status record (deleted when its
+    repository is purged)."""
     spaths = server_layout(facts, settings)
     state = guard_state_path(spaths.state_dir, client)
-    return read_more(conn, identity, settings.borg_user, facts, files=[state])
+    record = status_cache_file(spaths.state_dir, client)
+    return read_more(conn, identity, settings.borg_user, facts, files=[state, record])
 
 
 def client_extras(

@@ -18,6 +18,7 @@ from __future__ import annotations
 from wizard.artefacts import guard_program, managed_block
 from wizard.artefacts.authorized_keys import parse_authorized_keys_block
 from wizard.artefacts.layout import ServerPaths
+from wizard.hostside.guard_status_cache import status_cache_file
 from wizard.inventory.validation import FieldError
 from wizard.pipeline.desired.client_setup import MONITORING_SECRETS
 from wizard.pipeline.desired.items import (
@@ -142,6 +143,8 @@ def server_removal(
         )
     if purge:
         add(PHASE_SERVER_PRUNE, DesiredAbsent(state, borg_user, description="the guard's state"))
+        record = status_cache_file(spaths.state_dir, client)
+        add(PHASE_SERVER_PRUNE, DesiredAbsent(record, borg_user, description="its status record"))
     add(
         PHASE_SERVER_PRUNE,
         DesiredAbsent(
