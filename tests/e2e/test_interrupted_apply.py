@@ -298,7 +298,10 @@ def rotate_key_interrupted_then_rerun(operator: Operator) -> None:
     )
     assert run.returncode == 1, run.describe()
     assert "Interrupted: the step in progress was finished" in run.stdout, run.describe()
-    assert f"  - {CLIENT}: skipped: " in run.stdout, run.describe()  # mid-way indeed
+    # mid-way, unless a loaded machine let the client's last step run before the signal
+    # reached the process (the watcher reads its progress lines late): then all is done
+    done = {("client1", "run switch-key")} <= set(run.steps_seen)
+    assert done or f"  - {CLIENT}: skipped: " in run.stdout, run.describe()
     finish = f"run `borgkeep --inventory {operator.inventory} rotate-key {CLIENT}` again"
     assert f"To finish: {finish}: its plan picks up where this one stopped" in run.stdout
     rerun = operator.run("rotate-key", CLIENT, "--yes")
