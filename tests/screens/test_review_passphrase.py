@@ -84,9 +84,9 @@ def app_passphrase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repository_c
 async def until_asked(app, pilot) -> PassphraseModal:
     for _ in range(200):  # not workers.wait_for_complete(): the wizard's driver never ends
         await pilot.pause(0.05)
-        if isinstance(app.screen, PassphraseModal):
-            return app.screen
-    raise AssertionError(f"no passphrase modal, on {app.screen}")
+        if isinstance(app.screen, PassphraseModal) and app.focused is not None:
+            return app.screen  # up, and its field focused (a loaded machine mounts it first)
+    raise AssertionError(f"no passphrase modal with its field focused, on {app.screen}")
 
 
 def screen_text(app) -> str:
