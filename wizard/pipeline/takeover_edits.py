@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from wizard.artefacts.crontab import RETIRED_PREFIX
+from wizard.artefacts.crontab import retire_cron_lines
 from wizard.pipeline.desired.items import DesiredStateError
 from wizard.takeover.borgmatic_configs import BorgmaticConfig
 from wizard.takeover.config_edit import drop_repository
@@ -136,10 +136,7 @@ def cron_file_edits(jobs: tuple[ScheduledJob, ...], files: HostFiles) -> tuple[L
     for path in dict.fromkeys(job.source for job in jobs):
         before = files.texts[path]
         numbers = sorted({job.line for job in jobs if job.source == path and job.line})
-        lines = before.splitlines(keepends=True)
-        for number in numbers:
-            lines[number - 1] = RETIRED_PREFIX + lines[number - 1]
-        after = "".join(lines)
+        after = retire_cron_lines(before, numbers)
         if after and not after.endswith("\n"):
             after += "\n"
         edits.append(LinesEdit(path, before, after, tuple(numbers)))
