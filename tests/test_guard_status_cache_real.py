@@ -8,15 +8,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.guard_lab import CLIENT, GuardLab, day_at, describe, python_ok, stamp
+from tests.guard_lab import CLIENT, GuardLab, describe, python_ok, stamp
 from tests.real_tools import BORG, BORGMATIC_BINARIES, missing
 
-GENUINE = [f"{CLIENT}-{stamp(day_at(days))}" for days in (4, 3, 2, 1)]
+# one archive a day, the newest 18 hours old: inside the lab's one-day `stale_after`
+# whatever the time of day (a fixed hour made it stale after 03:00 UTC)
+_NOW = datetime.now(UTC)
+MOMENTS = [_NOW - timedelta(days=days, hours=-6) for days in (4, 3, 2, 1)]
+GENUINE = [f"{CLIENT}-{stamp(moment)}" for moment in MOMENTS]
 
 
 @pytest.fixture
@@ -36,8 +40,8 @@ def lab(tmp_path: Path) -> GuardLab:
     source.mkdir()
     (source / "blob.bin").write_bytes(os.urandom(300_000))
     lab.client_borg("init", "--encryption", "repokey-blake2", "REPO")
-    for name, days in zip(GENUINE, (4, 3, 2, 1), strict=True):
-        lab.client_borg("create", "--timestamp", stamp(day_at(days)), f"REPO::{name}", str(source))
+    for name, moment in zip(GENUINE, MOMENTS, strict=True):
+        lab.client_borg("create", "--timestamp", stamp(moment), f"REPO::{name}", str(source))
     result = lab.run_guard("init", CLIENT)
     assert result.returncode == 0, describe(result)
     return lab
