@@ -67,7 +67,6 @@ ALLOWED_CYCLES: dict[frozenset[str], str] = {}
 # Modules over MAX_MODULE_LINES: why each may stay long for now.
 LONG_MODULES: dict[str, str] = {
     "wizard.session": "issue 24 item 1: the front door loses verify's and the lifecycle's state",
-    "wizard.pipeline.plan": "issue 24 item 3: compute_plan becomes one function per item kind",
     "wizard.pipeline.takeover_plan": "issue 21's takeover, still growing: split when it lands",
     "wizard.takeover.command_lines": "one grammar (a job's shell words) read in one place",
     "wizard.takeover.scheduled_jobs": "cron and systemd jobs side by side: split by source",
@@ -81,7 +80,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "wizard.hostside.guard_prune:_prune_hidden": "the prune's steps on the host, in order",
     "wizard.hostside.guard_health:judge_client": "one verdict per client, every rule in order",
     "wizard.pipeline.takeover_plan:plan_takeover": "issue 21's takeover, still growing",
-    "wizard.pipeline.plan:compute_plan": "issue 24 item 3: one function per kind of item",
     "wizard.pipeline.existing_setup:existing_setup_warnings": "issue 21: one warning per finding",
     "wizard.pipeline.desired.server_prune:server_prune": "the prune phase's items, in order",
     "wizard.pipeline.desired.client_setup:client_setup": "the client phase's items, in order",

@@ -4,7 +4,7 @@ a crontab), each with the account it runs as and its stdin: pure, for the execut
 from __future__ import annotations
 
 from wizard.pipeline.identity import HostIdentity
-from wizard.pipeline.plan import Change, sha256_text
+from wizard.pipeline.plan_change import Change, sha256_text
 from wizard.remote import scripts
 from wizard.remote.identity import RunAs
 
