@@ -1,7 +1,8 @@
 """Planning a client's later life on hand-made facts of an applied fleet: retiring it (every
 other line byte for byte, deletions as diffs, purging only on request), rotating its key
 (one line), recovering (the guard's report in, the right commands out) and restoring (a
-new directory unless asked otherwise). No network: the session's facts are set by hand."""
+new directory unless asked otherwise). No network: the session's facts are set by hand, and
+planned from its snapshot with the readings a test gives."""
 
 from __future__ import annotations
 
@@ -19,11 +20,16 @@ from wizard.artefacts.guard_program import (
 )
 from wizard.artefacts.managed_block import parse_managed_block
 from wizard.inventory.validation import FieldError
-from wizard.pipeline.apply import Executor
 from wizard.pipeline.desired.items import DesiredStateError
 from wizard.pipeline.facts import FileState
-from wizard.pipeline.lifecycle.request import LifecycleRefused, LifecycleRequest
+from wizard.pipeline.lifecycle.actions import plan_request
+from wizard.pipeline.lifecycle.request import (
+    LifecycleReadings,
+    LifecycleRefused,
+    LifecycleRequest,
+)
 from wizard.pipeline.plan import SECRET_REMOVED
+from wizard.pipeline.write_units import final_content
 from wizard.reports import lifecycle_plan_text
 from wizard.session import FleetSession
 
@@ -63,8 +69,13 @@ def applied_session(store: MemoryStore | None = None) -> FleetSession:
     return session
 
 
-def planned(session: FleetSession, request: LifecycleRequest):
-    return session._plan_for(request.checked(STAMP))
+def planned(
+    session: FleetSession, request: LifecycleRequest, readings: LifecycleReadings | None = None
+):
+    """The plan of `request` on the session's facts (and the guard's or the client's
+    readings), as `plan_lifecycle` makes it after its gather."""
+    readings = readings or LifecycleReadings()
+    return plan_request(session.snapshot(), readings, request.checked(STAMP), session.store)
 
 
 def change(plan, host: str, path_or_action: str):
@@ -173,10 +184,12 @@ def test_rotation_changes_one_line_to_a_placeholder_and_keeps_the_old_key_on_fai
     assert "<public key of host1: generated on host1 during apply>" in plus[0]
     ((blob, old),) = plan.kept_keys.items()
     assert plan.placeholders == {blob: "host1"} and old in old_text
-    executor = Executor(plan, {}, "nas", MemoryStore(), {})
-    assert executor._final_content(keys) == old_text  # generation failed: nothing changes
-    executor.generated_keys["host1"] = "ssh-ed25519 AAAANEW"
-    assert "AAAANEW borgkeep:host1" in executor._final_content(keys)
+    failed = final_content(keys, plan.placeholders, plan.kept_keys, {})
+    assert failed == old_text  # generation failed: nothing changes
+    generated = {"host1": "ssh-ed25519 AAAANEW"}
+    assert "AAAANEW borgkeep:host1" in final_content(
+        keys, plan.placeholders, plan.kept_keys, generated
+    )
     switch = change(plan, "host1", "switch-key")
     assert switch.args["old_key"] == KEY and switch.args["new_key"] == KEY + ".rotating"
 
@@ -250,8 +263,8 @@ def inspect_report(possible: bool = True) -> str:
 
 def test_recover_shows_what_vanished_and_asks_for_a_choice():
     session = applied_session()
-    session._inspect = inspect_report()
-    result = planned(session, LifecycleRequest("recover", "host1"))
+    readings = LifecycleReadings(inspect=inspect_report())
+    result = planned(session, LifecycleRequest("recover", "host1"), readings)
     assert result.plan.empty and result.choice and "--rollback" in result.choice
     text = lifecycle_plan_text(result)
     assert "host1-2026-01-01T03:00:00" in text and "first seen 2026-01-01T05:30:00" in text
@@ -261,8 +274,8 @@ def test_recover_shows_what_vanished_and_asks_for_a_choice():
 
 def test_recover_by_rollback_runs_the_guard_then_forgets_the_clients_cache():
     session = applied_session()
-    session._inspect = inspect_report()
-    plan = planned(session, LifecycleRequest("recover", "host1", mode="rollback")).plan
+    readings = LifecycleReadings(inspect=inspect_report())
+    plan = planned(session, LifecycleRequest("recover", "host1", mode="rollback"), readings).plan
     rollback = change(plan, "nas", "guard-rollback")
     assert rollback.args["transaction"] == 12 and rollback.args["user"] == "borg"
     forget = change(plan, "host1", "forget-cache")
@@ -272,10 +285,10 @@ def test_recover_by_rollback_runs_the_guard_then_forgets_the_clients_cache():
 
 def test_recover_refuses_a_rollback_the_guard_says_is_impossible():
     session = applied_session()
-    session._inspect = inspect_report(possible=False)
+    readings = LifecycleReadings(inspect=inspect_report(possible=False))
     with pytest.raises(LifecycleRefused, match="compact"):
-        planned(session, LifecycleRequest("recover", "host1", mode="rollback"))
-    plan = planned(session, LifecycleRequest("recover", "host1", mode="acknowledge")).plan
+        planned(session, LifecycleRequest("recover", "host1", mode="rollback"), readings)
+    plan = planned(session, LifecycleRequest("recover", "host1", mode="acknowledge"), readings).plan
     assert [c.action for c in plan.changes] == ["guard-acknowledge"]
 
 
@@ -312,8 +325,8 @@ def test_restore_requests_are_checked_before_anything(path, to, overwrite, field
 
 def test_restore_goes_into_a_new_directory_from_the_newest_archive():
     session = applied_session()
-    session._listing = LISTING
-    plan = planned(session, LifecycleRequest("restore", "host1", path="/etc/hosts")).plan
+    readings = LifecycleReadings(listing=LISTING)
+    plan = planned(session, LifecycleRequest("restore", "host1", path="/etc/hosts"), readings).plan
     (restore,) = plan.changes
     assert restore.args["archive"] == "host1-2026-01-02T03:00:00"
     assert restore.args["destination"] == f"/var/tmp/borgkeep-restore-host1-{STAMP}"
@@ -323,15 +336,17 @@ def test_restore_goes_into_a_new_directory_from_the_newest_archive():
 
 def test_restore_refuses_an_unknown_archive_and_an_existing_directory():
     session = applied_session()
-    session._listing = LISTING
+    readings = LifecycleReadings(listing=LISTING)
     with pytest.raises(LifecycleRefused, match="no archive 'nope'"):
-        planned(session, LifecycleRequest("restore", "host1", path="/etc", archive="nope"))
+        planned(
+            session, LifecycleRequest("restore", "host1", path="/etc", archive="nope"), readings
+        )
     host1 = session.facts["host1"]
     session.facts["host1"] = replace(host1, existing=host1.existing | {"/srv/restore"})
     request = LifecycleRequest("restore", "host1", path="/etc", destination="/srv/restore")
     with pytest.raises(LifecycleRefused, match="--overwrite"):
-        planned(session, request)
-    plan = planned(session, replace(request, overwrite=True)).plan
+        planned(session, request, readings)
+    plan = planned(session, replace(request, overwrite=True), readings).plan
     assert plan.changes[0].args["fresh"] is False and "REPLACING" in plan.changes[0].diff
 
 
