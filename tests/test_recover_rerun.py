@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from tests.test_lifecycle_plan import applied_session, inspect_report, planned
-from wizard.pipeline.lifecycle.request import LifecycleRequest
+from wizard.pipeline.lifecycle.request import LifecycleReadings, LifecycleRequest
 
 
 def rolled_back_report() -> str:
@@ -27,9 +27,8 @@ def rolled_back_report() -> str:
 
 def test_a_rollback_asked_again_forgets_the_clients_cache_when_borg_refuses_it():
     session = applied_session()
-    session._inspect = rolled_back_report()
-    session._client_refuses = True
-    result = planned(session, LifecycleRequest("recover", "host1", mode="rollback"))
+    readings = LifecycleReadings(inspect=rolled_back_report(), client_refuses=True)
+    result = planned(session, LifecycleRequest("recover", "host1", mode="rollback"), readings)
     assert [(c.host, c.action) for c in result.plan.changes] == [("host1", "forget-cache")]
     assert result.plan.changes[0].args["repository_id"] == "cd" * 32
     assert any("rolled back already" in note for note in result.notes)
@@ -37,8 +36,7 @@ def test_a_rollback_asked_again_forgets_the_clients_cache_when_borg_refuses_it()
 
 def test_a_rollback_asked_again_has_nothing_to_do_once_the_client_accepts_it():
     session = applied_session()
-    session._inspect = rolled_back_report()
-    session._client_refuses = False
-    result = planned(session, LifecycleRequest("recover", "host1", mode="rollback"))
+    readings = LifecycleReadings(inspect=rolled_back_report(), client_refuses=False)
+    result = planned(session, LifecycleRequest("recover", "host1", mode="rollback"), readings)
     assert result.plan.empty and result.choice is None
     assert "nothing to recover for host1" in result.notes

@@ -1,13 +1,13 @@
-"""Verify says what it does as it goes (one event per host and step, through the session's
-`on_event`), and a step whose command stays silent past its limit is a failed proof naming
+"""Verify says what it does as it goes (one event per host and step, through the `on_event`
+the session hands it), and a step whose command stays silent past its limit is a failed proof naming
 the host and the step, not a wait without end."""
 
 from __future__ import annotations
 
-from tests.planning import fresh_fleet
+from tests.planning import fresh_fleet, plan_for
+from wizard.pipeline.snapshot import FleetSnapshot
 from wizard.pipeline.verify import CLIENT_PROBES, GUARD_CHECKS, verify_fleet
 from wizard.remote.errors import RemoteCommandTimeout
-from wizard.session import FleetSession
 
 
 class SilentConnection:
@@ -23,12 +23,12 @@ class SilentConnection:
 def test_a_silent_probe_fails_naming_host_and_step_and_every_step_is_reported() -> None:
     inventory, settings, facts, passphrases = fresh_fleet()
     events: list[tuple[str, str, str]] = []
-    session = FleetSession(inventory, on_event=lambda *event: events.append(event))
-    session.settings, session.facts, session.passphrases = settings, facts, passphrases
-    session.connections = {name: SilentConnection(f"root@{name}:22") for name in facts}
+    snapshot = FleetSnapshot(inventory, settings, facts)
+    connections = {name: SilentConnection(f"root@{name}:22") for name in facts}
     clients = [c.name for c in inventory.clients]
+    _, plan = plan_for(inventory, settings, facts, passphrases)
 
-    report = verify_fleet(session)
+    report = verify_fleet(snapshot, connections, plan, lambda *event: events.append(event))
 
     limit = "no answer for 60 s (BORGKEEP_STEP_TIMEOUT sets the limit in seconds)"
     for client in clients:

@@ -28,6 +28,7 @@ from wizard.pipeline.apply import ApplyResult, HostOutcome
 from wizard.session import FleetSession
 
 SIZE = (100, 36)
+SESSION_STATUS = FleetSession.status  # the real one: the screens' conftest stands one in
 
 
 async def until(pilot, condition, what: str, tries: int = 600) -> None:
@@ -261,7 +262,7 @@ async def test_a_server_never_applied_says_so_on_the_welcome_screen(tmp_path, mo
         def run(self, script, **options):
             raise AssertionError("nothing runs as a user that does not exist")
 
-    monkeypatch.setattr(FleetSession, "status", day_two.DayTwoActions.status)
+    monkeypatch.setattr(FleetSession, "status", SESSION_STATUS)
     monkeypatch.setattr(FleetSession, "_connect", lambda self, name: Connection())
     monkeypatch.setattr(day_two, "gather_basic", lambda conn, host, users=(): server_facts())
     app = rerun_app(tmp_path)

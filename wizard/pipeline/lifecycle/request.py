@@ -89,3 +89,17 @@ class LifecyclePlan:
     @property
     def empty(self) -> bool:
         return self.plan.empty
+
+
+@dataclass(frozen=True)
+class LifecycleReadings:
+    """What a lifecycle request reads besides the facts (`wizard.pipeline.lifecycle.facts`),
+    handed to its planner with the gather's snapshot."""
+
+    inspect: str | None = None
+    """recover: the guard's inspection of the client's repository (its JSON report)."""
+    listing: str | None = None
+    """restore: the client's archives, listed through its own key."""
+    client_refuses: bool = False
+    """recover --rollback with nothing left to roll back: Borg on the client still refuses
+    its repository (its cache is ahead of the rolled-back repository)."""
