@@ -13,9 +13,10 @@ from screens.app import BorgkeepApp
 from screens.clients import ClientsScreen
 from screens.lifecycle import ActionMenu, LifecycleScreen
 from screens.modals import ConfirmModal
-from tests.test_lifecycle_plan import LISTING, STAMP, applied_session, inspect_report
+from tests.test_lifecycle_plan import LISTING, STAMP, applied_session, inspect_report, planned
 from wizard.inventory.parse import load_inventory
 from wizard.pipeline.apply import ApplyResult, HostOutcome
+from wizard.pipeline.lifecycle.request import LifecycleReadings
 from wizard.session import LifecycleOutcome
 
 SIZE = (100, 40)
@@ -27,14 +28,13 @@ class FakeSession:
 
     def __init__(self) -> None:
         self.real = applied_session()
-        self.real._inspect = inspect_report()
-        self.real._listing = LISTING
+        self.readings = LifecycleReadings(inspect=inspect_report(), listing=LISTING)
         self.on_unknown_host_key = None
         self.on_event = None
         self.applied = []
 
     def plan_lifecycle(self, request):
-        return self.real._plan_for(request.checked(STAMP))
+        return planned(self.real, request, self.readings)
 
     def apply_lifecycle(self, planned, cancel=None):
         self.applied.append(planned)
