@@ -192,6 +192,11 @@ class StepFooter(Footer):
             self.call_after_refresh(self.recompose)
 
 
+def invalid_fields(node: Widget) -> list[str]:
+    """Every invalid field under `node`, by its human name, with its problem."""
+    return [f"{field.label}: {p}" for field in node.query(FieldInput) if (p := field.problem())]
+
+
 class StepScreen(Screen):
     """One wizard step. Subclasses compose `compose_body`, say when they are complete with
     `can_go_next`, and return their result from `collect` (None keeps the screen open)."""
@@ -249,7 +254,7 @@ class StepScreen(Screen):
 
     def field_problems(self) -> list[str]:
         """Every invalid field of this step, by its human name."""
-        return [f"{field.label}: {p}" for field in self.query(FieldInput) if (p := field.problem())]
+        return invalid_fields(self)
 
     @on(Input.Changed)
     def _field_changed(self, event: Input.Changed) -> None:

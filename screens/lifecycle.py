@@ -21,24 +21,19 @@ from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
     Checkbox,
-    Label,
     LoadingIndicator,
-    RadioButton,
     RadioSet,
     RichLog,
     Static,
-    Tree,
 )
 from textual.worker import Worker, WorkerState
 
-from screens.base import FieldInput, FieldValidator, StepScreen, TickBox, field_row
-from screens.diff_view import DiffView
+from screens.base import StepScreen
+from screens.lifecycle_options import LifecycleOptions
 from screens.modals import ConfirmModal, ask_host_key_from_thread
-from screens.review import DiffBox
-from wizard.inventory.validation import check_absolute_path, check_source_directory
+from screens.plan_viewer import PlanViewer
 from wizard.reports import (
     change_heading,
-    change_label,
     event_line,
     lifecycle_result_lines,
     lifecycle_title,
@@ -59,11 +54,18 @@ ACTION_LABELS = {
     "recover": "Recover after a guard refusal (acknowledge or roll back)",
     "restore": "Restore a file onto it",
 }
-RECOVER_CHOICES = (
-    (None, "Show what vanished"),
-    ("acknowledge", "Acknowledge: the deletion was deliberate"),
-    ("rollback", "Roll back: bring the vanished archives back"),
-)
+
+
+def lifecycle_diff_title(change: Change, wrap: bool, maximised: bool) -> Content:
+    """The change's heading, then what it is (a command's heading says it) and the key."""
+    size = "restore (m)" if maximised else "maximise (m)"
+    about = size if change.kind == "command" else f"{change.description} · {size}"
+    return Content.assemble((change_heading(change), "bold"), "\n", (about, "dim"))
+
+
+def wraps_always(change: Change) -> bool:
+    """A lifecycle change's diff wraps (a few short lines, or a key line to read whole)."""
+    return True
 
 
 def new_session(state) -> FleetSession:
@@ -165,76 +167,18 @@ class LifecycleScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="body"):
-            with Vertical(id="lc-options"):
-                yield from self.compose_options()
+            yield LifecycleOptions(self.action, self.client, id="lc-options")
             yield Static("", id="lc-notes", markup=False)
-            with Horizontal(id="lc-main"):
-                yield Tree("changes", id="lc-tree")
-                with DiffBox(id="lc-diff-box"):
-                    yield Static("", id="lc-diff-title")
-                    yield DiffView("", id="lc-diff", classes="-wrap")
+            yield PlanViewer(lifecycle_diff_title, wraps_always, prefix="lc-", id="lc-main")
             yield LoadingIndicator(id="lc-working")
             yield Static("", id="lc-status", markup=False)
             yield RichLog(id="lc-log", wrap=True, markup=False, max_lines=500)
-
-    def compose_options(self) -> ComposeResult:
-        if self.action == "remove":
-            yield TickBox(
-                "Also delete its repository and every archive (cannot be undone)",
-                id="purge",
-                compact=True,
-            )
-            yield field_row(
-                "Type its name",
-                FieldInput(
-                    id="purge-confirm",
-                    label="the client's name, to confirm the purge",
-                    placeholder=self.client,
-                ),
-                classes="purge-row",
-            )
-        elif self.action == "recover":
-            with RadioSet(id="mode", compact=True):
-                for index, (_, label) in enumerate(RECOVER_CHOICES):
-                    yield RadioButton(label, value=index == 0)
-        elif self.action == "restore":
-            yield field_row(
-                "Path",
-                FieldInput(
-                    id="restore-path",
-                    label="path to restore",
-                    placeholder="/etc/hosts (as it was on the client)",
-                    takes_question_mark=True,
-                    validators=[FieldValidator(check_source_directory, "PATH")],
-                ),
-            )
-            yield field_row(
-                "Archive",
-                FieldInput(id="restore-archive", label="archive", placeholder="the newest"),
-            )
-            yield field_row(
-                "Into",
-                FieldInput(
-                    id="restore-to",
-                    label="destination",
-                    placeholder="a new /var/tmp/borgkeep-restore-… directory",
-                    validators=[FieldValidator(check_absolute_path, "--to", optional=True)],
-                ),
-            )
-            yield TickBox(
-                "Into an existing directory, replacing files there", id="overwrite", compact=True
-            )
-        else:
-            yield Label("A new key pair is generated on the client; nothing else changes.")
 
     def on_mount(self) -> None:
         self.previous_title = self.app.sub_title
         super().on_mount()
         self.query_one("#lc-working").display = False
         self.query_one("#lc-log").display = False
-        for row in self.query(".purge-row"):
-            row.display = False
-        self.query_one("#lc-tree", Tree).show_root = False
         if self.action in ("remove", "rotate-key", "recover"):
             self.action_plan()
 
@@ -242,42 +186,10 @@ class LifecycleScreen(StepScreen):
 
     def request(self) -> LifecycleRequest | str:
         """The request the options describe, or why there is none yet."""
-        if self.action == "remove":
-            purge = self.query_one("#purge", Checkbox).value
-            typed = self.query_one("#purge-confirm", FieldInput).value.strip()
-            if purge and typed != self.client:
-                return f"to delete the repository too, type {self.client} to confirm"
-            return LifecycleRequest("remove", self.client, purge=purge)
-        if self.action == "recover":
-            index = self.query_one("#mode", RadioSet).pressed_index
-            mode = RECOVER_CHOICES[max(index, 0)][0]
-            return LifecycleRequest("recover", self.client, mode=mode)
-        if self.action == "restore":
-            path = self.query_one("#restore-path", FieldInput)
-            if not path.value.strip():
-                return "enter the path to restore"
-            problems = self.field_problems()
-            if problems:
-                return problems[0]
-            archive = self.query_one("#restore-archive", FieldInput).value.strip() or None
-            to = self.query_one("#restore-to", FieldInput).value.strip() or None
-            return LifecycleRequest(
-                "restore",
-                self.client,
-                path=path.value.strip(),
-                archive=archive,
-                destination=to,
-                overwrite=self.query_one("#overwrite", Checkbox).value,
-            )
-        return LifecycleRequest(self.action, self.client)
-
-    @on(Checkbox.Changed, "#purge")
-    def purge_toggled(self, event: Checkbox.Changed) -> None:
-        for row in self.query(".purge-row"):
-            row.display = event.value
-        self._forget_plan()
+        return self.query_one(LifecycleOptions).request()
 
     @on(RadioSet.Changed)
+    @on(Checkbox.Changed, "#purge")
     @on(Checkbox.Changed, "#overwrite")
     def option_changed(self) -> None:
         self._forget_plan()
@@ -320,42 +232,19 @@ class LifecycleScreen(StepScreen):
         elif planned.plan.empty:
             notes.append(plan_headline(planned.plan, "Nothing to do."))
         self.query_one("#lc-notes", Static).update("\n".join(safe_text(n, False) for n in notes))
-        tree = self.query_one("#lc-tree", Tree)
-        tree.clear()
-        first = None
-        for host in planned.plan.hosts:
-            changes = planned.plan.for_host(host)
-            if not changes:
-                continue
-            node = tree.root.add(f"{host} · {len(changes)} change(s)", expand=True)
-            for change in changes:
-                leaf = node.add_leaf(change_label(change), data=change)
-                first = first or leaf
-        tree.root.expand()
+        rows = [
+            (host, f"{host} · {len(changes)} change(s)", changes)
+            for host in planned.plan.hosts
+            if (changes := planned.plan.for_host(host))
+        ]
+        first = self.query_one(PlanViewer).show_plan(rows)
         self.query_one("#lc-main").display = first is not None
         self.query_one("#lc-notes").set_class(first is None, "-alone")
-        if first is not None:
-            self._show_change(first.data)
         count = len(planned.plan.changes)
         self._status(f"{count} change(s) planned; Apply… to apply them" if count else "")
 
-    def _show_change(self, change: Change) -> None:
-        size = "restore (m)" if self.maximized else "maximise (m)"
-        about = size if change.kind == "command" else f"{change.description} · {size}"
-        title = Content.assemble((change_heading(change), "bold"), "\n", (about, "dim"))
-        self.query_one("#lc-diff-title", Static).update(title)
-        self.query_one("#lc-diff", DiffView).show_diff(change.diff or change.description)
-
-    @on(Tree.NodeHighlighted, "#lc-tree")
-    def node_highlighted(self, event: Tree.NodeHighlighted) -> None:
-        if isinstance(event.node.data, Change):
-            self._show_change(event.node.data)
-
     def action_maximise(self) -> None:
-        if self.maximized is not None:
-            self.minimize()
-        else:
-            self.maximize(self.query_one("#lc-diff-box", DiffBox), container=False)
+        self.query_one(PlanViewer).toggle_maximise()
 
     # --- applying -----------------------------------------------------------------------
 

@@ -5,63 +5,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import LoadingIndicator, Static, Tree
+from textual.widgets import LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import StepScreen
-from screens.diff_view import DiffView
 from screens.modals import ConfirmModal, PathModal, TakeoverModal, asking_session
+from screens.plan_viewer import PlanViewer
 from screens.review_takeover import PassphraseModal, review_order, takeover_firsts
+from screens.review_texts import (
+    confirmation_text,
+    diff_title,
+    host_label,
+    host_note,
+    takeover_lines,
+    warnings_of,
+    warnings_text,
+)
 from screens.takeover_choice import left_out_by_choice, remember_left_out
-from wizard.reports import (
-    change_heading,
-    change_label,
-    phase_name,
-    plan_headline,
-    plan_summary,
-    safe_text,
-    wraps_by_default,
-)
-from wizard.session import (
-    Change,
-    FleetSession,
-    Plan,
-    TakeoverChoiceNeeded,
-    plan_warnings,
-    takeover_choice,
-)
+from wizard.reports import plan_headline, plan_summary, safe_text, wraps_by_default
+from wizard.session import Change, FleetSession, Plan, TakeoverChoiceNeeded, takeover_choice
 
 PLAN_FILE_NAME = "borgkeep.plan"
-
-
-def diff_title(change: Change, wrap: bool, maximised: bool = False) -> Content:
-    """The full heading (host, verb, whole path), the phase, and the keys for this view."""
-    about = phase_name(change)
-    if change.kind in ("file", "crontab") and change.description:
-        about += f" · {change.description}"
-    size = "restore (m or esc)" if maximised else "maximise (m)"
-    return Content.assemble(
-        (change_heading(change), "bold"),
-        "\n",
-        (f"{about} · wrap {'on' if wrap else 'off'} (w) · {size}", "dim"),
-    )
 
 
 def gather_and_plan(session: FleetSession, leave_out: frozenset[str] = frozenset()) -> Plan:
     session.gather()
     return session.plan(leave_out=leave_out)
-
-
-class DiffBox(VerticalScroll):
-    """The diff of the selected change; `m` maximises it (escape or `m` restores)."""
-
-    ALLOW_MAXIMIZE = True
 
 
 class ReviewScreen(StepScreen):
@@ -98,30 +72,32 @@ class ReviewScreen(StepScreen):
 
     def __init__(self, state) -> None:
         super().__init__(state)
-        self.wrap_choice: bool | None = None
-        """None: wrap key lines only; True/False: the operator's choice for every diff."""
-        self.shown: Change | None = None
         self.passphrases_tried: set[str] = set()
         """Clients whose repository passphrase was given here (asked again: it was wrong)."""
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="body"):
             yield Static("", id="plan-summary", markup=False)
-            with Horizontal(id="review-main"):
-                yield Tree("plan", id="plan-tree")
-                with DiffBox(id="diff-box"):
-                    yield Static("", id="diff-title")
-                    yield DiffView("", id="diff")
+            yield PlanViewer(diff_title, wraps_by_default, id="review-main")
             yield LoadingIndicator(id="planning")
             yield Static("", id="plan-warnings", markup=False)
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#plan-tree", Tree).focus()
+        self.viewer.tree.focus()
         if self.state.plan is None:
             self.action_replan()
         else:
             self._show_plan()
+
+    @property
+    def viewer(self) -> PlanViewer:
+        return self.query_one(PlanViewer)
+
+    @property
+    def shown(self) -> Change | None:
+        """The change whose diff is on screen."""
+        return self.viewer.shown
 
     # --- planning ---------------------------------------------------------------------
 
@@ -232,173 +208,70 @@ class ReviewScreen(StepScreen):
     def _show_error(self, message: str) -> None:
         """No plan: nothing of an earlier one stays on screen to be read as this one's."""
         self.query_one("#planning").display = False
-        self.query_one("#plan-tree", Tree).clear()
-        self.shown = None
-        self.query_one("#diff-title", Static).update("")
-        self.query_one("#diff", DiffView).update("")
+        self.viewer.clear()
         self.query_one("#plan-warnings", Static).update("")
         summary = self.query_one("#plan-summary", Static)
         summary.update(message)
         summary.set_classes("bad")
 
     def _show_plan(self, cursor_host: str | None = None) -> None:
+        """The plan in the tree, on the host `cursor_host` (by default, on a takeover's
+        first diff, or showing the first diff), its summary and its warnings."""
         plan = self.state.plan
         assert plan is not None
         self.query_one("#planning").display = False
         self.query_one("#plan-summary", Static).set_classes("")
-        tree = self.query_one("#plan-tree", Tree)
-        tree.clear()
-        tree.root.expand()
-        tree.show_root = False
-        first = cursor = None
+        order = review_order(plan, self.state.server_name)
         takeover = takeover_firsts(plan)[1]
-        for host, changes in review_order(plan, self.state.server_name):
-            host_node = tree.root.add(self._host_label(host), data=("host", host), expand=True)
-            cursor = host_node if host == cursor_host else cursor
-            for change in changes:
-                leaf = host_node.add_leaf(Text(change_label(change)), data=("change", change))
-                first = first or leaf
-                if cursor_host is None and cursor is None and id(change) in takeover:
-                    cursor = leaf  # a takeover opens on its own diffs
+        firsts = (change for _, changes in order for change in changes if id(change) in takeover)
+        cursor = cursor_host or next(firsts, None)
+        rows = [(host, host_label(self.state, host), changes) for host, changes in order]
+        viewer = self.viewer
+        viewer.show_plan(rows, cursor=None if plan.empty else cursor)
         self._update_summary()
         self.query_one("#plan-warnings", Static).update(self._warnings_text())
         if plan.empty:
-            self.shown = None
-            self.query_one("#diff-title", Static).update("")
-            diff = self.query_one("#diff", Static)
-            diff.add_class("-wrap")
-            diff.update(Content(plan_headline(plan)))
-        elif cursor is not None:
-            self.call_after_refresh(self._cursor_to, cursor)
-        elif first is not None:
-            self._show_change(first.data[1])
+            viewer.show_note("", Content(plan_headline(plan)))
         if self.maximized is None:
-            tree.focus()
-
-    def _cursor_to(self, node) -> None:
-        """Move the tree's cursor to `node` once the rebuilt tree has placed it in a line
-        (`last_line` builds the lines; a node not placed yet has line -1)."""
-        tree = self.query_one("#plan-tree", Tree)
-        last = tree.last_line
-        if 0 <= node.line <= last:
-            tree.move_cursor(node)
+            viewer.tree.focus()
 
     def _warnings_text(self) -> str:
-        plan = self.state.plan
-        warnings = plan_warnings(plan) if plan else []
-        session = self.state.session
-        if session is not None:
-            warnings += [
-                f"{host} is unreachable and will NOT be configured: {why}"
-                for host, why in session.errors.items()
-            ]
-            if session.store.warning:
-                warnings.append(session.store.warning)
-        takeovers = [f"↻ {line}" for line in self._takeover_lines()]
+        warnings = warnings_of(self.state)
+        takeovers = takeover_lines(self.state.plan)
         box = self.query_one("#plan-warnings")
         box.set_class(bool(warnings), "warn")
         box.set_class(bool(takeovers), "-takeover")
-        lines = takeovers + [f"⚠ {safe_text(w, keep_newlines=False)}" for w in warnings]
-        return "\n".join(lines) if lines else "No warnings."
-
-    def _takeover_lines(self, host: str | None = None) -> list[str]:
-        """What each takeover in the plan changes (`Takeover.describe()`), by client."""
-        plan = self.state.plan
-        takeovers = plan.takeovers if plan is not None else {}
-        return [
-            safe_text(f"{client}: {line}", keep_newlines=False)
-            for client, takeover in takeovers.items()
-            if host in (None, client)
-            for line in takeover.describe()
-        ]
-
-    def _host_label(self, host: str) -> Text:
-        plan = self.state.plan
-        n = len(plan.for_host(host)) if plan else 0
-        role = " (server)" if host == self.state.server_name else ""
-        if host in self.state.left_out:
-            return Text.assemble(("[ ] ", "bold"), f"{host}{role} · left out", style="dim")
-        return Text.assemble(("[x] ", "bold"), f"{host}{role} · {n} change{'s' * (n != 1)}")
+        return warnings_text(takeovers, warnings)
 
     def _update_summary(self) -> None:
         plan = self.state.plan
         if plan is not None:
             self.query_one("#plan-summary", Static).update(plan_summary(plan, self.state.left_out))
 
-    # --- the diff ---------------------------------------------------------------------
+    # --- the viewer -------------------------------------------------------------------
 
-    def _wraps(self, change: Change) -> bool:
-        return wraps_by_default(change) if self.wrap_choice is None else self.wrap_choice
-
-    def _show_change(self, change: Change) -> None:
-        self.shown = change
-        wrap = self._wraps(change)
-        maximised = self.maximized is not None
-        self.query_one("#diff-title", Static).update(diff_title(change, wrap, maximised))
-        diff = self.query_one("#diff", DiffView)
-        diff.set_class(wrap, "-wrap")
-        diff.show_diff(change.diff or change.description)
-        box = self.query_one("#diff-box", DiffBox)
-        box.scroll_to(0, 0, animate=False)
-
-    @on(Tree.NodeHighlighted, "#plan-tree")
-    def node_highlighted(self, event: Tree.NodeHighlighted) -> None:
-        data = event.node.data
-        if not data:
-            return
-        if data[0] == "change":
-            self._show_change(data[1])
-            return
-        host = data[1]
-        self.shown = None
-        changes = self.state.plan.for_host(host) if self.state.plan else []
-        state = "left out of" if host in self.state.left_out else "part of"
-        self.query_one("#diff-title", Static).update(Content.styled(host, "bold"))
-        self.query_one("#diff", Static).add_class("-wrap")
-        takeover = "".join(f"\n  {line}" for line in self._takeover_lines(host))
-        if takeover:
-            takeover = f"\n\nIts existing Borg setup is taken over:{takeover}"
-        self.query_one("#diff", Static).update(
-            Content(
-                f"{len(changes)} change(s); this host is {state} this apply.\n"
-                "Move down to a change to see its diff; x leaves the host out or takes it in."
-                + takeover
+    @on(PlanViewer.Highlighted)
+    def row_highlighted(self, event: PlanViewer.Highlighted) -> None:
+        """A host's own row: what it takes part in, and its takeover, in place of a diff."""
+        if event.change is None:
+            self.viewer.show_note(
+                Content.styled(event.host, "bold"), host_note(self.state, event.host)
             )
-        )
 
     def action_toggle_wrap(self) -> None:
-        if self.shown is None:
-            return
-        self.wrap_choice = not self._wraps(self.shown)
-        self._show_change(self.shown)
-        self.notify(f"Long lines {'wrap' if self.wrap_choice else 'scroll sideways'}.", timeout=2)
+        wrap = self.viewer.toggle_wrap()
+        if wrap is not None:
+            self.notify(f"Long lines {'wrap' if wrap else 'scroll sideways'}.", timeout=2)
 
     def action_maximise(self) -> None:
-        if self.maximized is not None:
-            self.minimize()
-            return
-        box = self.query_one("#diff-box", DiffBox)
-        self.maximize(box, container=False)
-        box.focus()
-        if self.shown is not None:
-            self._show_change(self.shown)
-
-    def minimize(self) -> None:
-        """Back from the maximised diff (`m` or escape): the tree has the focus again."""
-        super().minimize()
-        self.query_one("#plan-tree", Tree).focus()
-        if self.shown is not None:
-            self._show_change(self.shown)
+        self.viewer.toggle_maximise()
 
     # --- leaving hosts out ------------------------------------------------------------
 
     def action_toggle_host(self) -> None:
-        tree = self.query_one("#plan-tree", Tree)
-        node = tree.cursor_node
-        if node is None or not node.data or self.state.plan is None:
+        host = self.viewer.host_of_cursor()
+        if host is None or self.state.plan is None:
             return
-        host_node = node if node.data[0] == "host" else node.parent
-        host = host_node.data[1]
         left_out = self.state.left_out
         server = self.state.server_name
         clients_in = [h for h in self.state.plan.hosts if h != server and h not in left_out]
@@ -477,27 +350,5 @@ class ReviewScreen(StepScreen):
                 self.dismiss(True)
 
         self.app.push_screen(
-            ConfirmModal("Apply the plan?", self.confirmation_text(), yes="Apply"), answered
+            ConfirmModal("Apply the plan?", confirmation_text(self.state), yes="Apply"), answered
         )
-
-    def confirmation_text(self) -> str:
-        plan = self.state.plan_to_apply()
-        hosts = [host for host in plan.hosts if plan.for_host(host)]
-        lines = (
-            [f"Apply {len(plan.changes)} change(s) on {len(hosts)} host(s): {', '.join(hosts)}."]
-            if plan.changes
-            else ["Nothing to change on the hosts in this apply."]
-        )
-        left_out = sorted(self.state.left_out)
-        if left_out:
-            lines.append(
-                f"Left out of this apply (nothing is written there): {', '.join(left_out)}."
-            )
-        session = self.state.session
-        if session is not None and session.errors:
-            lines.append(f"Unreachable, NOT configured: {', '.join(sorted(session.errors))}.")
-        lines.append(
-            f"\nThe inventory is saved to {self.state.inventory_path} after a successful "
-            "apply (hosts not configured stay in it, for the next run)."
-        )
-        return "\n".join(lines)

@@ -83,7 +83,7 @@ async def open_action(pilot, app, action: str) -> LifecycleScreen:
 
 
 def tree_labels(screen) -> list[str]:
-    tree = screen.query_one("#lc-tree", Tree)
+    tree = screen.query_one("#lc-plan-tree", Tree)
     return [str(node.label) for host in tree.root.children for node in [host, *host.children]]
 
 
@@ -97,8 +97,8 @@ async def test_ctrl_t_retires_a_saved_client_after_showing_its_diffs(tmp_path, m
         assert "delete host1.passphrase" in labels and any(
             ln.startswith("host1 · ") for ln in labels
         )
-        tree = screen.query_one("#lc-tree", Tree)
-        passphrase = next(n for h in tree.root.children for n in h.children if n.data.secret)
+        tree = screen.query_one("#lc-plan-tree", Tree)
+        passphrase = next(n for h in tree.root.children for n in h.children if n.data[1].secret)
         tree.move_cursor(passphrase)
         await pilot.pause()
         assert "<secret: removed>" in str(screen.query_one("#lc-diff", Static).render())

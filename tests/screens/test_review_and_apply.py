@@ -16,7 +16,8 @@ from screens.app import BorgkeepApp
 from screens.apply import ApplyScreen
 from screens.done import DoneScreen
 from screens.modals import HelpModal, PathModal
-from screens.review import DiffBox, ReviewScreen
+from screens.plan_viewer import DiffBox
+from screens.review import ReviewScreen
 from tests.planning import fresh_fleet
 from wizard.pipeline.apply import ApplyResult, HostOutcome
 from wizard.session import FleetSession, load_saved_plan

@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from screens.app import BorgkeepApp
 from screens.review import ReviewScreen
+from screens.review_texts import confirmation_text
 from tests.test_plan_unchecked_hosts import REFUSED, empty_plan_without_host2, scripted_session
 
 SIZE = (100, 36)
@@ -31,7 +32,7 @@ async def test_the_review_of_an_empty_plan_names_the_host_it_could_not_check(tmp
         assert "host2: not checked (unreachable)" in summary
         warnings = str(screen.query_one("#plan-warnings", Static).render())
         assert "host2 is unreachable and will NOT be configured" in warnings
-        assert "Unreachable, NOT configured: host2." in screen.confirmation_text()
+        assert "Unreachable, NOT configured: host2." in confirmation_text(app.state)
 
 
 async def test_an_empty_lifecycle_plan_names_the_client_it_could_not_check(tmp_path, monkeypatch):
