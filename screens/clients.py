@@ -13,19 +13,18 @@ from textual.widgets import Button, DataTable, Input, Label, SelectionList
 from textual.worker import Worker, WorkerState
 
 from screens.base import Body, FieldInput, FieldValidator, StepScreen
+from screens.client_checks import client_check, existing_reading, free_name, login_taken
 from screens.client_form import ClientForm
 from screens.modals import ErrorModal, ask_host_key_from_thread
 from screens.state import ClientEntry, name_from_destination
 from screens.takeover_choice import (
     TakeoverChoice,
-    find_existing,
     leave_out_keys,
-    server_spec,
     status_note,
 )
-from wizard.inventory.validation import check_ssh_destination, login_of
+from wizard.inventory.validation import check_ssh_destination
 from wizard.reports import safe_text
-from wizard.session import HostKeyChanged, config_hosts, probe_client
+from wizard.session import HostKeyChanged, config_hosts
 
 CHECKING = "checking…"
 
@@ -194,40 +193,15 @@ class ClientsScreen(StepScreen):
             if client.ssh in offered and client.ssh not in ticked:
                 self._remove(client)
 
-    def same_login(self, destination: str) -> str | None:
-        """Who already logs in where `destination` does (the same alias, or the same
-        user@host:port after ~/.ssh/config): one host, one client. None if nobody."""
-        login = login_of(destination)
-        if login is None:
-            return None
-        if self.state.server_ssh and login_of(self.state.server_ssh) == login:
-            return (
-                f"{destination} logs in as {login}, like the server "
-                f"{self.state.server_name} ({self.state.server_ssh}): a client cannot be the "
-                "server's own login"
-            )
-        for client in self.state.clients:
-            if login_of(client.ssh) == login:
-                return (
-                    f"{destination} logs in as {login}, like the client {client.name} "
-                    f"({client.ssh}): one host, one client — it was not added"
-                )
-        return None
-
     def _add(self, destination: str) -> bool:
         if any(c.ssh == destination for c in self.state.clients):
             self.notify(f"{destination} is already a client", severity="warning")
             return False
-        taken = self.same_login(destination)
+        taken = login_taken(self.state, destination)
         if taken:
             self.notify(taken, severity="error", timeout=10)
             return False
-        name = name_from_destination(destination)
-        taken = {c.name for c in self.state.clients} | {self.state.server_name}
-        base, n = name, 2
-        while name in taken:
-            name, n = f"{base}-{n}", n + 1
-        client = ClientEntry(name, destination)
+        client = ClientEntry(free_name(self.state, destination), destination)
         self.state.clients.append(client)
         self.selected = client.key
         self._refresh_table()
@@ -308,21 +282,10 @@ class ClientsScreen(StepScreen):
         table = self.query_one("#clients-table", DataTable)
         with contextlib.suppress(Exception):
             table.update_cell(client.key, "status", CHECKING, update_width=True)
-        app, accept = self.app, self.state.accept_new_host_keys
-        name, destination = client.name, client.ssh
-        server, server_facts = server_spec(self.state), self.state.server_facts
-
-        def check():
-            facts = probe_client(
-                name,
-                destination,
-                on_unknown_host_key=lambda *a: ask_host_key_from_thread(app, *a),
-                accept_new_host_keys=accept,
-            )
-            return facts, find_existing(server, server_facts, name, facts)
-
+        app = self.app
+        ask = lambda *a: ask_host_key_from_thread(app, *a)  # noqa: E731
         self.run_worker(
-            check,
+            client_check(self.state, client, ask),
             name=client.key,
             group=f"check:{client.key}",
             thread=True,
@@ -333,12 +296,11 @@ class ClientsScreen(StepScreen):
 
     def _read_existing(self) -> None:
         """What the clients checked on an earlier visit already have (from their facts)."""
-        server, server_facts = server_spec(self.state), self.state.server_facts
-        checked = [(c.key, c.name, c.facts) for c in self.state.clients if c.facts is not None]
-        if not checked or server_facts is None:
+        reading = existing_reading(self.state)
+        if reading is None:
             return
         self.run_worker(
-            lambda: [(key, find_existing(server, server_facts, n, f)) for key, n, f in checked],
+            reading,
             group="existing",
             thread=True,
             exit_on_error=False,

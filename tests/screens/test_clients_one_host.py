@@ -10,7 +10,7 @@ import pytest
 from conftest import fixed_state
 from textual.widgets import Input, SelectionList
 
-from screens import clients as clients_module
+from screens import client_checks
 from screens.app import BorgkeepApp
 from screens.clients import ClientsScreen
 from screens.state import ClientEntry
@@ -25,7 +25,7 @@ def messages(app) -> list[str]:
 
 
 async def test_a_second_entry_for_one_login_is_refused_naming_the_first(tmp_path, monkeypatch):
-    monkeypatch.setattr(clients_module, "probe_client", lambda name, *a, **k: client_facts(name))
+    monkeypatch.setattr(client_checks, "probe_client", lambda name, *a, **k: client_facts(name))
     state = fixed_state(tmp_path)  # host1 is root@host1.lan; the ssh config's alias host1 too
     app = BorgkeepApp(state.inventory_path, state=state, start_step=2)
     async with app.run_test(size=SIZE) as pilot:

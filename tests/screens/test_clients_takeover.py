@@ -16,7 +16,7 @@ from conftest import fixed_state
 from test_review_takeover import DEFAULT, FOUND, HandMadeSession, existing_fleet_facts
 from textual.widgets import DataTable, Input, RadioButton, Static, Tree
 
-from screens import clients as clients_module
+from screens import client_checks
 from screens import review as review_module
 from screens.app import BorgkeepApp
 from screens.clients import ClientsScreen
@@ -38,7 +38,7 @@ def app_clients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         checked.append(name)
         return facts[name]
 
-    monkeypatch.setattr(clients_module, "probe_client", probe)
+    monkeypatch.setattr(client_checks, "probe_client", probe)
     HandMadeSession.sessions = []
     monkeypatch.setattr(
         review_module, "asking_session", lambda _app, inventory, _accept: HandMadeSession(inventory)
