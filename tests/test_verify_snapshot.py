@@ -16,6 +16,7 @@ from wizard.pipeline.verify import verify_fleet
 from wizard.pipeline.verify_proofs import (
     SHELL_PROBE,
     SSH_FAILED,
+    Proof,
     authorized_keys_proof,
     client_proof_commands,
     client_proofs,
@@ -24,8 +25,10 @@ from wizard.pipeline.verify_proofs import (
     guard_check_command,
     guard_proofs,
     other_repository,
+    passphrase_proof,
+    passphrase_proofs,
 )
-from wizard.remote.borg_rpc import REFUSED
+from wizard.remote.borg_rpc import REFUSED, probe_request
 from wizard.remote.grouped import MARK, GroupedResult
 from wizard.remote.transport import CommandResult
 
@@ -66,10 +69,15 @@ def grouped(*results: GroupedResult | None) -> CommandResult:
     return CommandResult(0, ("\n" + "\n".join(lines) + "\n").encode(), b"")
 
 
-def served_refusal(snapshot: FleetSnapshot, client: str) -> GroupedResult:
-    """The shell probe's answer through a pinned key: borg serve refuses the other path."""
-    answer = b"\x83\xa1i\x01" + REFUSED + other_repository(snapshot, client).encode()
-    return GroupedResult(0, answer, b"")
+OPENED = b"\x82\xa1i\x02\xa1r\xda\x00 " + bytes(32)
+"""borg serve's answer to the probe's second request: its own repository opened."""
+
+
+def served_refusal(snapshot: FleetSnapshot, client: str, own: bytes = OPENED) -> GroupedResult:
+    """The probe's answer through a pinned key: borg serve refuses the other path, then
+    (`own`) opens the client's own repository."""
+    refused = b"\x87\xa1i\x01" + REFUSED + other_repository(snapshot, client).encode()
+    return GroupedResult(0, refused + own, b"")
 
 
 OK = GroupedResult(0, b"", b"")
@@ -78,28 +86,47 @@ OK = GroupedResult(0, b"", b"")
 # --- a client's probes --------------------------------------------------------------------
 
 
-def test_the_client_probes_are_its_config_its_repository_and_a_request_for_another():
+def test_the_client_probes_are_its_config_and_requests_for_another_repository_and_its_own():
     snapshot, _ = applied()
-    validate, info, shell = client_proof_commands(snapshot, "host2")
+    validate, probe = client_proof_commands(snapshot, "host2")
     assert "borgmatic" in validate and "/home/alice/" in validate
-    assert info.startswith("BORG_SELFTEST=disabled ") and " info " in info
-    assert "ssh://borg@nas.lan:2222/" in info
-    assert shell.startswith("printf '") and "borg@nas.lan" in shell and "-p 2222" in shell
-    assert "host2-borgkeep-probe" in other_repository(snapshot, "host2")
+    assert probe.startswith("printf '") and "borg@nas.lan" in probe and "-p 2222" in probe
+    assert "borg " not in probe and " info " not in probe  # no borg client starts
+    other = other_repository(snapshot, "host2")
+    assert "host2-borgkeep-probe" in other
+    own = server_layout(snapshot.server_facts, snapshot.settings).repository("host2")
+    request = "".join(f"\\{byte:03o}" for byte in probe_request(other, own))
+    assert probe.startswith(f"printf '{request}' | ")
 
 
 def test_a_pinned_key_that_serves_only_its_repository_passes_every_client_proof():
     snapshot, _ = applied()
-    proofs = client_proofs(snapshot, "host1", grouped(OK, OK, served_refusal(snapshot, "host1")))
+    proofs = client_proofs(snapshot, "host1", grouped(OK, served_refusal(snapshot, "host1")))
     assert [p.ok for p in proofs] == [True] * 5, [p for p in proofs if not p.ok]
     assert proofs[-1].host == "nas" and "--append-only for host1" in proofs[-1].name
-    assert "PathNotAllowed" in proofs[3].detail
+    assert "PathNotAllowed" in proofs[2].detail
+    assert proofs[3].detail.startswith("borg serve opened /") and "host1" in proofs[3].detail
+
+
+def test_an_own_repository_that_does_not_open_fails_with_borgs_reason():
+    snapshot, _ = applied()
+    missing = b"\x87\xa1i\x02\xafexception_class\xacDoesNotExist\xaeexception_args"
+    answer = grouped(OK, served_refusal(snapshot, "host1", own=missing))
+    proofs = {p.name: p for p in client_proofs(snapshot, "host1", answer)}
+    own = proofs["its key opens its own repository through the pinned host key"]
+    assert not own.ok and own.detail.endswith(": DoesNotExist")
+    assert proofs["its key cannot reach another repository"].ok
+    # the other repository opening is not taken for the own one
+    other_opened = GroupedResult(0, OPENED.replace(b"\xa1i\x02", b"\xa1i\x01"), b"")
+    proofs = {p.name: p for p in client_proofs(snapshot, "host1", grouped(OK, other_opened))}
+    assert not proofs["its key opens its own repository through the pinned host key"].ok
+    assert not proofs["its key cannot reach another repository"].ok
 
 
 def test_a_shell_through_the_key_fails_both_key_proofs():
     snapshot, _ = applied()
     shell = GroupedResult(0, f"{SHELL_PROBE} serve\n".encode(), b"")
-    proofs = {p.name: p for p in client_proofs(snapshot, "host1", grouped(OK, OK, shell))}
+    proofs = {p.name: p for p in client_proofs(snapshot, "host1", grouped(OK, shell))}
     assert not proofs["its key gets no shell"].ok
     assert proofs["its key gets no shell"].detail == "a shell command ran through the key"
     assert not proofs["its key cannot reach another repository"].ok
@@ -109,29 +136,28 @@ def test_a_shell_through_the_key_fails_both_key_proofs():
 def test_a_key_the_server_refuses_proves_nothing_and_says_so():
     snapshot, _ = applied()
     denied = GroupedResult(SSH_FAILED, b"", b"borg@nas.lan: Permission denied (publickey).\n")
-    proofs = {p.name: p for p in client_proofs(snapshot, "host1", grouped(OK, OK, denied))}
+    proofs = {p.name: p for p in client_proofs(snapshot, "host1", grouped(OK, denied))}
     shell = proofs["its key gets no shell"]
     assert (
         not shell.ok and "did not accept the key: borg@nas.lan: Permission denied" in shell.detail
     )
     assert not proofs["its key cannot reach another repository"].ok
+    own = proofs["its key opens its own repository through the pinned host key"]
+    assert (own.ok, own.detail) == (False, "the server did not accept the key")
 
 
-def test_a_failing_borg_info_and_config_fail_with_their_last_line():
+def test_a_failing_config_fails_with_its_last_line():
     snapshot, _ = applied()
-    info = GroupedResult(2, b"", b"Repository does not exist.\npassphrase wrong\n")
     config = GroupedResult(1, b"", b"ignored\nconfig: line 3: bad key\n")
     refusal = served_refusal(snapshot, "host1")
-    proofs = {p.name: p for p in client_proofs(snapshot, "host1", grouped(config, info, refusal))}
-    borg_info = proofs["borg info through its own key and pinned host key"]
-    assert (borg_info.ok, borg_info.detail) == (False, "passphrase wrong")
+    proofs = {p.name: p for p in client_proofs(snapshot, "host1", grouped(config, refusal))}
     validated = proofs["config validates with its own borgmatic"]
     assert (validated.ok, validated.detail) == (False, "config: line 3: bad key")
 
 
 def test_probes_whose_report_is_missing_are_one_failed_proof():
     snapshot, _ = applied()
-    answer = grouped(OK, None, OK)
+    answer = grouped(OK, None)
     answer = replace(answer, rc=137, stderr=b"Killed\n")
     (proof,) = client_proofs(snapshot, "host1", answer)
     assert (proof.name, proof.ok, proof.detail) == (
@@ -160,6 +186,48 @@ def test_the_managed_line_must_be_the_one_the_plan_writes():
 
 
 # --- the server's -------------------------------------------------------------------------
+
+
+def test_the_passphrase_is_proved_by_the_servers_copy_and_both_files_as_planned():
+    snapshot, passphrases = applied()
+    _, plan = plan_for(snapshot.inventory, snapshot.settings, dict(snapshot.facts), passphrases)
+    opened = guard_proofs(
+        snapshot, ["host1"], CommandResult(0, b"borgkeep-guard: host1: ok\n", b"")
+    )
+    proof = passphrase_proof(snapshot, "host1", opened[0], plan)
+    assert (proof.host, proof.ok) == ("host1", True) and "server's identical copy" in proof.detail
+    # the guard could not open the repository with the server's copy
+    refused = guard_proofs(
+        snapshot, ["host1"], CommandResult(1, b"", b"borgkeep-guard: host1: x\n")
+    )
+    proof = passphrase_proof(snapshot, "host1", refused[0], plan)
+    assert not proof.ok and proof.detail.endswith(": x")
+    # either copy differing from the plan's passphrase fails it, naming the file
+    server_copy = server_layout(snapshot.server_facts, snapshot.settings).passphrase("host1")
+    client_copy = next(p for p in snapshot.facts["host1"].files if p.endswith(".passphrase"))
+    for host, path in (("nas", server_copy), ("host1", client_copy)):
+        facts = dict(snapshot.facts)
+        facts[host] = replace(
+            facts[host], files={**facts[host].files, path: FileState(path, b"wrong\n", 0o600)}
+        )
+        _, drifted = plan_for(snapshot.inventory, snapshot.settings, facts, passphrases)
+        proof = passphrase_proof(snapshot, "host1", opened[0], drifted)
+        assert not proof.ok and f"{host}:{path}" in proof.detail, proof
+        # another client's copy differing is not this client's problem
+        assert passphrase_proof(snapshot, "host2", opened[0], drifted).ok
+    assert not passphrase_proof(snapshot, "host1", opened[0], ValueError("no plan")).ok
+
+
+def test_each_passphrase_proof_reads_its_own_guard_verdict():
+    snapshot, passphrases = applied()
+    _, plan = plan_for(snapshot.inventory, snapshot.settings, dict(snapshot.facts), passphrases)
+    answer = CommandResult(1, b"borgkeep-guard: host1: ok\n", b"borgkeep-guard: host2: bad\n")
+    host1, host2 = passphrase_proofs(
+        snapshot, CLIENTS, guard_proofs(snapshot, CLIENTS, answer), plan
+    )
+    assert host1.ok and not host2.ok and host2.detail.endswith(": bad")
+    stopped = [Proof("nas", "the guard's checks could run", False, "timed out")]
+    assert not any(p.ok for p in passphrase_proofs(snapshot, CLIENTS, stopped, plan))
 
 
 def test_the_guard_checks_every_client_in_one_run_as_the_borg_user():
@@ -242,7 +310,7 @@ def answering_fleet(snapshot: FleetSnapshot) -> dict[str, Answering]:
     guard = b"".join(f"borgkeep-guard: {c}: 1 archive(s)\n".encode() for c in CLIENTS)
     connections = {"nas": Answering(CommandResult(0, guard, b""))}
     for client in CLIENTS:
-        connections[client] = Answering(grouped(OK, OK, served_refusal(snapshot, client)))
+        connections[client] = Answering(grouped(OK, served_refusal(snapshot, client)))
     return connections
 
 
@@ -256,7 +324,10 @@ def test_a_sound_fleet_passes_and_each_host_is_asked_once():
     assert all(len(conn.commands) == 1 for conn in connections.values())
     assert ("nas", "done", "the guard's check of every client: 2 proof(s) passed") in events
     names = [p.name for p in report.proofs]
-    assert names.count("no drift from the plan") == 3 and len(report.proofs) == 2 * 5 + 2 + 1 + 3
+    assert (
+        names.count("no drift from the plan") == 3 and len(report.proofs) == 2 * 5 + 2 + 2 + 1 + 3
+    )
+    assert names.count("its passphrase opens its repository") == 2
 
 
 def test_an_unreachable_client_fails_and_a_left_out_one_is_named_not_probed():

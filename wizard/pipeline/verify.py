@@ -1,23 +1,26 @@
 """Post-apply proofs, read-only: safe to run any time on a production fleet.
 
-Per client: its config validates with its own borgmatic; `borg info` through its own key
-and pinned host key works; the key gets no shell and no other repository; the server
-forces `--append-only` (with the server's borg and the client's quota) for it. Per client
-on the server: the guard's read-only `check` passes (baseline recorded, nothing vanished
-or forged, its last run did not refuse, borgmatic's prune dry run removes nothing the
-policy keeps). For the server: no line of authorized_keys outside the block undoes a pin.
+Per client: its config validates with its own borgmatic; its own key and pinned host key
+reach `borg serve`, which opens its own repository; the key gets no shell and no other
+repository; the server forces `--append-only` (with the server's borg and the client's
+quota) for it; its passphrase opens its repository (the server's copy opened it in the
+guard's check, and both copies are what the plan writes). Per client on the server: the
+guard's read-only `check` passes (baseline recorded, nothing vanished or forged, its last
+run did not refuse, borgmatic's prune dry run removes nothing the policy keeps). For the server: no line of authorized_keys outside the block undoes a pin.
 For every host: no drift — each managed file is what the plan would write. A host that
 cannot be reached is a failed proof.
 
 This module runs the probes on the connections it is given; what each answer proves is
 decided in `wizard.pipeline.verify_proofs`, from the gather's snapshot and the answers.
 
-Cost: a client's three probes run side by side in one remote process (`wizard.remote.grouped`,
-each keeping its own exit code and output); the shell probe and the other-repository probe
-are one SSH session (a Borg RPC request on its stdin, so no borg starts on the client); the
-server checks every client's guard in one `check-all` pass (a few joint borgmatic dry runs,
-not one per client), beside the clients' probes; the facts are gathered once; the borg runs
-that only read skip borg's start-up self-test.
+Cost: a client's two probes run side by side in one remote process (`wizard.remote.grouped`,
+each keeping its own exit code and output); the shell, other-repository and own-repository
+probes are one SSH session to one `borg serve` (Borg RPC requests on its stdin), so no borg
+client starts on the client and the server starts one `borg serve` per client; the
+passphrase is proved by what the server already checked; the server checks every client's
+guard in one `check-all` pass (a few joint borgmatic dry runs, not one per client), beside
+the clients' probes; the facts are gathered once; the borg runs that only read skip
+borg's start-up self-test.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from wizard.pipeline.verify_proofs import (
     drift_proofs,
     guard_check_command,
     guard_proofs,
+    passphrase_proofs,
 )
 from wizard.remote.grouped import grouped_script
 from wizard.remote.step_timeouts import BORG, step_failure
@@ -56,7 +60,7 @@ __all__ = [
     "verify_fleet",
 ]
 
-CLIENT_PROBES = "config validation, borg info and the shell probe through the client's key"
+CLIENT_PROBES = "config validation and the Borg RPC probe through the client's key"
 GUARD_CHECKS = "the guard's check of every client"
 EventSink = Callable[[str, str, str], None]
 
@@ -131,7 +135,9 @@ def verify_fleet(
         server_side = pool.submit(guards)  # on the server, beside the clients' probes
         for proofs in pool.map(one, clients):
             report.proofs.extend(proofs)
-        report.proofs.extend(server_side.result())
+        guard_side = server_side.result()
+        report.proofs.extend(guard_side)
+    report.proofs.extend(passphrase_proofs(snapshot, clients, guard_side, drift_plan))
     if server in snapshot.facts:
         report.proofs.append(authorized_keys_proof(snapshot, clients))
         event(server, "step", "drift: every managed file planned again")

@@ -14,12 +14,11 @@ from wizard.artefacts.authorized_keys_audit import audit_authorized_keys
 from wizard.artefacts.borgmatic_versions import validate_config_command
 from wizard.artefacts.client_ssh import client_ssh_argv
 from wizard.artefacts.guard_program import fleet_command, guard_program_path
-from wizard.inventory.settings import repository_url
 from wizard.pipeline.desired.server_prune import FALLBACK_PYTHON
 from wizard.pipeline.facts import client_layout, server_layout
 from wizard.pipeline.plan import Plan
 from wizard.pipeline.snapshot import FleetSnapshot
-from wizard.remote import borg_rpc, scripts
+from wizard.remote import borg_rpc
 from wizard.remote.grouped import parse_grouped
 
 SHELL_PROBE = "borgkeep-shell-probe"
@@ -29,7 +28,7 @@ PROBE_COMMAND = ["echo", "serve", "--debug-topic=borgkeep-shell''-probe"]
 harmless debug topic (borg accepts that option from a client) and serves the RPC request;
 borg's own diagnostics quote the command as sent, with the quotes, never the marker."""
 SSH_FAILED = 255
-CLIENT_PROBE_COUNT = 3
+CLIENT_PROBE_COUNT = 2
 """How many commands `client_proof_commands` gives (one remote process runs them)."""
 GUARD_PREFIX = "borgkeep-guard"
 
@@ -74,10 +73,12 @@ def result_lines(data: bytes) -> list[str]:
 
 
 def client_proof_commands(snapshot: FleetSnapshot, client_name: str) -> list[str]:
-    """The client's three probes, run side by side on it as its login: its config validates
-    with its own borgmatic; `borg info` through its key; a shell command through its key,
-    fed a Borg RPC request to open another repository (`wizard.remote.borg_rpc`): without
-    a forced command the shell command runs, with one `borg serve` answers the request."""
+    """The client's two probes, run side by side on it as its login: its config validates
+    with its own borgmatic; a shell command through its key and pinned host key, fed Borg
+    RPC requests to open another repository, then its own (`wizard.remote.borg_rpc`):
+    without a forced command the shell command runs, with one `borg serve` answers both.
+    No borg client starts: that the client's passphrase opens its repository is proved on
+    the server (`passphrase_proof`)."""
     facts = snapshot.facts[client_name]
     settings = snapshot.settings
     spaths = server_layout(snapshot.server_facts, settings)
@@ -87,9 +88,6 @@ def client_proof_commands(snapshot: FleetSnapshot, client_name: str) -> list[str
         borgmatic_path=facts.borgmatic_path,
         config_path=paths.config,
     )
-    url = repository_url(settings, spaths.repository(client_name))
-    env = scripts.borg_env(paths.key, paths.known_hosts, paths.passphrase)
-    borg = shlex.quote(facts.borg_path or "borg")
     ssh = [
         *client_ssh_argv(paths.key, paths.known_hosts),
         "-p",
@@ -97,12 +95,9 @@ def client_proof_commands(snapshot: FleetSnapshot, client_name: str) -> list[str
         f"{settings.borg_user}@{settings.address_host}",
         *PROBE_COMMAND,
     ]
-    request = borg_rpc.open_request(other_repository(snapshot, client_name))
-    return [
-        shlex.join(validate),
-        f"BORG_SELFTEST=disabled {env} {borg} info {shlex.quote(url)}",  # only reads
-        f"{borg_rpc.printf_command(request)} | {shlex.join(ssh)}",
-    ]
+    own = spaths.repository(client_name)
+    request = borg_rpc.probe_request(other_repository(snapshot, client_name), own)
+    return [shlex.join(validate), f"{borg_rpc.printf_command(request)} | {shlex.join(ssh)}"]
 
 
 def other_repository(snapshot: FleetSnapshot, client_name: str) -> str:
@@ -118,20 +113,14 @@ def client_proofs(snapshot: FleetSnapshot, client_name: str, answer: Reading) ->
     if None in results:
         detail = _tail(answer.stderr) or f"exit code {answer.rc}"
         return [Proof(client_name, "the client's probes could run", False, detail)]
-    validated, info, shell = results
+    validated, shell = results
     proofs = [
         Proof(
             client_name,
             "config validates with its own borgmatic",
             validated.rc == 0,
             _tail(validated.stderr or validated.stdout),
-        ),
-        Proof(
-            client_name,
-            "borg info through its own key and pinned host key",
-            info.rc == 0,
-            _tail(info.stderr) if info.rc else "repository reachable, passphrase right",
-        ),
+        )
     ]
     authenticated = shell.rc != SSH_FAILED and b"Permission denied" not in shell.stderr
     shell_ran = SHELL_PROBE.encode() in shell.stdout
@@ -151,7 +140,78 @@ def client_proofs(snapshot: FleetSnapshot, client_name: str, answer: Reading) ->
     else:
         detail = f"borg serve did not refuse to open {other}: {_tail(shell.stdout, 160)!r}"
     proofs.append(Proof(client_name, "its key cannot reach another repository", refused, detail))
+    proofs.append(own_repository_proof(snapshot, client_name, shell, authenticated))
     return [*proofs, forced_command_proof(snapshot, client_name)]
+
+
+OWN_REPOSITORY = "its key opens its own repository through the pinned host key"
+
+
+def own_repository_proof(
+    snapshot: FleetSnapshot, client_name: str, probe: Reading, authenticated: bool
+) -> Proof:
+    """The probe's second request: `borg serve`, reached through the client's key and its
+    pin of the server's host key, opened the client's own repository (so it exists there)."""
+    own = server_layout(snapshot.server_facts, snapshot.settings).repository(client_name)
+    ok = authenticated and borg_rpc.opened(probe.stdout)
+    if ok:
+        detail = f"borg serve opened {own}"
+    elif not authenticated:
+        detail = "the server did not accept the key"
+    else:
+        said = borg_rpc.exception_class(probe.stdout, borg_rpc.OWN_ID)
+        detail = f"borg serve did not open {own}: {said or _tail(probe.stderr or probe.stdout)}"
+    return Proof(client_name, OWN_REPOSITORY, ok, detail)
+
+
+PASSPHRASE = "its passphrase opens its repository"
+
+
+def passphrase_proof(
+    snapshot: FleetSnapshot, client_name: str, guard: Proof, plan: Plan | Exception
+) -> Proof:
+    """The client's passphrase opens its repository, proved without a borg client on it:
+    the guard's check listed the repository with the server's copy of the passphrase
+    (`guard`), and both the client's passphrase file and that copy are, byte for byte,
+    what `plan` writes from the one passphrase (no change planned for either)."""
+    spaths = server_layout(snapshot.server_facts, snapshot.settings)
+    copies = {
+        (client_name, client_layout(snapshot.facts[client_name], client_name).passphrase),
+        (snapshot.server_name, spaths.passphrase(client_name)),
+    }
+    if isinstance(plan, Exception):
+        return Proof(client_name, PASSPHRASE, False, "no plan to compare its passphrase files")
+    differ = sorted(
+        f"{change.host}:{change.path}"
+        for host in {host for host, _ in copies}
+        for change in plan.for_host(host)
+        if (change.host, change.path) in copies
+    )
+    if differ:
+        detail = "passphrase file(s) not as planned: " + ", ".join(differ)
+    elif not guard.ok:
+        detail = f"the guard's check did not open it with the server's copy: {guard.detail}"
+    else:
+        detail = "the server's identical copy opened it (the guard's check)"
+    return Proof(client_name, PASSPHRASE, guard.ok and not differ, detail)
+
+
+def passphrase_proofs(
+    snapshot: FleetSnapshot, clients: list[str], guard_side: list[Proof], plan: Plan | Exception
+) -> list[Proof]:
+    """`passphrase_proof` for every client, from the server's proofs (`guard_proofs`, or
+    the one failure that stopped the guard's checks). Without the server's facts none holds."""
+    if snapshot.server_name not in snapshot.facts:
+        return [Proof(c, PASSPHRASE, False, "the server's files are not known") for c in clients]
+    by_name = {proof.name: proof for proof in guard_side}
+    stopped = next(
+        (proof for proof in guard_side if not proof.ok),
+        Proof(snapshot.server_name, "the guard's checks could run", False, "no answer"),
+    )
+    return [
+        passphrase_proof(snapshot, client, by_name.get(guard_check_name(client), stopped), plan)
+        for client in clients
+    ]
 
 
 def forced_command_proof(snapshot: FleetSnapshot, client_name: str) -> Proof:
@@ -215,8 +275,12 @@ def guard_proofs(snapshot: FleetSnapshot, clients: list[str], answer: Reading) -
         ok = bool(said["ok"]) and not said["problem"]
         detail = (said["problem"] or said["ok"] or [_guard_silence(answer)])[-1]
         detail = detail if len(detail) <= 400 else detail[:397] + "..."
-        proofs.append(Proof(snapshot.server_name, f"the guard's check for {client}", ok, detail))
+        proofs.append(Proof(snapshot.server_name, guard_check_name(client), ok, detail))
     return proofs
+
+
+def guard_check_name(client: str) -> str:
+    return f"the guard's check for {client}"
 
 
 def _guard_silence(answer: Reading) -> str:
