@@ -3,8 +3,9 @@ grouped by host, and beside it the highlighted change's diff under a heading —
 scrolled sideways, maximisable — or a note about the highlighted host.
 
 Only the highlighted change's diff is ever rendered (a tree row is one short label), so a
-plan of a hundred hosts and a thousand changes opens at once. The screen hears of every highlighted row (`PlanViewer.Highlighted`), keeps its own bindings
-and calls `toggle_wrap` and `toggle_maximise` from them."""
+plan of a hundred hosts and hundreds of changes opens at once. The screen hears of every
+highlighted row (`PlanViewer.Highlighted`), keeps its own bindings and calls `toggle_wrap`
+and `toggle_maximise` from them."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ class PlanViewer(Horizontal):
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
-        self.title, self.wraps_by_default, self.prefix = title, wraps_by_default, prefix
+        self.diff_title, self.wraps_by_default, self.prefix = title, wraps_by_default, prefix
         self.wrap_choice: bool | None = None
         """None: `wraps_by_default` decides; True/False: the operator's choice for every diff."""
         self.shown: Change | None = None
@@ -162,7 +163,7 @@ class PlanViewer(Horizontal):
         """The change's diff (its description if it has none) under its heading."""
         self.shown = change
         wrap = self.wraps(change)
-        self.heading.update(self.title(change, wrap, self.screen.maximized is not None))
+        self.heading.update(self.diff_title(change, wrap, self.screen.maximized is not None))
         self.diff.set_class(wrap, "-wrap")
         self.diff.show_diff(change.diff or change.description)
         self.box.scroll_to(0, 0, animate=False)
