@@ -17,11 +17,13 @@ borgmatic 1.7) and, interleaved, times:
 - `borgkeep status --json` on lab B: once untimed (the borg user's Borg caches are made),
   then with the guard's status records removed (every repository read by Borg, as after a
   change: "status, changed") and again (nothing changed: "status, unchanged"); the cost
-  per client of each is printed.
+  per client of each is printed;
+- the apply's CPU per client: the CLI's, and each lab host's from a cgroup around its sshd
+  (`host_cpu.py`), printed as a table of its own.
 
 In the last repetition it also counts, untimed, what a converged `plan` (and the Ansible
-check) starts on each host: `strace -f -e trace=execve` attached to every lab host's sshd
-(see README.md). It prints the medians, the ratios, the load average and the counts as
+check) starts on each host, and what an apply from scratch starts on one more fresh lab:
+`strace -f -e trace=execve` attached to every lab host's sshd (see README.md). It prints the medians, the ratios, the load average and the counts as
 Markdown tables; --json PATH keeps every sample.
 """
 
@@ -31,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -50,6 +53,7 @@ PROJECT = BENCH_DIR.parent.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from ansible_peer.gen_ansible import write_ansible_inventory  # noqa: E402
+from host_cpu import Reading, host_cpu  # noqa: E402
 
 PEER_DIR = BENCH_DIR / "ansible_peer"
 ANSIBLE_VENV = Path("/tmp/borgkeep-bench-ansible-venv")
@@ -279,12 +283,41 @@ def ensure_tools(need_ansible: bool) -> None:
 # -------------------------------------------------------------------------- the bench
 
 
+class ApplyCPU:
+    """`borgkeep apply --yes --no-verify` with the CPU it costs: the CLI's (its process)
+    and each lab host's (`host_cpu`), read before and after."""
+
+    def __init__(self, fleet: Fleet, hosts: Reading) -> None:
+        self.fleet, self.hosts = fleet, hosts
+        self.cli = 0.0
+        self.before: dict[str, float] | None = None
+
+    def run(self) -> tuple[float, int, str]:
+        self.before = self.hosts()
+        started = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result = self.fleet.borgkeep("apply", "--yes", "--no-verify")
+        ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cli = (ended.ru_utime + ended.ru_stime) - (started.ru_utime + started.ru_stime)
+        return result
+
+    def spent(self) -> list[dict[str, float]]:
+        """CPU seconds of the CLI, the server and all clients together (none without
+        cgroups)."""
+        after = self.hosts()
+        if self.before is None or after is None:
+            return []
+        used = {name: after[name] - self.before[name] for name in after}
+        clients = sum(seconds for name, seconds in used.items() if name != "nas")
+        return [{"cli": self.cli, "server": used.get("nas", 0.0), "clients": clients}]
+
+
 class Bench:
     def __init__(self, ansible: bool, count: bool) -> None:
         self.ansible = ansible
         self.count = count
         self.samples: list[Sample] = []
         self.counts: dict[int, dict[str, dict[str, Counts]]] = {}
+        self.cpu: dict[int, list[dict[str, float]]] = {}  # an apply's CPU-s by side
 
     def record(
         self, size: int, rep: int, step: str, run: Callable[[], tuple[float, int, str]]
@@ -309,11 +342,15 @@ class Bench:
     def run_size(self, size: int, reps: int) -> None:
         for rep in range(reps):
             with fleet(size, False) as bk, fleet(size, self.ansible) as an:
-                applies = [(APPLY, lambda: bk.borgkeep("apply", "--yes", "--no-verify"))]
-                if self.ansible:
-                    applies.append((A_APPLY, lambda: an.ansible(check=False)))
-                for step, run in applies if rep % 2 == 0 else applies[::-1]:
-                    self.record(size, rep, step, run)
+                with host_cpu(bk.lab) as hosts:
+                    apply = ApplyCPU(bk, hosts)
+                    applies = [(APPLY, apply.run)]
+                    if self.ansible:
+                        applies.append((A_APPLY, lambda: an.ansible(check=False)))
+                    for step, run in applies if rep % 2 == 0 else applies[::-1]:
+                        self.record(size, rep, step, run)
+                    time.sleep(1)  # the last `borg serve` may outlive its session a moment
+                    self.cpu.setdefault(size, []).extend(apply.spent())
                 self.record(size, rep, FLOOR, bk.floor)
                 self.record(size, rep, FLOOR_NODELAY, lambda: bk.floor("--nodelay"))
                 self.record(size, rep, PLAN, lambda: bk.borgkeep("plan"))
@@ -331,6 +368,22 @@ class Bench:
                         check = lambda: an.ansible(check=True)  # noqa: E731
                         counted[A_CHECK] = traced(an.lab, an.workdir, check)
                     self.counts[size] = counted
+            if self.count and rep == reps - 1:
+                self.counts[size][APPLY] = traced_apply(size)
+
+
+def traced_apply(size: int) -> dict[str, Counts]:
+    """What an apply from scratch starts on each host, on a fresh lab of its own (traced
+    runs are slower, so this one is not timed)."""
+    print(f"  N={size}: counting an apply's execs (strace, fresh lab)...", file=sys.stderr)
+    with fleet(size, False) as fresh:
+        result: list[tuple[float, int, str]] = []
+        apply = lambda: result.append(fresh.borgkeep("apply", "--yes", "--no-verify"))  # noqa: E731
+        counts = traced(fresh.lab, fresh.workdir, apply)
+    seconds, code, output = result[0]
+    if code != 0:
+        print(f"  the traced apply exited {code}:\n{output[-4000:]}", file=sys.stderr)
+    return counts
 
 
 def status_ok(output: str, size: int) -> tuple[bool, str]:
@@ -400,6 +453,7 @@ def render_ratios(samples: list[Sample], sizes: list[int]) -> str:
         "verify / floor",
         "status changed / client",
         "status unchanged / client",
+        "apply / client",
     ]
     rows = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
     for size in sizes:
@@ -418,6 +472,7 @@ def render_ratios(samples: list[Sample], sizes: list[int]) -> str:
             ratio(m(VERIFY), m(FLOOR)),
             per_client(m(STATUS_CHANGED), size),
             per_client(m(STATUS_UNCHANGED), size),
+            per_client(m(APPLY), size),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -451,6 +506,18 @@ def render_counts(counts: dict[int, dict[str, dict[str, Counts]]]) -> str:
                     listed,
                 ]
                 rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def render_cpu(cpu: dict[int, list[dict[str, float]]]) -> str:
+    """An apply's CPU seconds per client (medians over the repetitions), by side."""
+    header = ["N", "CLI", "server", "clients", "total", "total / 2 cores"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
+    for size, samples in sorted(cpu.items()):
+        sides = {side: statistics.median(s[side] for s in samples) / size for side in samples[0]}
+        total = sum(sides.values())
+        cells = [f"{sides[side]:.3f} s" for side in ("cli", "server", "clients")]
+        rows.append(f"| {size} | " + " | ".join(cells) + f" | {total:.3f} s | {total / 2:.3f} s |")
     return "\n".join(rows)
 
 
@@ -489,12 +556,19 @@ def main(argv: list[str] | None = None) -> int:
     print(render_times(bench.samples, args.sizes))
     print("\nRatios (of medians):\n")
     print(render_ratios(bench.samples, args.sizes))
+    if bench.cpu:
+        print("\nCPU of an apply from scratch, per client (cgroup accounting of each lab host):\n")
+        print(render_cpu(bench.cpu))
     if bench.counts:
-        print("\nWhat a converged run starts per host (strace on each lab sshd):\n")
+        print(
+            "\nWhat a run starts per host (strace on each lab sshd; apply from scratch on a "
+            "fresh lab, the others converged):\n"
+        )
         print(render_counts(bench.counts))
     if args.json:
         data = {
             "samples": [asdict(s) for s in bench.samples],
+            "apply_cpu": bench.cpu,
             "counts": {
                 size: {cmd: {h: asdict(c) for h, c in hosts.items()} for cmd, hosts in cmds.items()}
                 for size, cmds in bench.counts.items()
