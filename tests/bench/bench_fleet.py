@@ -21,7 +21,7 @@ borgmatic 1.7) and, interleaved, times:
 - the apply's CPU per client: the CLI's, and each lab host's from a cgroup around its sshd
   (`host_cpu.py`), printed as a table of its own.
 
-In the last repetition it also counts, untimed, what a converged `plan` (and the Ansible
+In the last repetition it also counts, untimed, what a converged `plan` and `verify` (and the Ansible
 check) starts on each host, and what an apply from scratch starts on one more fresh lab:
 `strace -f -e trace=execve` attached to every lab host's sshd (see README.md). It prints the medians, the ratios, the load average and the counts as
 Markdown tables; --json PATH keeps every sample.
@@ -364,6 +364,7 @@ class Bench:
                 if self.count and rep == reps - 1:
                     print(f"  N={size}: counting execs (strace)...", file=sys.stderr)
                     counted = {PLAN: traced(bk.lab, bk.workdir, lambda: bk.borgkeep("plan"))}
+                    counted[VERIFY] = traced(bk.lab, bk.workdir, lambda: bk.borgkeep("verify"))
                     if self.ansible:
                         check = lambda: an.ansible(check=True)  # noqa: E731
                         counted[A_CHECK] = traced(an.lab, an.workdir, check)
