@@ -204,7 +204,9 @@ class ClientsScreen(StepScreen):
         client = ClientEntry(free_name(self.state, destination), destination)
         self.state.clients.append(client)
         self.selected = client.key
-        self._refresh_table()
+        table = self.query_one("#clients-table", DataTable)  # one row more, the rest kept
+        table.add_row(client.name, client.ssh, self.status(client), key=client.key)
+        table.move_cursor(row=table.row_count - 1)
         self._show_detail()
         self._check(client)
         self.refresh_nav()
@@ -214,7 +216,10 @@ class ClientsScreen(StepScreen):
         self.state.clients = [c for c in self.state.clients if c is not client]
         if self.selected == client.key:
             self.selected = self.state.clients[0].key if self.state.clients else None
-        self._refresh_table()
+        table = self.query_one("#clients-table", DataTable)  # its row goes, the rest stay
+        table.remove_row(client.key)
+        if self.current() is not None:
+            table.move_cursor(row=table.get_row_index(self.selected))
         self._show_detail()
         self.refresh_nav()
 
