@@ -1,7 +1,7 @@
 """SIGKILL after each of the first half of the steps of a from-scratch `borgkeep apply
 --yes` (the second half: `test_killed_apply_late`), then the same command again: it exits 0
-with its proofs, a second plan is empty, the client's cron line backs up and the server's
-guard job runs clean. A killed process leaves nothing the next plan does not see. (SIGINT
+with its proofs (the guard's check of the baseline among them), a second plan is empty and
+the client's cron line backs up. A killed process leaves nothing the next plan does not see. (SIGINT
 after every step: `test_interrupted_apply` and its `_late` half, whose lab fixture and
 helpers these files share; CI runs the four side by side.)"""
 
