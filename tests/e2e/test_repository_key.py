@@ -155,7 +155,10 @@ def test_a_rewritten_key_is_refused_then_put_back_by_apply(fleet, client):
     assert plan.returncode == 2, plan.describe()
     assert f"restore the repository key of {client}, rewritten through its own key" in plan.stdout
 
-    applied = operator.run("apply", "--yes")
+    # The proofs after a restoration run once per Borg version: the forged key's apply runs
+    # them, and test_the_server_keeps_a_copy_of_every_key... runs verify after restoring
+    # the changed passphrase, the same state this case's apply would prove.
+    applied = operator.run("apply", "--yes", *(["--no-verify"] if client == "chpass" else []))
     assert applied.returncode == 0, applied.describe()
     secrets = operator.passphrases()
     for run in operator.runs:
@@ -188,7 +191,7 @@ def test_the_server_keeps_a_copy_of_every_key_and_check_refuses_a_rewrite(fleet)
     verify = operator.run("verify")
     assert verify.returncode != 0, verify.describe()
     assert "chpass" in verify.output and "key" in verify.output
-    repaired = operator.run("apply", "--yes")
+    repaired = operator.run("apply", "--yes", "--no-verify")  # the verify below proves it
     assert repaired.returncode == 0, repaired.describe()
     assert "restore the repository key of chpass" in repaired.output
     assert operator.run("verify").returncode == 0
