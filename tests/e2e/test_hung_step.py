@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from wizard.lab import start_lab
+from wizard.pipeline.verify import CLIENT_PROBES
 
 from .helpers import Operator, make_operator, root_required  # noqa: F401
 
 pytestmark = pytest.mark.lab
 
-PROBES = "config validation, borg info and the shell probe through the client's key"
+PROBES = CLIENT_PROBES
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def test_a_hung_probe_fails_naming_host_and_step_within_its_limit(
 ) -> None:
     applied = operator.run("apply", "--yes", "--no-verify")
     assert applied.returncode == 0, applied.describe()
-    # The client's pinned known_hosts becomes a FIFO: its ssh (borg info, the shell probe)
+    # The client's pinned known_hosts becomes a FIFO: its ssh (the Borg RPC probe, the shell probe)
     # blocks reading it, silently, for ever.
     pinned = "/root/.ssh/borgkeep_known_hosts"
     operator.lab.run("client1", f"mv {pinned} {pinned}.real && mkfifo {pinned}", check=True)
